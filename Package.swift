@@ -1,0 +1,54 @@
+// swift-tools-version: 6.0
+// equicert: certified robustness of neural networks (DEQs first) on CPU clusters with MPI.
+// Module layout and dependency rules: see README.md ("Where things live").
+import PackageDescription
+
+let package = Package(
+    name: "equicert",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "equicert", targets: ["equicert"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C import surfaces (system libraries found by pkg-config).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Compute.
+        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "NeuralNet", dependencies: ["TensorCore"]),
+        .target(name: "Optimizers", dependencies: ["NeuralNet"]),
+        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"]),
+        .target(name: "Statistics"),
+        .target(name: "Equilibrium", dependencies: ["NeuralNet"]),
+
+        // Distribution.
+        .target(name: "Distributed"),
+        .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
+
+        // Front end.
+        .executableTarget(name: "equicert", dependencies: [
+            "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium",
+            "Distributed", "DistributedMPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests.
+        .target(name: "_TestSupport", dependencies: ["TensorCore", "NeuralNet"], path: "Sources/_TestSupport"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "_TestSupport"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
+        .testTarget(name: "StatisticsTests", dependencies: ["Statistics"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI"]),
+        .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// Distributed module: see README.md (Where things live).

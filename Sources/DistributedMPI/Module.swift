@@ -1,0 +1,1 @@
+// DistributedMPI module: see README.md (Where things live).

@@ -1,0 +1,1 @@
+// Equilibrium module: see README.md (Where things live).

@@ -1,0 +1,1 @@
+// NeuralNet module: see README.md (Where things live).

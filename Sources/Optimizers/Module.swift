@@ -1,0 +1,1 @@
+// Optimizers module: see README.md (Where things live).

@@ -1,0 +1,1 @@
+// Statistics module: see README.md (Where things live).

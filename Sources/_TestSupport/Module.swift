@@ -1,0 +1,1 @@
+// _TestSupport module: see README.md (Where things live).

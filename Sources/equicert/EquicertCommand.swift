@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `equicert` command-line front end: parsing, communicator choice, exit codes.
+struct EquicertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "equicert",
+        abstract: "Certify the robustness of neural networks (deep equilibrium models first) on CPU clusters with MPI.",
+        subcommands: [InfoCommand.self]
+    )
+}
