@@ -1,1 +1,0 @@
-// Equilibrium module: see README.md (Where things live).

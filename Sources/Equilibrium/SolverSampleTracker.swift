@@ -1,0 +1,154 @@
+import TensorCore
+
+// Per-sample bookkeeping shared by the three solvers (B = batch, D = elements per sample).
+// Every f-evaluation is reported with `record`, which measures each running sample's residual at the point fed to
+// f, updates the value the sample will return, and freezes converged or diverged samples. Only per-sample
+// arithmetic happens here, so the bookkeeping of a sample never depends on its batch mates.
+
+/// Bookkeeping of one batched solve (internal; the solvers own the iteration, this owns the per-sample state).
+struct SolverSampleTracker {
+    let batch: Int
+    let dim: Int
+    let config: SolverConfig
+
+    /// The value each sample returns, [B·D]: f's output at the last (or lowest-residual) measurement.
+    private(set) var result: [Float]
+    /// Sample still iterating (not converged, not diverged).
+    private(set) var running: [Bool]
+    private(set) var runningCount: Int
+    private var converged: [Bool]
+    private var diverged: [Bool]
+    private var finalAbs: [Float]
+    private var finalRel: [Float]
+    private var lowestAbs: [Float]
+    private var lowestRel: [Float]
+    private var lowestStop: [Float]          // lowest finite residual in the stop mode (drives the returned iterate)
+    private var lowestEvaluation: [Int]
+    private var sampleSteps: [Int]
+    private var sampleEvaluations: [Int]
+    private var measurements: [Int]
+    private var lastImprovement: [Int]       // measurement index of the latest new lowest in the stop mode
+    private var traceSteps: [Int] = []
+    private var traceEvaluations: [Int] = []
+    private var traceAbs: [[Float]] = []
+    private var traceRel: [[Float]] = []
+    private(set) var steps = 0
+    private(set) var evaluations = 0
+
+    init(batch: Int, dim: Int, config: SolverConfig) {
+        self.batch = batch
+        self.dim = dim
+        self.config = config
+        result = [Float](repeating: 0, count: batch * dim)
+        running = [Bool](repeating: true, count: batch)
+        runningCount = batch
+        converged = [Bool](repeating: false, count: batch)
+        diverged = [Bool](repeating: false, count: batch)
+        finalAbs = [Float](repeating: .infinity, count: batch)
+        finalRel = [Float](repeating: .infinity, count: batch)
+        lowestAbs = [Float](repeating: .infinity, count: batch)
+        lowestRel = [Float](repeating: .infinity, count: batch)
+        lowestStop = [Float](repeating: .infinity, count: batch)
+        lowestEvaluation = [Int](repeating: 0, count: batch)
+        sampleSteps = [Int](repeating: 0, count: batch)
+        sampleEvaluations = [Int](repeating: 0, count: batch)
+        measurements = [Int](repeating: 0, count: batch)
+        lastImprovement = [Int](repeating: -1, count: batch)
+    }
+
+    /// True when every sample is frozen (the batch may stop).
+    var allFrozen: Bool { runningCount == 0 }
+
+    /// Records one evaluation F = f(X) of the whole batch, made during solver step `step`.
+    /// `x`, `fx`: [B·D]. Only running samples are measured; frozen ones repeat their final residual in the trace.
+    mutating func record(input x: UnsafeBufferPointer<Float>, output fx: UnsafeBufferPointer<Float>, step: Int) {
+        precondition(x.count == batch * dim && fx.count == batch * dim)
+        evaluations += 1
+        steps = step
+        let tolerance = config.tolerance
+        for i in 0..<batch where running[i] {
+            let base = i * dim
+            var sumSq = 0.0, normSq = 0.0
+            for j in base..<(base + dim) {
+                let d = Double(fx[j] - x[j])
+                let v = Double(fx[j])
+                sumSq += d * d
+                normSq += v * v
+            }
+            let absDouble = sumSq.squareRoot()
+            let abs = Float(absDouble)
+            let rel = Float(absDouble / (normSq.squareRoot() + 1e-8))
+            let stopValue = config.stopMode == .absolute ? abs : rel
+            finalAbs[i] = abs
+            finalRel[i] = rel
+            if abs.isFinite && abs < lowestAbs[i] { lowestAbs[i] = abs }
+            if rel.isFinite && rel < lowestRel[i] { lowestRel[i] = rel }
+            let isNewLowest = stopValue.isFinite && stopValue < lowestStop[i]
+            if isNewLowest {
+                lowestStop[i] = stopValue
+                lowestEvaluation[i] = evaluations
+                lastImprovement[i] = measurements[i]
+            }
+            measurements[i] += 1
+            // Returned value: the last f output, or the one at the lowest residual (the last one until a finite
+            // residual has been seen, so a sample that never had one returns its last output, flagged diverged).
+            if !config.returnLowestResidual || isNewLowest || !lowestStop[i].isFinite {
+                result.withUnsafeMutableBufferPointer { r in
+                    for j in base..<(base + dim) { r[j] = fx[j] }
+                }
+            }
+            sampleSteps[i] = step
+            sampleEvaluations[i] = evaluations
+            if !abs.isFinite || !rel.isFinite || abs > config.divergenceThreshold {
+                diverged[i] = true
+                freeze(i)
+            } else if stopValue < tolerance {
+                converged[i] = true
+                freeze(i)
+            }
+        }
+        if config.recordTrace {
+            traceSteps.append(step)
+            traceEvaluations.append(evaluations)
+            traceAbs.append(finalAbs)
+            traceRel.append(finalRel)
+        }
+    }
+
+    /// Stops updating sample `i`: its returned value and statistics are final.
+    private mutating func freeze(_ i: Int) {
+        running[i] = false
+        runningCount -= 1
+    }
+
+    /// Writes what a frozen sample `i` is fed in later evaluations: its returned value if finite, else zeros.
+    func feedFrozen(_ i: Int, into buffer: UnsafeMutableBufferPointer<Float>) {
+        let base = i * dim
+        var finite = true
+        for j in base..<(base + dim) where !result[j].isFinite { finite = false; break }
+        if finite {
+            for j in base..<(base + dim) { buffer[j] = result[j] }
+        } else {
+            for j in base..<(base + dim) { buffer[j] = 0 }
+        }
+    }
+
+    /// The returned tensor (shape of z0) and the statistics.
+    func finish(shape: [Int], kind: SolverKind) -> (z: Tensor, stats: SolverStats) {
+        var stalled = [Bool](repeating: false, count: batch)
+        for i in 0..<batch where !converged[i] && !diverged[i] {
+            stalled[i] = measurements[i] - 1 - lastImprovement[i] >= config.stallWindow
+        }
+        let trace = config.recordTrace
+            ? SolverTrace(steps: traceSteps, evaluations: traceEvaluations,
+                          absoluteResidual: traceAbs, relativeResidual: traceRel)
+            : nil
+        let stats = SolverStats(kind: kind, steps: steps, evaluations: evaluations,
+                                sampleSteps: sampleSteps, sampleEvaluations: sampleEvaluations,
+                                finalAbsoluteResidual: finalAbs, finalRelativeResidual: finalRel,
+                                lowestAbsoluteResidual: lowestAbs, lowestRelativeResidual: lowestRel,
+                                lowestResidualEvaluation: lowestEvaluation,
+                                converged: converged, diverged: diverged, stalled: stalled, trace: trace)
+        return (Tensor(shape: shape, scalars: result), stats)
+    }
+}
