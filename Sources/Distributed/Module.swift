@@ -1,1 +1,0 @@
-// Distributed module: see README.md (Where things live).
