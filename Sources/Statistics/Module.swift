@@ -1,1 +1,0 @@
-// Statistics module: see README.md (Where things live).
