@@ -1,1 +1,0 @@
-// NeuralNet module: see README.md (Where things live).

@@ -1,1 +1,0 @@
-// _TestSupport module: see README.md (Where things live).

@@ -1,0 +1,119 @@
+// Fast kernels held to their naive reference twins on random shapes (odd sizes included),
+// and every backward checked against finite differences.
+import Testing
+import TensorCore
+import _TestSupport
+
+/// Run `body` with read-only pointers of several tensors (helper for kernel calls in tests).
+private func ptr(_ t: Tensor) -> UnsafePointer<Float> {
+    // Arrays of tests are kept alive by the caller for the duration of the call.
+    t.scalars.withUnsafeBufferPointer { UnsafePointer($0.baseAddress!) }
+}
+
+@Suite("Matmul")
+struct MatmulTests {
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func matchesReference(ta: Bool, tb: Bool) {
+        var rng = TestRandom(seed: 1)
+        for _ in 0..<6 {
+            let m = rng.int(1, 37), n = rng.int(1, 29), k = rng.int(1, 41)
+            let a = rng.tensor(ta ? [k, m] : [m, k]), b = rng.tensor(tb ? [n, k] : [k, n])
+            let fast = Tensor.matmul(a, b, transposeA: ta, transposeB: tb)
+            let ref = Reference.matmul(a, b, transposeA: ta, transposeB: tb)
+            #expect(fast.shape == [m, n])
+            #expect(relativeMaxError(fast, ref) < 1e-5)
+        }
+    }
+}
+
+@Suite("Conv2D")
+struct Conv2DTests {
+    struct Case: Sendable, CustomStringConvertible {
+        var b, h, w, ci, co, k, s, p: Int
+        var description: String { "B\(b) \(h)x\(w) \(ci)->\(co) k\(k) s\(s) p\(p)" }
+    }
+    static let cases: [Case] = [
+        Case(b: 2, h: 7, w: 5, ci: 3, co: 4, k: 3, s: 1, p: 1),
+        Case(b: 3, h: 9, w: 9, ci: 1, co: 5, k: 3, s: 2, p: 1),
+        Case(b: 1, h: 6, w: 8, ci: 5, co: 3, k: 1, s: 1, p: 0),   // pointwise fast path
+        Case(b: 2, h: 11, w: 6, ci: 2, co: 7, k: 5, s: 3, p: 2),
+        Case(b: 2, h: 4, w: 4, ci: 3, co: 2, k: 2, s: 2, p: 0),
+        Case(b: 5, h: 14, w: 14, ci: 8, co: 16, k: 3, s: 1, p: 1), // DEQ-like, several chunks below
+    ]
+
+    func geometry(_ c: Case) -> Conv2DGeometry {
+        Conv2DGeometry(batch: c.b, height: c.h, width: c.w, inChannels: c.ci, outChannels: c.co,
+                       kernelHeight: c.k, kernelWidth: c.k, stride: c.s, padding: c.p)
+    }
+
+    func run(_ c: Case, x: Tensor, w: Tensor, bias: Tensor) -> Tensor {
+        let g = geometry(c)
+        var wp = [Float](repeating: 0, count: w.count)
+        var y = Tensor(shape: [c.b, g.outHeight, g.outWidth, c.co])
+        x.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
+            wp.withUnsafeMutableBufferPointer { pwp in
+                Conv2D.packWeight(g, pw.baseAddress!, into: pwp.baseAddress!)
+                y.withUnsafeMutableBufferPointer { py in
+                    Conv2D.forward(g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, bias: pb.baseAddress!,
+                                   output: py.baseAddress!)
+                }
+            }
+        } } }
+        return y
+    }
+
+    @Test(arguments: cases)
+    func forwardMatchesReference(_ c: Case) {
+        var rng = TestRandom(seed: UInt64(c.h * 100 + c.ci))
+        let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k]), bias = rng.tensor([c.co])
+        let saved = Conv2D.chunkBytes
+        defer { Conv2D.chunkBytes = saved }
+        for chunk in [saved, 4096] {   // small chunks exercise the row-chunk boundaries
+            Conv2D.chunkBytes = chunk
+            let fast = run(c, x: x, w: w, bias: bias)
+            let ref = Reference.conv2d(x, weight: w, bias: bias, stride: c.s, padding: c.p)
+            #expect(fast.shape == ref.shape)
+            #expect(relativeMaxError(fast, ref) < 1e-5, "\(c) chunk \(chunk)")
+        }
+    }
+
+    @Test(arguments: cases)
+    func backwardMatchesReference(_ c: Case) {
+        var rng = TestRandom(seed: UInt64(c.w * 77 + c.co))
+        let g = geometry(c)
+        let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k])
+        let dy = rng.tensor([c.b, g.outHeight, g.outWidth, c.co])
+        let ref = Reference.conv2dBackward(x, weight: w, gradOutput: dy, stride: c.s, padding: c.p)
+        var dx = Tensor(shape: x.shape), dw = Tensor(shape: w.shape), db = Tensor(shape: [c.co])
+        var wp = [Float](repeating: 0, count: w.count), dwp = [Float](repeating: 0, count: w.count)
+        let saved = Conv2D.chunkBytes
+        Conv2D.chunkBytes = 4096
+        defer { Conv2D.chunkBytes = saved }
+        w.withUnsafeBufferPointer { pw in wp.withUnsafeMutableBufferPointer { Conv2D.packWeight(g, pw.baseAddress!, into: $0.baseAddress!) } }
+        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wp.withUnsafeBufferPointer { pwp in
+            dx.withUnsafeMutableBufferPointer { pdx in dwp.withUnsafeMutableBufferPointer { pdwp in
+                db.withUnsafeMutableBufferPointer { pdb in
+                    Conv2D.backward(g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, gradOutput: pdy.baseAddress!,
+                                    gradInput: pdx.baseAddress!, gradPackedWeight: pdwp.baseAddress!, gradBias: pdb.baseAddress!)
+                }
+            } }
+        } } }
+        dwp.withUnsafeBufferPointer { s in dw.withUnsafeMutableBufferPointer { Conv2D.unpackWeightAdding(g, s.baseAddress!, into: $0.baseAddress!) } }
+        #expect(relativeMaxError(dx, ref.dx) < 1e-5, "dx \(c)")
+        #expect(relativeMaxError(dw, ref.dw) < 1e-5, "dw \(c)")
+        #expect(relativeMaxError(db, ref.db) < 1e-5, "db \(c)")
+    }
+
+    @Test func backwardPassesFiniteDifferences() {
+        let c = Case(b: 2, h: 5, w: 4, ci: 2, co: 3, k: 3, s: 2, p: 1)
+        var rng = TestRandom(seed: 9)
+        let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k]), bias = rng.tensor([c.co])
+        let g = geometry(c)
+        let r = rng.tensor([c.b, g.outHeight, g.outWidth, c.co])
+        let ref = Reference.conv2dBackward(x, weight: w, gradOutput: r, stride: c.s, padding: c.p)
+        let fdX = finiteDifferenceGradient(x.scalars) { v in probe(run(c, x: Tensor(shape: x.shape, scalars: v), w: w, bias: bias), r) }
+        let fdW = finiteDifferenceGradient(w.scalars) { v in probe(run(c, x: x, w: Tensor(shape: w.shape, scalars: v), bias: bias), r) }
+        #expect(relativeNormError(ref.dx.scalars, fdX) < 1e-3)
+        #expect(relativeNormError(ref.dw.scalars, fdW) < 1e-3)
+    }
+}
