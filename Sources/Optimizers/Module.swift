@@ -1,1 +1,0 @@
-// Optimizers module: see README.md (Where things live).
