@@ -8,9 +8,9 @@ import TensorCore
 ///
 ///     [[0, 1ᵀ], [1, GGᵀ + λI]] · [μ; a] = [1; 0]          (n + 1 unknowns, Double, partial pivoting)
 ///
-/// so Σ aᵢ = 1 and a minimises ‖Σ aᵢGᵢ‖² + λ‖a‖²; then X_K = β Σ aᵢFᵢ + (1 − β) Σ aᵢXᵢ and F_K = f(X_K)
-/// (1 evaluation). T steps cost T + 2 evaluations. The Gram matrix GGᵀ is kept per sample and updated by one row
-/// (n dot products of D) per step. If the small system is singular or yields a non-finite a (λ = 0 with repeated
+/// so Σ aᵢ = 1 and a minimises ‖Σ aᵢGᵢ‖² + λ‖a‖² (λ scaled by tr(GGᵀ)/n if `andersonScaleLambda`); then
+/// X_K = β Σ aᵢFᵢ + (1 − β) Σ aᵢXᵢ and F_K = f(X_K) (1 evaluation). T steps cost T + 2 evaluations. The Gram
+/// matrix GGᵀ is kept per sample and updated by one row (n dot products of D) per step. If the small system is singular or yields a non-finite a (λ = 0 with repeated
 /// iterates), the step falls back to a = e_newest, i.e. X_K = F_{K−1}, a plain fixed-point step.
 ///
 /// Returned value ("the last iterate", certification): F_{T+1} = f(X_{T+1}), the output of the last evaluation —
@@ -76,7 +76,8 @@ enum AndersonAcceleration {
                 for i in 0..<batch {
                     if tracker.running[i] {
                         let a = solver.weights(gram: history.gram(sample: i), n: n, memory: m,
-                                               lambda: config.andersonLambda, newest: (iterate - 1) % m)
+                                               lambda: config.andersonLambda, scaleLambda: config.andersonScaleLambda,
+                                               newest: (iterate - 1) % m)
                         history.mix(sample: i, weights: a, n: n, beta: beta, into: xp)
                     } else {
                         tracker.feedFrozen(i, into: xp)
@@ -192,11 +193,19 @@ enum AndersonAcceleration {
             rhs = [Double](repeating: 0, count: m + 1)
         }
 
-        /// Mixing weights a (n of them, summing to 1) for Gram matrix `gram` (m×m, leading n×n used).
+        /// Mixing weights a (n of them, summing to 1) for Gram matrix `gram` (m×m, leading n×n used); the
+        /// regulariser is λ, or λ·tr(GGᵀ)/n with `scaleLambda`.
         /// Falls back to the one-hot weights on slot `newest` if the system is singular or a is not finite.
-        mutating func weights(gram: ArraySlice<Double>, n: Int, memory m: Int, lambda: Double, newest: Int) -> [Double] {
+        mutating func weights(gram: ArraySlice<Double>, n: Int, memory m: Int, lambda lambdaIn: Double,
+                              scaleLambda: Bool, newest: Int) -> [Double] {
             let size = n + 1
             let g0 = gram.startIndex
+            var lambda = lambdaIn
+            if scaleLambda {
+                var trace = 0.0
+                for t in 0..<n { trace += gram[g0 + t * m + t] }
+                lambda *= trace / Double(n)
+            }
             for r in 0..<size {
                 rhs[r] = r == 0 ? 1 : 0
                 for c in 0..<size {

@@ -48,8 +48,14 @@ public struct SolverConfig: Sendable, Equatable, Codable {
     public var stopMode: StopMode
     /// Anderson: m, the number of past (X, F) pairs mixed (default 6).
     public var andersonMemory: Int
-    /// Anderson: λ, Tikhonov regularisation added to GGᵀ (default 1e-4).
+    /// Anderson: λ, Tikhonov regularisation added to GGᵀ (default 1e-4, unscaled as in the published code).
     public var andersonLambda: Double
+    /// Anderson: add λ·tr(GGᵀ)/n instead of λ (scale-invariant; default false = the published behaviour).
+    /// With the unscaled λ, once the residuals satisfy ‖Gᵢ‖² ≪ λ the regulariser dominates, the weights tend to
+    /// 1/n and the step to the plain average of the last n outputs, which converges more slowly than naive
+    /// iteration (measured on the tests' linear map: tolerance 1e-4 absolute costs 90–165 evaluations against
+    /// naive 90–98, while the scaled λ needs about 20). Relevant for absolute tolerances on small residuals.
+    public var andersonScaleLambda: Bool
     /// Anderson: β, mixing (damping) parameter; X_new = β Σ aᵢFᵢ + (1 − β) Σ aᵢXᵢ (default 1).
     public var andersonBeta: Double
     /// Return, per sample, f's output at the lowest-residual iterate (training) instead of the last one
@@ -60,7 +66,7 @@ public struct SolverConfig: Sendable, Equatable, Codable {
     /// A sample is diverged when its absolute residual ‖f(z) − z‖ exceeds this (in the units of z), or is not finite.
     public var divergenceThreshold: Float
     /// A sample that ends neither converged nor diverged is *stalled* when none of its last `stallWindow`
-    /// residual measurements (in `stopMode`) set a new lowest residual.
+    /// residual measurements (in `stopMode`) improved on the best residual before them by at least 1 %.
     public var stallWindow: Int
 
     /// A configuration with the defaults of deq.md (tolerance 1e-3, m = 6, λ = 1e-4, β = 1, last iterate).
@@ -71,6 +77,7 @@ public struct SolverConfig: Sendable, Equatable, Codable {
                 andersonMemory: Int = 6,
                 andersonLambda: Double = 1e-4,
                 andersonBeta: Double = 1,
+                andersonScaleLambda: Bool = false,
                 returnLowestResidual: Bool = false,
                 recordTrace: Bool = false,
                 divergenceThreshold: Float = 1e6,
@@ -82,6 +89,7 @@ public struct SolverConfig: Sendable, Equatable, Codable {
         self.andersonMemory = andersonMemory
         self.andersonLambda = andersonLambda
         self.andersonBeta = andersonBeta
+        self.andersonScaleLambda = andersonScaleLambda
         self.returnLowestResidual = returnLowestResidual
         self.recordTrace = recordTrace
         self.divergenceThreshold = divergenceThreshold

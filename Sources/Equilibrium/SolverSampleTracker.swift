@@ -27,7 +27,8 @@ struct SolverSampleTracker {
     private var sampleSteps: [Int]
     private var sampleEvaluations: [Int]
     private var measurements: [Int]
-    private var lastImprovement: [Int]       // measurement index of the latest new lowest in the stop mode
+    private var stallReference: [Float]      // stop-mode residual at the last improvement by ≥ 1 %
+    private var lastImprovement: [Int]       // measurement index of that improvement
     private var traceSteps: [Int] = []
     private var traceEvaluations: [Int] = []
     private var traceAbs: [[Float]] = []
@@ -53,6 +54,7 @@ struct SolverSampleTracker {
         sampleSteps = [Int](repeating: 0, count: batch)
         sampleEvaluations = [Int](repeating: 0, count: batch)
         measurements = [Int](repeating: 0, count: batch)
+        stallReference = [Float](repeating: .infinity, count: batch)
         lastImprovement = [Int](repeating: -1, count: batch)
     }
 
@@ -87,6 +89,9 @@ struct SolverSampleTracker {
             if isNewLowest {
                 lowestStop[i] = stopValue
                 lowestEvaluation[i] = evaluations
+            }
+            if stopValue.isFinite && (stallReference[i] == .infinity || stopValue < 0.99 * stallReference[i]) {
+                stallReference[i] = stopValue
                 lastImprovement[i] = measurements[i]
             }
             measurements[i] += 1

@@ -30,7 +30,8 @@ public struct SolverStats: Sendable, Equatable {
     /// Per sample: a residual was non-finite (NaN/Inf in z0, an iterate or f's output) or exceeded the
     /// divergence threshold. The sample's returned value is then not a fixed point (it may be non-finite).
     public var diverged: [Bool]
-    /// Per sample: neither converged nor diverged, and no new lowest residual in the last `stallWindow` measurements.
+    /// Per sample: neither converged nor diverged, and none of the last `stallWindow` measurements improved the
+    /// best residual before them by at least 1 %.
     public var stalled: [Bool]
     /// The residual history, when `recordTrace` was set.
     public var trace: SolverTrace?
