@@ -1,1 +1,0 @@
-// DistributedMPI module: see README.md (Where things live).
