@@ -8,7 +8,8 @@ extension Beta {
     /// a = 1e6, b = 1) and p down to ~1e−300. Method: an Abramowitz–Stegun initial guess, then Halley steps
     /// safeguarded by a bracket that is bisected (geometrically when it spans orders of magnitude) whenever
     /// a step leaves it or stops shrinking. p ≤ ½ is matched on I, p > ½ on 1 − I (exact), so neither tail
-    /// loses precision. Preconditions: a, b > 0 finite; 0 ≤ p ≤ 1.
+    /// loses precision. A root below the normal range (≈ 2.2e−308) is returned as 0; one above 1 − 2⁻⁵³ as
+    /// 1 or 1 − 2⁻⁵³. Preconditions: a, b > 0 finite; 0 ≤ p ≤ 1.
     public static func inverseRegularizedIncomplete(_ p: Double, a: Double, b: Double) -> Double {
         precondition(a > 0 && b > 0 && a.isFinite && b.isFinite,
                      "Beta.inverseRegularizedIncomplete: parameters (\(a), \(b)) must be finite and > 0")
@@ -35,6 +36,7 @@ extension Beta {
     /// increasing with g′ = x^(a−1)(1 − x)^(b−1)/B(a, b), g(0) < 0 < g(1).
     static func solve(target t: Double, complement: Bool, a: Double, b: Double) -> Double {
         var lo = 0.0, hi = 1.0
+        var gLo = complement ? t - 1 : -t, gHi = complement ? t : 1 - t  // g at the bracket ends
         var x = initialGuess(target: t, complement: complement, a: a, b: b)
         if !(x > 0 && x < 1) { x = 0.5 }
         var lastStep = Double.infinity, stepBefore = Double.infinity
@@ -43,8 +45,11 @@ extension Beta {
             let (lower, upper) = incomplete(x: x, y: y, a: a, b: b)
             let g = complement ? t - upper : lower - t
             if g == 0 { return x }
-            if g < 0 { lo = x } else { hi = x }
-            if hi.nextDown <= lo { return abs(g) > 0 && g < 0 ? hi : lo }
+            if g < 0 { (lo, gLo) = (x, g) } else { (hi, gHi) = (x, g) }
+            // Root below the normal range, where x has no relative precision left: flush to 0.
+            if hi <= Double.leastNormalMagnitude { return 0 }
+            // No double between the bracket ends: return the end with the smaller residual.
+            if hi.nextDown <= lo { return abs(gLo) <= abs(gHi) ? lo : hi }
 
             var next = Double.nan
             let lx = x <= y ? log(x) : log1p(-y)

@@ -110,7 +110,9 @@ public enum Beta {
         let eps = 1e-16
         let ab = a + b
         var c = 1.0
-        var d = 1 - ab * x / (a + 1)
+        // First denominator 1 − (a + b)x/(a + 1), written as y − (b − 1)x/(a + 1): no cancellation when
+        // x is near 1 (large a), where 1 − (a + b)x/(a + 1) would lose up to log₁₀(a) digits.
+        var d = y - (b - 1) * x / (a + 1)
         if abs(d) < tiny { d = tiny }
         d = 1 / d
         var h = d
@@ -120,6 +122,7 @@ public enum Beta {
             let m2 = 2 * m
             // Even step.
             var num = m * (b - m) * x / ((a + m2 - 1) * (a + m2))
+            if num == 0 { break }  // integer b = m: the fraction is finite and h is its exact value
             d = 1 + num * d
             if abs(d) < tiny { d = tiny }
             c = 1 + num / c
