@@ -7,11 +7,12 @@ import Darwin
 #endif
 
 // Known-answer vectors for Philox4x32-10 from Random123's `kat_vectors` file
-// (columns: name, rounds, CTR[4], KEY[2], EXPECTED[4], all hex), as found in
-//   - girving/random123-manual, examples/kat_vectors (commit 61e84792…): the single-bit
-//     and pi-digit counters/keys below;
-//   - the three canonical lines (zeros, all-ones, pi digits) quoted verbatim from that file in
-//     E. Sarmas' philox.py test cases and several other Philox ports' KAT tests.
+// (columns: name, rounds, CTR[4], KEY[2], EXPECTED[4], all hex):
+//   - the three canonical lines (zeros, all-ones, pi digits) of DEShawResearch/random123
+//     `tests/kat_vectors`, read here as quoted verbatim by independent ports (E. Sarmas'
+//     philox.py test cases, several Rust/Go Philox crates' KAT tests — all agree);
+//   - the single-bit and pi-digit counter/key lines from girving/random123-manual
+//     `examples/kat_vectors` (commit 61e84792), Random123's extended vector file.
 struct KAT: Sendable, CustomTestStringConvertible {
     let counter: [UInt32]
     let key: [UInt32]
