@@ -6,22 +6,30 @@ import Testing
 
 @Suite("Real MNIST, Fashion-MNIST and text corpora", .serialized)
 struct RealDataTests {
-    /// Mean and standard deviation of all pixels.
-    func moments(_ ds: ImageDataset) -> (mean: Double, std: Double) {
+    /// Mean, standard deviation, minimum and maximum of all pixels (one pass).
+    func moments(_ ds: ImageDataset) -> (mean: Double, std: Double, min: Float, max: Float) {
         ds.images.withUnsafeBufferPointer { p in
             var s = 0.0, s2 = 0.0
-            for v in p { s += Double(v); s2 += Double(v) * Double(v) }
+            var lo = Float.infinity, hi = -Float.infinity
+            for v in p {
+                s += Double(v); s2 += Double(v) * Double(v)
+                lo = Swift.min(lo, v); hi = Swift.max(hi, v)
+            }
             let m = s / Double(p.count)
-            return (m, (s2 / Double(p.count) - m * m).squareRoot())
+            return (m, (s2 / Double(p.count) - m * m).squareRoot(), lo, hi)
         }
     }
 
-    func check(_ ds: ImageDataset, count: Int, histogram: [Int]?) {
+    /// Checks shape, label histogram and pixel range; returns the pixel mean and std.
+    @discardableResult
+    func check(_ ds: ImageDataset, count: Int, histogram: [Int]?) -> (mean: Double, std: Double) {
         #expect(ds.images.shape == [count, 28, 28, 1])
         #expect(ds.labels.count == count)
         #expect(ds.classHistogram.reduce(0, +) == count)
         if let histogram { #expect(ds.classHistogram == histogram) }
-        #expect(ds.images.scalars.min() == 0 && ds.images.scalars.max() == 1)
+        let m = moments(ds)
+        #expect(m.min == 0 && m.max == 1, "pixel range [\(m.min), \(m.max)]")
+        return (m.mean, m.std)
     }
 
     @Test("MNIST: 60,000 / 10,000 images, the known class counts, and the stored normalisation matches the data")
@@ -29,8 +37,8 @@ struct RealDataTests {
         let dir = try #require(realDataDirectory("mnist", requiring: DataLocator.idxFiles),
                                "MNIST not found: run Scripts/setup-data")
         let train = try ImageDataset.mnist(directory: dir, split: .train)
-        check(train, count: 60_000, histogram: [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
-        let (m, s) = moments(train)
+        let (m, s) = check(train, count: 60_000,
+                           histogram: [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
         #expect(abs(m - Double(train.mean[0])) < 1e-3 && abs(s - Double(train.std[0])) < 1e-3, "mean \(m) std \(s)")
         let test = try ImageDataset.mnist(directory: dir, split: .test)
         check(test, count: 10_000, histogram: [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
@@ -41,8 +49,7 @@ struct RealDataTests {
         let dir = try #require(realDataDirectory("fashion-mnist", requiring: DataLocator.idxFiles),
                                "Fashion-MNIST not found: run Scripts/setup-data")
         let train = try ImageDataset.fashionMNIST(directory: dir, split: .train)
-        check(train, count: 60_000, histogram: Array(repeating: 6000, count: 10))
-        let (m, s) = moments(train)
+        let (m, s) = check(train, count: 60_000, histogram: Array(repeating: 6000, count: 10))
         #expect(abs(m - Double(train.mean[0])) < 1e-3 && abs(s - Double(train.std[0])) < 1e-3, "mean \(m) std \(s)")
         let test = try ImageDataset.fashionMNIST(directory: dir, split: .test)
         check(test, count: 10_000, histogram: Array(repeating: 1000, count: 10))
