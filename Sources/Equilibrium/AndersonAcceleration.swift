@@ -36,7 +36,7 @@ enum AndersonAcceleration {
         let m = config.andersonMemory
         let beta = config.andersonBeta
         var tracker = SolverSampleTracker(batch: batch, dim: dim, config: config)
-        var history = History(batch: batch, dim: dim, memory: m)
+        var history = History(batch: batch, dim: dim, memory: m, keepX: beta != 1)
 
         // Step 0: X₀ = z0, F₀ = f(X₀).
         var x = z0
@@ -96,20 +96,23 @@ enum AndersonAcceleration {
     }
 
     /// Per-sample ring buffers of the last m pairs (X, F), their G = F − X, and the Gram matrices GGᵀ (Double).
-    /// Layout: sample-major, [B][m][D] for X, F, G and [B][m][m] for the Gram matrices. Iterate K lives in slot K % m.
+    /// Layout: sample-major, [B][m][D] for X (kept only when β ≠ 1), F, G and [B][m][m] for the Gram matrices.
+    /// Iterate K lives in slot K % m.
     struct History {
         let batch: Int, dim: Int, memory: Int
+        let keepX: Bool  // X is only needed for β ≠ 1 (G = F − X is stored)
         var xs: [Float], fs: [Float], gs: [Float]
         var grams: [Double]
         var valid = 0   // slots holding an iterate (the same for every running sample)
 
-        init(batch: Int, dim: Int, memory: Int) {
+        init(batch: Int, dim: Int, memory: Int, keepX: Bool) {
             self.batch = batch
             self.dim = dim
             self.memory = memory
-            xs = [Float](repeating: 0, count: batch * memory * dim)
-            fs = xs
-            gs = xs
+            self.keepX = keepX
+            fs = [Float](repeating: 0, count: batch * memory * dim)
+            gs = fs
+            xs = keepX ? fs : []
             grams = [Double](repeating: 0, count: batch * memory * memory)
         }
 
@@ -117,7 +120,7 @@ enum AndersonAcceleration {
         mutating func store(iterate: Int, x: Tensor, fx: Tensor, running: [Bool]) {
             let slot = iterate % memory
             valid = min(iterate + 1, memory)
-            let (dim, memory, valid) = (dim, memory, valid)
+            let (batch, dim, memory, valid, keepX) = (batch, dim, memory, valid, keepX)
             x.withUnsafeBufferPointer { xp in
                 fx.withUnsafeBufferPointer { fp in
                     xs.withUnsafeMutableBufferPointer { X in
@@ -127,17 +130,15 @@ enum AndersonAcceleration {
                                     for i in 0..<batch where running[i] {
                                         let src = i * dim
                                         let dst = (i * memory + slot) * dim
-                                        for j in 0..<dim {
-                                            let xv = xp[src + j], fv = fp[src + j]
-                                            X[dst + j] = xv
-                                            F[dst + j] = fv
-                                            G[dst + j] = fv - xv
-                                        }
+                                        let xRow = xp.baseAddress! + src, fRow = fp.baseAddress! + src
+                                        if keepX { (X.baseAddress! + dst).update(from: xRow, count: dim) }
+                                        (F.baseAddress! + dst).update(from: fRow, count: dim)
+                                        let gRow = G.baseAddress! + dst
+                                        for j in 0..<dim { gRow[j] = fRow[j] - xRow[j] }
                                         let h = i * memory * memory
                                         for t in 0..<valid {
                                             let other = (i * memory + t) * dim
-                                            var s = 0.0
-                                            for j in 0..<dim { s += Double(G[dst + j]) * Double(G[other + j]) }
+                                            let s = dotDouble(G.baseAddress! + dst, G.baseAddress! + other, dim)
                                             H[h + slot * memory + t] = s
                                             H[h + t * memory + slot] = s
                                         }
@@ -155,27 +156,45 @@ enum AndersonAcceleration {
             grams[(i * memory * memory)..<((i + 1) * memory * memory)]
         }
 
-        /// Writes X_new = β Σ aₜFₜ + (1 − β) Σ aₜXₜ (t < n) into sample i's row of `out`.
+        /// Writes X_new = β Σ aₜFₜ + (1 − β) Σ aₜXₜ (t < n) into sample i's row of `out`; 4 elements at a time,
+        /// summed over t in Double registers, then rounded to Float.
         func mix(sample i: Int, weights a: [Double], n: Int, beta: Double,
                  into out: UnsafeMutableBufferPointer<Float>) {
-            let base = i * dim
+            let dim = dim
+            let dst = out.baseAddress! + i * dim
             let first = i * memory * dim
             fs.withUnsafeBufferPointer { F in
                 xs.withUnsafeBufferPointer { X in
-                    if beta == 1 {
-                        for j in 0..<dim {
-                            var s = 0.0
-                            for t in 0..<n { s += a[t] * Double(F[first + t * dim + j]) }
-                            out[base + j] = Float(s)
+                    withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 2 * n) { w in
+                        for t in 0..<n {
+                            w[t] = SIMD4<Double>(repeating: beta * a[t])
+                            w[n + t] = SIMD4<Double>(repeating: (1 - beta) * a[t])
                         }
-                    } else {
-                        for j in 0..<dim {
-                            var sf = 0.0, sx = 0.0
+                        let fBase = F.baseAddress! + first
+                        let xBase = X.baseAddress! + first
+                        var j = 0
+                        while j + 4 <= dim {
+                            var acc = SIMD4<Double>()
                             for t in 0..<n {
-                                sf += a[t] * Double(F[first + t * dim + j])
-                                sx += a[t] * Double(X[first + t * dim + j])
+                                acc += w[t] * widen(UnsafeRawPointer(fBase + t * dim + j).loadUnaligned(as: SIMD4<Float>.self))
                             }
-                            out[base + j] = Float(beta * sf + (1 - beta) * sx)
+                            if beta != 1 {
+                                for t in 0..<n {
+                                    acc += w[n + t]
+                                        * widen(UnsafeRawPointer(xBase + t * dim + j).loadUnaligned(as: SIMD4<Float>.self))
+                                }
+                            }
+                            for l in 0..<4 { dst[j + l] = Float(acc[l]) }
+                            j += 4
+                        }
+                        while j < dim {
+                            var acc = 0.0
+                            for t in 0..<n {
+                                acc += beta * a[t] * Double(fBase[t * dim + j])
+                                if beta != 1 { acc += (1 - beta) * a[t] * Double(xBase[t * dim + j]) }
+                            }
+                            dst[j] = Float(acc)
+                            j += 1
                         }
                     }
                 }

@@ -11,7 +11,8 @@ import TensorCore
 ///
 /// Returns f(z_T) = z_T + g(z_T), the output of the last evaluation (the same rule as the other solvers), or with
 /// `returnLowestResidual` f at the lowest-residual iterate. Step 1 is z₁ = f(z0), so Broyden-1 returns f(f(z0)).
-/// Memory: 2·T vectors of D floats per sample.
+/// Memory: 2·T vectors of D floats per sample. Dot products accumulate in Double; the rank-one corrections
+/// (axpy with a Float coefficient) in Float.
 enum BroydenMethod {
     static func solve(_ f: (Tensor) throws -> Tensor,
                       initial z0: Tensor,
@@ -38,7 +39,6 @@ enum BroydenMethod {
         }
         var dz = [Float](repeating: 0, count: dim)
         var dg = [Float](repeating: 0, count: dim)
-        var coeff = [Double](repeating: 0, count: capacity)
 
         for step in 1...config.maxSteps {
             if tracker.allFrozen { break }
@@ -70,51 +70,49 @@ enum BroydenMethod {
                                     g[base + j] = gNew
                                 }
                                 let r = ranks[i]
-                                let factors = i * capacity * dim
-                                // vᵀ = Δzᵀ B = −Δz + Σⱼ (uⱼᵀΔz) vⱼ ;  B Δg = −Δg + Σⱼ (vⱼᵀΔg) uⱼ
-                                let vNew = factors + r * dim, uNew = factors + r * dim
-                                for t in 0..<r {
-                                    var s = 0.0
-                                    let ut = factors + t * dim
-                                    for j in 0..<dim { s += Double(U[ut + j]) * Double(dz[j]) }
-                                    coeff[t] = s
-                                }
-                                for j in 0..<dim {
-                                    var s = -Double(dz[j])
-                                    for t in 0..<r { s += coeff[t] * Double(V[factors + t * dim + j]) }
-                                    V[vNew + j] = Float(s)
-                                }
-                                for t in 0..<r {
-                                    var s = 0.0
-                                    let vt = factors + t * dim
-                                    for j in 0..<dim { s += Double(V[vt + j]) * Double(dg[j]) }
-                                    coeff[t] = s
-                                }
-                                var denominator = 0.0
-                                for j in 0..<dim { denominator += Double(V[vNew + j]) * Double(dg[j]) }
-                                if denominator != 0 && denominator.isFinite {
-                                    var finite = true
-                                    for j in 0..<dim {
-                                        var bdg = -Double(dg[j])
-                                        for t in 0..<r { bdg += coeff[t] * Double(U[factors + t * dim + j]) }
-                                        let u = Float((Double(dz[j]) - bdg) / denominator)
-                                        if !u.isFinite { finite = false }
-                                        U[uNew + j] = u
+                                let U0 = U.baseAddress! + i * capacity * dim
+                                let V0 = V.baseAddress! + i * capacity * dim
+                                let uNew = U0 + r * dim, vNew = V0 + r * dim
+                                dz.withUnsafeMutableBufferPointer { dzp in
+                                    dg.withUnsafeMutableBufferPointer { dgp in
+                                        g.withUnsafeMutableBufferPointer { gp in
+                                            update.withUnsafeMutableBufferPointer { up in
+                                                let dzr = dzp.baseAddress!, dgr = dgp.baseAddress!
+                                                let gr = gp.baseAddress! + base, ur = up.baseAddress! + base
+                                                // vᵀ = Δzᵀ B = −Δz + Σₜ (uₜᵀΔz) vₜ
+                                                for j in 0..<dim { vNew[j] = -dzr[j] }
+                                                for t in 0..<r {
+                                                    let c = Float(dotDouble(U0 + t * dim, dzr, dim))
+                                                    let vt = V0 + t * dim
+                                                    for j in 0..<dim { vNew[j] += c * vt[j] }
+                                                }
+                                                // u = (Δz − B Δg) / (vᵀΔg), B Δg = −Δg + Σₜ (vₜᵀΔg) uₜ
+                                                let denominator = dotDouble(vNew, dgr, dim)
+                                                if denominator != 0 && denominator.isFinite {
+                                                    for j in 0..<dim { uNew[j] = dzr[j] + dgr[j] }
+                                                    for t in 0..<r {
+                                                        let c = Float(dotDouble(V0 + t * dim, dgr, dim))
+                                                        let ut = U0 + t * dim
+                                                        for j in 0..<dim { uNew[j] -= c * ut[j] }
+                                                    }
+                                                    let scale = Float(1 / denominator)
+                                                    var finite = scale.isFinite
+                                                    for j in 0..<dim {
+                                                        uNew[j] *= scale
+                                                        if !uNew[j].isFinite { finite = false }
+                                                    }
+                                                    if finite { ranks[i] = r + 1 }
+                                                }
+                                                // update = −B g = g − Σₜ (vₜᵀg) uₜ
+                                                for j in 0..<dim { ur[j] = gr[j] }
+                                                for t in 0..<ranks[i] {
+                                                    let c = Float(dotDouble(V0 + t * dim, gr, dim))
+                                                    let ut = U0 + t * dim
+                                                    for j in 0..<dim { ur[j] -= c * ut[j] }
+                                                }
+                                            }
+                                        }
                                     }
-                                    if finite { ranks[i] = r + 1 }
-                                }
-                                // update = −B g = g − Σⱼ (vⱼᵀg) uⱼ
-                                let rank = ranks[i]
-                                for t in 0..<rank {
-                                    var s = 0.0
-                                    let vt = factors + t * dim
-                                    for j in 0..<dim { s += Double(V[vt + j]) * Double(g[base + j]) }
-                                    coeff[t] = s
-                                }
-                                for j in 0..<dim {
-                                    var s = Double(g[base + j])
-                                    for t in 0..<rank { s -= coeff[t] * Double(U[factors + t * dim + j]) }
-                                    update[base + j] = Float(s)
                                 }
                             }
                         }

@@ -70,13 +70,7 @@ struct SolverSampleTracker {
         let tolerance = config.tolerance
         for i in 0..<batch where running[i] {
             let base = i * dim
-            var sumSq = 0.0, normSq = 0.0
-            for j in base..<(base + dim) {
-                let d = Double(fx[j] - x[j])
-                let v = Double(fx[j])
-                sumSq += d * d
-                normSq += v * v
-            }
+            let (sumSq, normSq) = residualSums(x.baseAddress! + base, fx.baseAddress! + base, dim)
             let absDouble = sumSq.squareRoot()
             let abs = Float(absDouble)
             let rel = Float(absDouble / (normSq.squareRoot() + 1e-8))
@@ -99,7 +93,7 @@ struct SolverSampleTracker {
             // residual has been seen, so a sample that never had one returns its last output, flagged diverged).
             if !config.returnLowestResidual || isNewLowest || !lowestStop[i].isFinite {
                 result.withUnsafeMutableBufferPointer { r in
-                    for j in base..<(base + dim) { r[j] = fx[j] }
+                    (r.baseAddress! + base).update(from: fx.baseAddress! + base, count: dim)
                 }
             }
             sampleSteps[i] = step
