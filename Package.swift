@@ -43,7 +43,7 @@ let package = Package(
         // Tests.
         .target(name: "_TestSupport", dependencies: ["TensorCore", "NeuralNet"], path: "Sources/_TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "_TestSupport"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics"], resources: [.copy("Fixtures")]),

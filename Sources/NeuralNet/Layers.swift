@@ -40,12 +40,18 @@ public struct Dense: Layer {
         let w = p.tensor(weight)
         x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in w.withUnsafeBufferPointer { pw in
             dx.withUnsafeMutableBufferPointer { pdx in
-                p.withGradients(weight) { gw in
+                if p.accumulatesGradients {
+                    p.withGradients(weight) { gw in
+                        LinearKernel.backward(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
+                                              weight: pw.baseAddress!, gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
+                                              gradWeight: gw, gradBias: nil)
+                    }
+                } else {
                     LinearKernel.backward(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
                                           weight: pw.baseAddress!, gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
-                                          gradWeight: gw, gradBias: nil)
+                                          gradWeight: nil, gradBias: nil)
                 }
-                if let bias { p.withGradients(bias) { gb in
+                if let bias, p.accumulatesGradients { p.withGradients(bias) { gb in
                     for r in 0..<rows { for j in 0..<outFeatures { gb[j] += pdy[r * outFeatures + j] } }
                 } }
             }
@@ -111,10 +117,11 @@ public struct Convolution2D: Layer {
         x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wp.withUnsafeBufferPointer { pw in
             dx.withUnsafeMutableBufferPointer { pdx in dwp.withUnsafeMutableBufferPointer { pdw in db.withUnsafeMutableBufferPointer { pdb in
                 Conv2D.backward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, gradOutput: pdy.baseAddress!,
-                                gradInput: pdx.baseAddress!, gradPackedWeight: pdw.baseAddress!,
-                                gradBias: bias == nil ? nil : pdb.baseAddress!)
+                                gradInput: pdx.baseAddress!, gradPackedWeight: p.accumulatesGradients ? pdw.baseAddress! : nil,
+                                gradBias: bias == nil || !p.accumulatesGradients ? nil : pdb.baseAddress!)
             } } }
         } } }
+        guard p.accumulatesGradients else { return dx }
         dwp.withUnsafeBufferPointer { s in p.withGradients(weight) { Conv2D.unpackWeightAdding(g, s.baseAddress!, into: $0) } }
         if let bias { p.withGradients(bias) { gb in for c in 0..<outChannels { gb[c] += db[c] } } }
         return dx
@@ -164,6 +171,7 @@ public struct GroupNormalization: Layer {
                 } }
             } }
         } } }
+        guard p.accumulatesGradients else { return dx }
         p.withGradients(gamma) { g in for c in 0..<channels { g[c] += dg[c] } }
         p.withGradients(beta) { g in for c in 0..<channels { g[c] += dbt[c] } }
         return dx
@@ -209,6 +217,7 @@ public struct LayerNormalization: Layer {
                 } }
             } }
         } } }
+        guard p.accumulatesGradients else { return dx }
         p.withGradients(gamma) { g in for c in 0..<width { g[c] += dg[c] } }
         p.withGradients(beta) { g in for c in 0..<width { g[c] += dbt[c] } }
         return dx

@@ -38,6 +38,14 @@ public enum NeuralNetError: Error, CustomStringConvertible, Equatable, Sendable 
     case safetensorsUnsupportedConversion(path: String, tensor: String, dtype: String)
     /// A tensor name given to the writer is empty, reserved (`__metadata__`) or duplicated.
     case safetensorsBadTensorName(path: String, tensor: String, reason: String)
+    /// A checkpoint lacks a parameter the model needs.
+    case parameterMissing(path: String, tensor: String)
+    /// A checkpoint's tensor has another shape than the model's parameter.
+    case parameterShapeMismatch(path: String, tensor: String, expected: [Int], found: [Int])
+    /// A checkpoint holds a tensor the model does not have (another architecture).
+    case parameterUnexpected(path: String, tensor: String)
+    /// A checkpoint's parameter holds NaN or ±Inf.
+    case parameterNotFinite(path: String, tensor: String)
 
     public var description: String {
         switch self {
@@ -73,6 +81,14 @@ public enum NeuralNetError: Error, CustomStringConvertible, Equatable, Sendable 
             return "\(path): safetensors tensor '\(tensor)' has dtype \(dtype), which cannot be read as Float"
         case let .safetensorsBadTensorName(path, tensor, reason):
             return "\(path): cannot write tensor named '\(tensor)': \(reason)"
+        case let .parameterMissing(path, tensor):
+            return "\(path): checkpoint has no parameter '\(tensor)' (another architecture?)"
+        case let .parameterShapeMismatch(path, tensor, expected, found):
+            return "\(path): parameter '\(tensor)' has shape \(found), the model needs \(expected)"
+        case let .parameterUnexpected(path, tensor):
+            return "\(path): checkpoint holds '\(tensor)', which this model does not have (another architecture?)"
+        case let .parameterNotFinite(path, tensor):
+            return "\(path): parameter '\(tensor)' contains NaN or infinite values"
         }
     }
 }

@@ -34,6 +34,9 @@ public final class ParameterStore {
     public private(set) var slots: [ParameterSlot] = []
     public var values: [Float] = []
     public var gradients: [Float] = []
+    /// When false, layers' backward passes compute only input gradients (dL/dx) and leave `gradients`
+    /// untouched (e.g. the vector–Jacobian products of a DEQ's adjoint solve). Default true.
+    public var accumulatesGradients = true
     /// Seed of the initialisers.
     public let seed: UInt64
     private var index: [String: Int] = [:]

@@ -1,0 +1,116 @@
+import NeuralNet
+import TensorCore
+
+/// DEQ-S, exactly as docs/deq.md (channels-last; weights in PyTorch layout):
+///
+///     x_n      = (x − mean)/std
+///     inject(x) = ReLU(GN0(conv_s(x_n)))                      conv_s: 3×3, stride s, pad 1, c → C
+///     f(z; x̃)  = GN3(ReLU(z + GN2(conv2(ReLU(GN1(conv1(z))))) + x̃))
+///                                                             conv1: 3×3 pad 1, C → E·C; conv2: E·C → C
+///     head(z)  = Linear(C → classes)(mean over positions of z)            (head = mean-pool)
+///              | Linear(2C → classes)(mean ∘ ReLU ∘ GN4 ∘ conv_h(z))     (head = downsample, conv_h 3×3 s2)
+///
+/// Convolutions have no bias (each is followed by an affine GroupNorm, which makes a bias redundant).
+/// Parameter names: `inject.conv`, `inject.norm`, `block.conv1`, `block.norm1`, `block.conv2`, `block.norm2`,
+/// `block.norm3`, `head.conv`, `head.norm`, `head.fc` (+ `.weight`/`.bias`).
+public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
+    // @unchecked: `parameters` is a reference type; a model is used by one thread at a time.
+    public let configuration: DEQConfiguration
+    public let parameters: ParameterStore
+
+    let injectConv: Convolution2D, injectNorm: GroupNormalization
+    let conv1: Convolution2D, norm1: GroupNormalization
+    let conv2: Convolution2D, norm2: GroupNormalization, norm3: GroupNormalization
+    let headLayers: Sequential
+
+    public var classes: Int { configuration.classes }
+
+    /// Build with freshly initialised parameters (deterministic for a seed).
+    public init(_ c: DEQConfiguration, seed: UInt64 = 0) throws(EquilibriumError) {
+        try c.validate()
+        configuration = c
+        let p = ParameterStore(seed: seed)
+        parameters = p
+        let ch = c.channels, wide = c.channels * c.expansion
+        injectConv = Convolution2D("inject.conv", inChannels: c.inputChannels, outChannels: ch, kernelSize: 3,
+                                   stride: c.injectionStride, padding: 1, bias: false, in: p)
+        injectNorm = GroupNormalization("inject.norm", channels: ch, groups: c.groups, epsilon: c.epsilon, in: p)
+        conv1 = Convolution2D("block.conv1", inChannels: ch, outChannels: wide, kernelSize: 3, padding: 1, bias: false, in: p)
+        norm1 = GroupNormalization("block.norm1", channels: wide, groups: c.groups, epsilon: c.epsilon, in: p)
+        conv2 = Convolution2D("block.conv2", inChannels: wide, outChannels: ch, kernelSize: 3, padding: 1, bias: false, in: p)
+        norm2 = GroupNormalization("block.norm2", channels: ch, groups: c.groups, epsilon: c.epsilon, in: p)
+        norm3 = GroupNormalization("block.norm3", channels: ch, groups: c.groups, epsilon: c.epsilon, in: p)
+        switch c.head {
+        case .meanPool:
+            headLayers = Sequential([GlobalAveragePooling(), Dense("head.fc", inFeatures: ch, outFeatures: c.classes, in: p)])
+        case .downsample:
+            headLayers = Sequential([
+                Convolution2D("head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,
+                              bias: false, in: p),
+                GroupNormalization("head.norm", channels: 2 * ch, groups: c.groups, epsilon: c.epsilon, in: p),
+                ReLU(), GlobalAveragePooling(),
+                Dense("head.fc", inFeatures: 2 * ch, outFeatures: c.classes, in: p),
+            ])
+        }
+    }
+
+    public func stateShape(batch: Int) -> [Int] {
+        [batch, configuration.stateHeight, configuration.stateWidth, configuration.channels]
+    }
+
+    public func inject(_ x: Tensor) -> (injection: Tensor, cache: LayerCache) {
+        let c = configuration
+        precondition(x.rank == 4 && Array(x.shape.dropFirst()) == [c.inputHeight, c.inputWidth, c.inputChannels],
+                     "DEQ-S expects [B, \(c.inputHeight), \(c.inputWidth), \(c.inputChannels)], got \(x.shape)")
+        let inv = 1 / c.normalizationStd, mean = c.normalizationMean
+        let xn = x.mapped { ($0 - mean) * inv }
+        let (a, ca) = injectConv.forward(xn, parameters)
+        let (n, cn) = injectNorm.forward(a, parameters)
+        let (r, cr) = ReLU().forward(n, parameters)
+        return (r, LayerCache(children: [ca, cn, cr]))
+    }
+
+    public func injectBackward(_ g: Tensor, _ cache: LayerCache) -> Tensor {
+        var d = ReLU().backward(g, cache.children[2], parameters)
+        d = injectNorm.backward(d, cache.children[1], parameters)
+        d = injectConv.backward(d, cache.children[0], parameters)
+        return (1 / configuration.normalizationStd) * d
+    }
+
+    public func f(_ z: Tensor, _ injection: Tensor) -> (output: Tensor, cache: LayerCache) {
+        let p = parameters
+        let (a1, c1) = conv1.forward(z, p)
+        let (n1, cn1) = norm1.forward(a1, p)
+        let (r1, cr1) = ReLU().forward(n1, p)
+        let (a2, c2) = conv2.forward(r1, p)
+        var (s, cn2) = norm2.forward(a2, p)
+        // s = z + GN2(…) + x̃, then ReLU in place.
+        s.withUnsafeMutableBufferPointer { ps in z.withUnsafeBufferPointer { pz in injection.withUnsafeBufferPointer { px in
+            for i in 0..<ps.count { ps[i] = max(ps[i] + pz[i] + px[i], 0) }
+        } } }
+        let (out, cn3) = norm3.forward(s, p)
+        return (out, LayerCache(tensors: [s], children: [c1, cn1, cr1, c2, cn2, cn3]))
+    }
+
+    public func fBackward(_ g: Tensor, _ cache: LayerCache) -> (state: Tensor, injection: Tensor) {
+        let p = parameters, ch = cache.children
+        var gs = norm3.backward(g, ch[5], p)
+        let r2 = cache.tensors[0]
+        gs.withUnsafeMutableBufferPointer { pg in r2.withUnsafeBufferPointer { pr in
+            for i in 0..<pg.count where pr[i] <= 0 { pg[i] = 0 }
+        } }
+        var d = norm2.backward(gs, ch[4], p)
+        d = conv2.backward(d, ch[3], p)
+        d = ReLU().backward(d, ch[2], p)
+        d = norm1.backward(d, ch[1], p)
+        var gz = conv1.backward(d, ch[0], p)
+        gz += gs
+        return (gz, gs)
+    }
+
+    public func head(_ z: Tensor) -> (logits: Tensor, cache: LayerCache) {
+        let (y, c) = headLayers.forward(z, parameters)
+        return (y, c)
+    }
+    public func headBackward(_ g: Tensor, _ cache: LayerCache) -> Tensor { headLayers.backward(g, cache, parameters) }
+}
