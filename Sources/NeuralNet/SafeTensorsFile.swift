@@ -45,7 +45,7 @@ public struct SafeTensorsFile: Sendable {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw NeuralNetError.fileUnreadable(path: path, reason: Self.reason(error))
+            throw NeuralNetError.fileUnreadable(path: path, reason: Self.reason(error, path: path))
         }
         try self.init(data: data, path: path)
     }
@@ -104,11 +104,14 @@ public struct SafeTensorsFile: Sendable {
         return bytes.subdata(in: (start + info.dataOffsets.lowerBound)..<(start + info.dataOffsets.upperBound))
     }
 
-    static func reason(_ error: any Error) -> String {
-        if let e = error as? CocoaError, let underlying = e.userInfo[NSUnderlyingErrorKey] as? NSError {
-            return underlying.localizedDescription
-        }
-        return (error as NSError).localizedDescription
+    /// Why `path` cannot be read, in a few words ("no such file", "is a directory", …).
+    static func reason(_ error: any Error, path: String) -> String {
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return "no such file" }
+        if isDirectory.boolValue { return "is a directory" }
+        if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
+        let ns = error as NSError
+        return (ns.userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription ?? ns.localizedDescription
     }
 }
 
@@ -135,11 +138,8 @@ struct SafeTensorsHeader {
         let parsed: SafeTensorsJSON
         do {
             parsed = try JSONDecoder().decode(SafeTensorsJSON.self, from: headerBytes)
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = context.underlyingError.map { ": \(SafeTensorsFile.reason($0))" } ?? ""
-            throw NeuralNetError.safetensorsHeaderNotJSON(path: path, reason: context.debugDescription + underlying)
         } catch {
-            throw NeuralNetError.safetensorsHeaderNotJSON(path: path, reason: SafeTensorsFile.reason(error))
+            throw NeuralNetError.safetensorsHeaderNotJSON(path: path, reason: Self.syntaxError(headerBytes))
         }
         guard case .object(let object) = parsed else {
             throw NeuralNetError.safetensorsHeaderNotJSON(
@@ -196,6 +196,17 @@ struct SafeTensorsHeader {
             throw NeuralNetError.safetensorsHole(path: path, begin: covered, end: bufferSize)
         }
         orderedNames = ordered.map(\.key)
+    }
+
+    /// The JSON parser's own account of a syntax error ("Unexpected end of file…", "Invalid value around character 9.").
+    private static func syntaxError(_ bytes: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])
+        } catch {
+            if let detail = (error as NSError).userInfo["NSDebugDescription"] as? String { return detail }
+            return (error as NSError).localizedDescription
+        }
+        return "invalid JSON (or not UTF-8)"
     }
 
     private static func parseMetadata(_ value: SafeTensorsJSON, path: String) throws -> [String: String] {

@@ -25,7 +25,7 @@ public enum SafeTensorsWriter {
     /// renamed over `url`. On any error the temporary file is removed and an existing file at `url` is untouched.
     /// - Throws: `NeuralNetError.safetensorsBadTensorName` for an empty, reserved (`__metadata__`) or duplicated
     ///   name; `NeuralNetError.fileWriteFailed` when the file system refuses.
-    public static func write(tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
+    public static func write(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
                              to url: URL) throws {
         let path = url.path
         let image = try encode(tensors: tensors, metadata: metadata, path: path)
@@ -33,7 +33,7 @@ public enum SafeTensorsWriter {
     }
 
     /// The complete safetensors image (length prefix, padded header, data) that `write` would store.
-    public static func encode(tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) throws -> Data {
+    public static func encode(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
         try encode(tensors: tensors, metadata: metadata, path: "(in memory)")
     }
 

@@ -70,8 +70,8 @@ struct SafeTensorsCorruptionTests {
         #expect {
             try SafeTensorsFile(contentsOf: url)
         } throws: { error in
-            guard case let .safetensorsHeaderNotJSON(path, _) = error as? NeuralNetError else { return false }
-            return path == url.path
+            guard case let .safetensorsHeaderNotJSON(path, reason) = error as? NeuralNetError else { return false }
+            return path == url.path && !reason.isEmpty && !"\(error)".contains("\n")
         }
     }
 
@@ -244,16 +244,16 @@ struct SafeTensorsCorruptionTests {
         #expect(expected.description == "\(url.path): safetensors file has no tensor named 'b'")
     }
 
-    @Test("a file that does not exist")
-    func missingFile() throws {
+    @Test("a file that does not exist, and a directory instead of a file")
+    func unreadable() throws {
         let dir = try SafeTensorsFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("absent.safetensors")
-        #expect {
+        #expect(throws: NeuralNetError.fileUnreadable(path: url.path, reason: "no such file")) {
             try SafeTensorsFile(contentsOf: url)
-        } throws: { error in
-            guard case let .fileUnreadable(path, _) = error as? NeuralNetError else { return false }
-            return path == url.path
+        }
+        #expect(throws: NeuralNetError.fileUnreadable(path: dir.path, reason: "is a directory")) {
+            try SafeTensorsFile(contentsOf: dir)
         }
     }
 }
