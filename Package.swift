@@ -33,10 +33,15 @@ let package = Package(
         .target(name: "Distributed"),
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
 
+        // Jobs: plan work → compute → reduce → rank-0 reports.
+        .target(name: "Coordinator", dependencies: [
+            "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
+        ]),
+
         // Front end.
         .executableTarget(name: "equicert", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium",
-            "Distributed", "DistributedMPI",
+            "Distributed", "DistributedMPI", "Coordinator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

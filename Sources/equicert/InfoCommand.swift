@@ -1,9 +1,36 @@
 import ArgumentParser
+import Coordinator
+import Datasets
+import DistributedMPI
+import Foundation
 import TensorCore
 
+/// `equicert info`: versions, BLAS core and threads, data sets found, MPI availability.
 struct InfoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Versions, BLAS, data sets, MPI.")
+    static let configuration = CommandConfiguration(commandName: "info",
+        abstract: "Versions, BLAS core and threads, data sets found, MPI availability.")
+
     func run() throws {
-        print("BLAS: \(BLAS.coreName), threads \(BLAS.threadCount)")
+        print("equicert \(EquicertVersion.string)")
+        #if swift(>=6.3)
+        print("Swift: 6.3 or later")
+        #else
+        print("Swift: 6.x")
+        #endif
+        print("BLAS: OpenBLAS, core \(BLAS.coreName), \(BLAS.threadCount) thread(s) [\(BLAS.configuration.trimmingCharacters(in: .whitespaces))]")
+        print("cores: \(ProcessInfo.processInfo.activeProcessorCount)")
+        print("MPI: \(MPICommunicator.libraryVersion().split(separator: "\n").first.map(String.init) ?? "unknown"); "
+              + (MPIEnvironment.launchedByMPI ? "launched by mpirun (world size \(MPIEnvironment.announcedWorldSize() ?? 0))"
+                                               : "not launched by mpirun (single process)"))
+        let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        print("mpirun: \(mpirun ?? "not found (apt-get install openmpi-bin)")")
+        let locator = DataLocator.process
+        for name in ["mnist", "fashion-mnist", "text", "minilm"] {
+            if let url = try? locator.locate(name) {
+                print("data \(name): \(url.path)")
+            } else {
+                print("data \(name): not found (run Scripts/setup-data)")
+            }
+        }
     }
 }

@@ -1,0 +1,18 @@
+/// Bad input at the job level (options, data/model mismatches, files). One line each, naming the problem.
+public enum CoordinatorError: Error, CustomStringConvertible, Sendable {
+    case invalidOption(name: String, value: String, reason: String)
+    case modelDataMismatch(model: String, data: String, reason: String)
+    case checkpoint(path: String, reason: String)
+    case output(path: String, reason: String)
+    case nonFiniteTraining(step: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(name, value, reason): return "invalid --\(name) \(value): \(reason)"
+        case let .modelDataMismatch(model, data, reason): return "model \(model) does not fit data set \(data): \(reason)"
+        case let .checkpoint(path, reason): return "\(path): \(reason)"
+        case let .output(path, reason): return "cannot write \(path): \(reason)"
+        case let .nonFiniteTraining(step, reason): return "training diverged at step \(step): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Equilibrium
+import Foundation
+import NeuralNet
+import Optimizers
+import TensorCore
+
+/// Reading and writing DEQ checkpoints: parameters as safetensors, configuration and training provenance
+/// in `__metadata__` (keys `equicert.*`), optionally the optimizer state for `--resume`.
+public enum DEQCheckpoint {
+    public static let architectureKey = "equicert.architecture"
+    static let optimizerPrefix = "optimizer."
+
+    /// What a checkpoint says about itself besides its parameters.
+    public struct Provenance: Sendable {
+        public var dataSet: String
+        public var sigma: Float
+        public var command: String
+        public var codeVersion: String
+        public var epochsDone: Int
+        public var stepsDone: Int
+        public var extra: [String: String] = [:]
+    }
+
+    /// Load a DEQ-S; errors name the file and the problem (missing metadata, another architecture, shapes, NaN).
+    public static func load(_ path: String) throws -> (model: DEQSmall, provenance: Provenance, file: SafeTensorsFile) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CoordinatorError.checkpoint(path: path, reason: "no such file")
+        }
+        let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
+        guard let arch = file.metadata[architectureKey] else {
+            throw CoordinatorError.checkpoint(path: path, reason: "no '\(architectureKey)' in the metadata: not an equicert DEQ checkpoint")
+        }
+        let config = try DEQConfiguration.fromJSON(arch, path: path)
+        let model = try DEQSmall(config)
+        try model.parameters.load(from: file, ignoringPrefixes: [optimizerPrefix])
+        let m = file.metadata
+        let prov = Provenance(dataSet: m["equicert.data"] ?? "?", sigma: Float(m["equicert.sigma"] ?? "") ?? .nan,
+                              command: m["equicert.command"] ?? "", codeVersion: m["equicert.version"] ?? "",
+                              epochsDone: Int(m["equicert.epochs-done"] ?? "") ?? 0,
+                              stepsDone: Int(m["equicert.steps-done"] ?? "") ?? 0,
+                              extra: m.filter { !$0.key.hasPrefix("equicert.") || $0.key.hasPrefix("equicert.train.") })
+        return (model, prov, file)
+    }
+
+    /// Save parameters, configuration, provenance and (optionally) optimizer state, atomically.
+    public static func save(_ model: DEQSmall, provenance p: Provenance, optimizer: OptimizerState?, to path: String) throws {
+        var meta: [String: String] = [
+            architectureKey: model.configuration.jsonString(),
+            "equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,
+            "equicert.version": p.codeVersion, "equicert.epochs-done": "\(p.epochsDone)",
+            "equicert.steps-done": "\(p.stepsDone)",
+        ]
+        for (k, v) in p.extra { meta[k] = v }
+        var extra: [(name: String, tensor: Tensor)] = []
+        if let o = optimizer {
+            meta["equicert.optimizer.kind"] = o.kind
+            meta["equicert.optimizer.step"] = "\(o.step)"
+            for (name, buf) in o.buffers.sorted(by: { $0.key < $1.key }) {
+                extra.append((optimizerPrefix + name, Tensor(shape: [buf.count], scalars: buf)))
+            }
+        }
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try model.parameters.save(to: url, metadata: meta, extra: extra)
+    }
+
+    /// The optimizer state stored beside the parameters, if any.
+    public static func optimizerState(in file: SafeTensorsFile) throws -> OptimizerState? {
+        guard let kind = file.metadata["equicert.optimizer.kind"], let step = Int(file.metadata["equicert.optimizer.step"] ?? "") else {
+            return nil
+        }
+        var buffers: [String: [Float]] = [:]
+        for n in file.names where n.hasPrefix(optimizerPrefix) {
+            buffers[String(n.dropFirst(optimizerPrefix.count))] = try file.float32(n).scalars
+        }
+        return OptimizerState(kind: kind, step: step, buffers: buffers)
+    }
+}

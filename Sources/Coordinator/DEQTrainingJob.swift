@@ -1,0 +1,179 @@
+import Datasets
+import Equilibrium
+import Foundation
+import NeuralNet
+import Optimizers
+import TensorCore
+
+/// Training DEQ-S on an image data set with Gaussian noise augmentation (Cohen et al.'s recipe for smoothing):
+/// x + N(0, σ²I), not clipped to [0,1] (the smoothed classifier sees unclipped noise too). Adam with a cosine
+/// schedule (linear warm-up), implicit or phantom gradients, Jacobian regularisation. Noise for step s of the run
+/// comes from the counter-based stream keyed by (seed, "TRAI", s), so a resumed run continues the same sequence.
+public struct DEQTrainingJob {
+    public struct Options: Sendable {
+        public var data: ImageDataSource
+        public var sigma: Float
+        public var epochs: Int
+        public var batchSize: Int = 128
+        public var learningRate: Float = 1e-3
+        public var warmupSteps: Int = 200
+        public var seed: UInt64 = 0
+        public var configuration: DEQConfiguration
+        public var training: DEQTrainingConfig
+        /// Fraction of steps with the Jacobian regulariser (1 = every step).
+        public var jacobianFraction: Float = 1
+        /// Limit the training set (0 = all) — for quick runs and tests.
+        public var trainLimit: Int = 0
+        /// Test images evaluated after each epoch (0 = all).
+        public var evalLimit: Int = 2000
+        public var output: String
+        public var resume: Bool = false
+        public var command: String = ""
+        public var codeVersion: String = ""
+        public var showProgress = true
+
+        public init(data: ImageDataSource, sigma: Float, epochs: Int, configuration: DEQConfiguration,
+                    training: DEQTrainingConfig, output: String) {
+            self.data = data; self.sigma = sigma; self.epochs = epochs; self.configuration = configuration
+            self.training = training; self.output = output
+        }
+    }
+
+    public let options: Options
+    public init(_ options: Options) { self.options = options }
+
+    /// Summary of a finished run.
+    public struct Summary: Sendable {
+        public var epochs: Int
+        public var seconds: Double
+        public var cleanAccuracy: Double
+        public var noisyAccuracy: Double
+        public var meanResidual: Double
+    }
+
+    public func run(log: (String) -> Void) throws -> Summary {
+        let o = options
+        guard o.sigma >= 0, o.sigma.isFinite else { throw CoordinatorError.invalidOption(name: "sigma", value: "\(o.sigma)", reason: "must be ≥ 0") }
+        guard o.epochs >= 1 else { throw CoordinatorError.invalidOption(name: "epochs", value: "\(o.epochs)", reason: "must be ≥ 1") }
+        guard o.batchSize >= 1 else { throw CoordinatorError.invalidOption(name: "batch", value: "\(o.batchSize)", reason: "must be ≥ 1") }
+        guard o.learningRate > 0 else { throw CoordinatorError.invalidOption(name: "lr", value: "\(o.learningRate)", reason: "must be > 0") }
+
+        var train = try o.data.load(split: .train)
+        let test = try o.data.load(split: .test)
+        if o.trainLimit > 0 && o.trainLimit < train.count { train = train.subset(Array(0..<o.trainLimit), name: train.name) }
+        let c = o.configuration
+        guard train.imageShape == [c.inputHeight, c.inputWidth, c.inputChannels], train.classCount == c.classes else {
+            throw CoordinatorError.modelDataMismatch(model: "deq-s \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels), \(c.classes) classes",
+                                                     data: o.data.rawValue, reason: "data has \(train.imageShape), \(train.classCount) classes")
+        }
+
+        var model = try DEQSmall(c, seed: o.seed)
+        var optimizer = try Adam()
+        var startEpoch = 0, step = 0
+        if o.resume {
+            let (m, prov, file) = try DEQCheckpoint.load(o.output)
+            guard m.configuration == c else {
+                throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
+            }
+            model = m
+            startEpoch = prov.epochsDone; step = prov.stepsDone
+            if let state = try DEQCheckpoint.optimizerState(in: file) {
+                try optimizer.restore(state, parameterCount: model.parameters.count)
+            }
+            log("resuming \(o.output) after epoch \(startEpoch) (step \(step))")
+        }
+        let batcher = Batcher(count: train.count, batchSize: o.batchSize, dropLast: true, shuffle: true, seed: o.seed)
+        let totalSteps = batcher.batchesPerEpoch * o.epochs
+        let schedule = LearningRateSchedule.cosine(base: o.learningRate, warmup: o.warmupSteps, total: totalSteps, floor: 0)
+        // No weight decay on GroupNorm parameters and biases (Adam has none by default anyway).
+        let started = Date()
+        var lastClean = 0.0, lastNoisy = 0.0, lastResidual = 0.0
+
+        for epoch in startEpoch..<o.epochs {
+            let bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
+                                  enabled: o.showProgress)
+            var lossSum = 0.0, correct = 0, seen = 0, residualSum = 0.0, jacSum = 0.0, batches = 0
+            for (i, indices) in batcher.batches(epoch: epoch).enumerated() {
+                var (x, labels) = train.batch(indices)
+                var noise = RandomStream(seed: o.seed, 0x5452_4149, UInt32(truncatingIfNeeded: step), UInt32(truncatingIfNeeded: step >> 32))
+                if o.sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: o.sigma) }
+                let useJ = o.training.jacobianWeight > 0 && noise.nextUniformFloat() < o.jacobianFraction
+                let eps = useJ ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
+                model.parameters.zeroGradients()
+                let r = model.trainingStep(x, labels: labels, config: o.training, jacobianNoise: eps)
+                guard r.loss.isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
+                    throw CoordinatorError.nonFiniteTraining(step: step, reason: "loss \(r.loss) or a gradient is not finite")
+                }
+                optimizer.step(parameters: &model.parameters.values, gradients: model.parameters.gradients,
+                               learningRate: schedule.lr(step: step))
+                step += 1; batches += 1
+                lossSum += Double(r.loss); correct += r.correct; seen += r.batch
+                residualSum += Double(r.forwardResidual); jacSum += Double(r.jacobianNorm)
+                bar.update(i + 1, String(format: "loss %.3f acc %.1f%% res %.2e jac %.3f", lossSum / Double(batches),
+                                         100 * Double(correct) / Double(seen), residualSum / Double(batches), jacSum / Double(batches)))
+            }
+            // Evaluate on (a prefix of) the test set, clean and under N(0, σ²) noise.
+            let evalCount = o.evalLimit > 0 ? min(o.evalLimit, test.count) : test.count
+            let solver = SolverConfig(kind: .anderson, maxSteps: 30, tolerance: 1e-3, stopMode: .relative)
+            let ev = DEQEvaluation.run(model: model, data: test, count: evalCount, sigma: o.sigma, solver: solver, seed: o.seed)
+            lastClean = ev.cleanAccuracy; lastNoisy = ev.noisyAccuracy; lastResidual = ev.meanResidual
+            log(String(format: "epoch %d: train loss %.4f acc %.2f%% | test (%d) clean %.2f%% noisy(σ=%.2f) %.2f%% residual %.2e | %.0f s",
+                       epoch + 1, lossSum / Double(max(batches, 1)), 100 * Double(correct) / Double(max(seen, 1)), evalCount,
+                       100 * ev.cleanAccuracy, o.sigma, 100 * ev.noisyAccuracy, ev.meanResidual, Date().timeIntervalSince(started)))
+            let prov = DEQCheckpoint.Provenance(dataSet: o.data.rawValue, sigma: o.sigma, command: o.command,
+                                                codeVersion: o.codeVersion, epochsDone: epoch + 1, stepsDone: step,
+                                                extra: ["equicert.train.test-clean": String(format: "%.4f", ev.cleanAccuracy),
+                                                        "equicert.train.test-noisy": String(format: "%.4f", ev.noisyAccuracy),
+                                                        "equicert.train.test-residual": String(format: "%.3e", ev.meanResidual),
+                                                        "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started))])
+            try DEQCheckpoint.save(model, provenance: prov, optimizer: optimizer.state(), to: o.output)
+        }
+        return Summary(epochs: o.epochs, seconds: Date().timeIntervalSince(started), cleanAccuracy: lastClean,
+                       noisyAccuracy: lastNoisy, meanResidual: lastResidual)
+    }
+}
+
+/// Clean and noisy accuracy of a DEQ on a data set prefix, with solver statistics.
+public enum DEQEvaluation {
+    public struct Result: Sendable {
+        public var count: Int
+        public var cleanAccuracy: Double
+        public var noisyAccuracy: Double
+        /// Mean final relative residual of the clean solves.
+        public var meanResidual: Double
+        public var meanEvaluations: Double
+        public var divergedSamples: Int
+    }
+
+    /// Noise for image i comes from the stream keyed by (seed, "EVAL", i): independent of batching.
+    public static func run(model: some EquilibriumModel, data: ImageDataset, count: Int, sigma: Float,
+                           solver: SolverConfig, seed: UInt64, batchSize: Int = 250) -> Result {
+        var clean = 0, noisy = 0, residual = 0.0, evals = 0.0, diverged = 0, batches = 0
+        var start = 0
+        while start < count {
+            let idx = Array(start..<min(count, start + batchSize))
+            var (x, labels) = data.batch(idx)
+            let (lc, _, sc) = model.classify(x, solver: solver)
+            clean += zip(lc.argmaxRows(), labels).filter { $0 == $1 }.count
+            residual += Double(sc.finalRelativeResidual.reduce(0, +))
+            evals += Double(sc.evaluations); batches += 1
+            diverged += sc.diverged.filter { $0 }.count
+            if sigma > 0 {
+                let per = x.count / idx.count
+                x.withUnsafeMutableBufferPointer { p in
+                    for (j, i) in idx.enumerated() {
+                        var s = RandomStream(seed: seed, 0x4556_414C, UInt32(i))
+                        s.fillGaussian(UnsafeMutableBufferPointer(rebasing: p[(j * per)..<((j + 1) * per)]), mean: 0, std: sigma)
+                    }
+                }
+                x += data.batch(idx).images
+            }
+            let ln = sigma > 0 ? model.classify(x, solver: solver).logits : lc
+            noisy += zip(ln.argmaxRows(), labels).filter { $0 == $1 }.count
+            start += batchSize
+        }
+        return Result(count: count, cleanAccuracy: Double(clean) / Double(count), noisyAccuracy: Double(noisy) / Double(count),
+                      meanResidual: residual / Double(count), meanEvaluations: evals / Double(max(batches, 1)),
+                      divergedSamples: diverged)
+    }
+}
