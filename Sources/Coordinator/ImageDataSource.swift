@@ -32,3 +32,14 @@ public enum ImageDataSource: String, Sendable, CaseIterable {
         }
     }
 }
+
+import Equilibrium
+
+/// A DEQ checkpoint must match the data set's image shape and class count.
+public func checkModelFitsData(_ c: DEQConfiguration, _ data: ImageDataset, source: String) throws {
+    guard data.imageShape == [c.inputHeight, c.inputWidth, c.inputChannels], data.classCount == c.classes else {
+        throw CoordinatorError.modelDataMismatch(
+            model: "deq-s for [\(c.inputHeight), \(c.inputWidth), \(c.inputChannels)] images, \(c.classes) classes",
+            data: source, reason: "data has \(data.imageShape) images, \(data.classCount) classes")
+    }
+}

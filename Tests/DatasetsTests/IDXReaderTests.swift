@@ -11,8 +11,8 @@ struct IDXReaderTests {
         let labels: [UInt8] = [3, 0, 9, 1, 3]
         let write = gzip ? dir.writeGzip : dir.write
         let suffix = gzip ? ".gz" : ""
-        try write("train-images-idx3-ubyte" + suffix, images)
-        try write("train-labels-idx1-ubyte" + suffix, labelIDX(labels))
+        _ = try write("train-images-idx3-ubyte" + suffix, images)
+        _ = try write("train-labels-idx1-ubyte" + suffix, labelIDX(labels))
         #expect(try FileBytes.isGzip(path: dir.url.appendingPathComponent("train-images-idx3-ubyte" + suffix).path) == gzip)
 
         let ds = try ImageDataset.mnist(directory: dir.url, split: .train)

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Coordinator
+import Equilibrium
+import Foundation
+
+/// `equicert evaluate`: clean accuracy and accuracy under N(0, σ²) noise, with solver statistics.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "evaluate",
+        abstract: "Clean and noisy test accuracy of a DEQ checkpoint, with solver statistics.")
+    @Option(help: "Checkpoint (.safetensors).") var model: String
+    @Option(help: "Data set (default: the checkpoint's).") var data: String?
+    @Option(help: "Noise σ (default: the checkpoint's training σ).") var sigma: Float?
+    @Option(help: "Solver: naive, anderson or broyden.") var solver: String = "anderson"
+    @Option(help: "Solver steps.") var steps: Int = 30
+    @Option(help: "Test images (0 = all).") var max: Int = 0
+    @Option(help: "Seed of the noise.") var seed: UInt64 = 0
+
+    func run() throws {
+        try runReportingErrors {
+            let (m, prov, _) = try DEQCheckpoint.load(model)
+            let source = try ImageDataSource(parsing: data ?? prov.dataSet)
+            let test = try source.load(split: .test)
+            try checkModelFitsData(m.configuration, test, source: source.rawValue)
+            let s = sigma ?? prov.sigma
+            guard s >= 0, s.isFinite else { throw CoordinatorError.invalidOption(name: "sigma", value: "\(s)", reason: "must be ≥ 0") }
+            guard steps >= 1 else { throw CoordinatorError.invalidOption(name: "steps", value: "\(steps)", reason: "must be ≥ 1") }
+            let config = SolverConfig(kind: try SolverKind(parsing: solver), maxSteps: steps, tolerance: 1e-3, stopMode: .relative)
+            let n = max > 0 ? Swift.min(max, test.count) : test.count
+            let t0 = Date()
+            let r = DEQEvaluation.run(model: m, data: test, count: n, sigma: s, solver: config, seed: seed)
+            print(String(format: "%@ on %@ test (%d images), %@-%d: clean %.2f%%, noisy (σ=%.2f) %.2f%%; mean relative residual %.2e, %.1f f-evaluations per batch, %d diverged; %.1f s",
+                         model, source.rawValue, n, solver, steps, 100 * r.cleanAccuracy, s, 100 * r.noisyAccuracy,
+                         r.meanResidual, r.meanEvaluations, r.divergedSamples, Date().timeIntervalSince(t0)))
+        }
+    }
+}
+
+/// `equicert solver-stats`: residual against f-evaluations for each solver, from zero and warm-started.
+struct SolverStatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "solver-stats",
+        abstract: "Residual vs f-evaluations per solver, from zero and warm-started from another noisy copy's fixed point.")
+    @Option(help: "Checkpoint (.safetensors).") var model: String
+    @Option(help: "Data set (default: the checkpoint's).") var data: String?
+    @Option(help: "Noise σ (default: the checkpoint's).") var sigma: Float?
+    @Option(help: "Test images.") var images: Int = 100
+    @Option(help: "Solver steps.") var steps: Int = 30
+    @Option(help: "Relative residual threshold.") var threshold: Float = 1e-3
+    @Option(help: "Seed of the noise.") var seed: UInt64 = 0
+
+    func run() throws {
+        try runReportingErrors {
+            let (m, prov, _) = try DEQCheckpoint.load(model)
+            let source = try ImageDataSource(parsing: data ?? prov.dataSet)
+            let test = try source.load(split: .test)
+            try checkModelFitsData(m.configuration, test, source: source.rawValue)
+            guard images >= 1, steps >= 1, threshold > 0 else {
+                throw CoordinatorError.invalidOption(name: "images/steps/threshold", value: "\(images)/\(steps)/\(threshold)", reason: "must be positive")
+            }
+            let curves = SolverStudy.run(model: m, data: test, images: images, sigma: sigma ?? prov.sigma, maxSteps: steps,
+                                         threshold: threshold, seed: seed)
+            print(SolverStudy.table(curves, threshold: threshold, at: [1, 2, 3, 5, 8, 12, 20, 30].filter { $0 <= steps + 2 }))
+        }
+    }
+}
