@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"]),
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

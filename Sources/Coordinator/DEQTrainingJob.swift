@@ -28,6 +28,9 @@ public struct DEQTrainingJob {
         public var evalLimit: Int = 2000
         public var output: String
         public var resume: Bool = false
+        /// Stop after this many epochs have been done in total (0: run to `epochs`). The schedule still spans
+        /// `epochs`, so stopping and resuming gives exactly the uninterrupted run.
+        public var stopAfterEpochs: Int = 0
         public var command: String = ""
         public var codeVersion: String = ""
         public var showProgress = true
@@ -89,7 +92,8 @@ public struct DEQTrainingJob {
         let started = Date()
         var lastClean = 0.0, lastNoisy = 0.0, lastResidual = 0.0
 
-        for epoch in startEpoch..<o.epochs {
+        let lastEpoch = o.stopAfterEpochs > 0 ? min(o.epochs, o.stopAfterEpochs) : o.epochs
+        for epoch in startEpoch..<lastEpoch {
             let bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
                                   enabled: o.showProgress)
             var lossSum = 0.0, correct = 0, seen = 0, residualSum = 0.0, jacSum = 0.0, batches = 0
@@ -158,16 +162,7 @@ public enum DEQEvaluation {
             residual += Double(sc.finalRelativeResidual.reduce(0, +))
             evals += Double(sc.evaluations); batches += 1
             diverged += sc.diverged.filter { $0 }.count
-            if sigma > 0 {
-                let per = x.count / idx.count
-                x.withUnsafeMutableBufferPointer { p in
-                    for (j, i) in idx.enumerated() {
-                        var s = RandomStream(seed: seed, 0x4556_414C, UInt32(i))
-                        s.fillGaussian(UnsafeMutableBufferPointer(rebasing: p[(j * per)..<((j + 1) * per)]), mean: 0, std: sigma)
-                    }
-                }
-                x += data.batch(idx).images
-            }
+            if sigma > 0 { x = NoisyCopies.make(x, imageIndices: idx, sigma: sigma, seed: seed, purpose: 0x4556_414C) }  // "EVAL"
             let ln = sigma > 0 ? model.classify(x, solver: solver).logits : lc
             noisy += zip(ln.argmaxRows(), labels).filter { $0 == $1 }.count
             start += batchSize

@@ -25,16 +25,7 @@ public enum SolverStudy {
         let idx = Array(0..<min(images, data.count))
         let (clean, _) = data.batch(idx)
         func noisy(_ copy: UInt32) -> Tensor {
-            var x = clean
-            let per = x.count / idx.count
-            x.withUnsafeMutableBufferPointer { p in
-                for i in idx {
-                    var s = RandomStream(seed: seed, 0x534F_4C56, UInt32(i), copy)
-                    s.fillGaussian(UnsafeMutableBufferPointer(rebasing: p[(i * per)..<((i + 1) * per)]), mean: 0, std: sigma)
-                }
-            }
-            x += clean
-            return x
+            NoisyCopies.make(clean, imageIndices: idx, sigma: sigma, seed: seed, purpose: 0x534F_4C56, copy: copy)  // "SOLV"
         }
         let (injA, _) = model.inject(noisy(0)), (injB, _) = model.inject(noisy(1))
         let tight = SolverConfig(kind: .anderson, maxSteps: 60, tolerance: 1e-5, stopMode: .relative)

@@ -80,7 +80,7 @@ public struct Tensor: Sendable, Equatable {
                       scalars: Array(scalars[(range.lowerBound * inner)..<(range.upperBound * inner)]))
     }
 
-    /// Stack tensors of equal shape along a new... or existing outermost axis (concatenation of rows).
+    /// Concatenate tensors along the outermost axis; all other extents must agree.
     public static func concatenate(rows parts: [Tensor]) -> Tensor {
         precondition(!parts.isEmpty)
         let inner = Array(parts[0].shape.dropFirst())

@@ -17,11 +17,9 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let (m, prov, _) = try DEQCheckpoint.load(model)
-            let source = try ImageDataSource(parsing: data ?? prov.dataSet)
-            let test = try source.load(split: .test)
-            try checkModelFitsData(m.configuration, test, source: source.rawValue)
-            let s = sigma ?? prov.sigma
+            let loaded = try CheckpointWithTestData(checkpoint: model, data: data)
+            let (m, test, source) = (loaded.model, loaded.test, loaded.source)
+            let s = sigma ?? loaded.provenance.sigma
             guard s >= 0, s.isFinite else { throw CoordinatorError.invalidOption(name: "sigma", value: "\(s)", reason: "must be ≥ 0") }
             guard steps >= 1 else { throw CoordinatorError.invalidOption(name: "steps", value: "\(steps)", reason: "must be ≥ 1") }
             let config = SolverConfig(kind: try SolverKind(parsing: solver), maxSteps: steps, tolerance: 1e-3, stopMode: .relative)
@@ -49,14 +47,11 @@ struct SolverStatsCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let (m, prov, _) = try DEQCheckpoint.load(model)
-            let source = try ImageDataSource(parsing: data ?? prov.dataSet)
-            let test = try source.load(split: .test)
-            try checkModelFitsData(m.configuration, test, source: source.rawValue)
+            let loaded = try CheckpointWithTestData(checkpoint: model, data: data)
             guard images >= 1, steps >= 1, threshold > 0 else {
                 throw CoordinatorError.invalidOption(name: "images/steps/threshold", value: "\(images)/\(steps)/\(threshold)", reason: "must be positive")
             }
-            let curves = SolverStudy.run(model: m, data: test, images: images, sigma: sigma ?? prov.sigma, maxSteps: steps,
+            let curves = SolverStudy.run(model: loaded.model, data: loaded.test, images: images, sigma: sigma ?? loaded.provenance.sigma, maxSteps: steps,
                                          threshold: threshold, seed: seed)
             print(SolverStudy.table(curves, threshold: threshold, at: [1, 2, 3, 5, 8, 12, 20, 30].filter { $0 <= steps + 2 }))
         }

@@ -29,6 +29,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Test images evaluated after each epoch (0 = all).") var evalLimit: Int = 2000
     @Option(name: .shortAndLong, help: "Checkpoint path (.safetensors).") var out: String
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
+    @Option(help: "Stop once this many epochs are done (the schedule still spans --epochs; continue with --resume).")
+    var stopAfterEpochs: Int = 0
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
 
     func run() throws {
@@ -60,7 +62,7 @@ struct TrainCommand: ParsableCommand {
                                            output: out)
             o.batchSize = batch; o.learningRate = lr; o.warmupSteps = warmup; o.seed = seed
             o.jacobianFraction = jacobianFraction; o.trainLimit = trainLimit; o.evalLimit = evalLimit
-            o.resume = resume; o.command = commandLine(); o.codeVersion = EquicertVersion.string
+            o.resume = resume; o.stopAfterEpochs = stopAfterEpochs; o.command = commandLine(); o.codeVersion = EquicertVersion.string
             let summary = try DEQTrainingJob(o).run { print($0) }
             print(String(format: "trained %@ in %.0f s: test clean %.2f%%, noisy (σ=%.2f) %.2f%%, residual %.2e → %@",
                          "deq-s", summary.seconds, 100 * summary.cleanAccuracy, sigma, 100 * summary.noisyAccuracy,
