@@ -29,6 +29,10 @@ let package = Package(
         .target(name: "Statistics"),
         .target(name: "Equilibrium", dependencies: ["NeuralNet"]),
 
+        .target(name: "Certification", dependencies: ["TensorCore", "NeuralNet", "Equilibrium", "Statistics"]),
+        .target(name: "Reports"),
+        .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"]),
+
         // Distribution.
         .target(name: "Distributed"),
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
@@ -36,6 +40,7 @@ let package = Package(
         // Jobs: plan work → compute → reduce → rank-0 reports.
         .target(name: "Coordinator", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
+            "Certification", "Reports", "Transformers",
         ]),
 
         // Front end.
@@ -54,6 +59,9 @@ let package = Package(
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"]),
+        .testTarget(name: "CertificationTests", dependencies: ["Certification", "_TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
+        .testTarget(name: "TransformersTests", dependencies: ["Transformers", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

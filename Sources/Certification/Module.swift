@@ -1,0 +1,1 @@
+// Certification module: see README.md (Where things live).

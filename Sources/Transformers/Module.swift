@@ -1,0 +1,1 @@
+// Transformers module: see README.md (Where things live).
