@@ -1,1 +1,0 @@
-// Certification module: see README.md (Where things live).

@@ -1,0 +1,163 @@
+// Certification mechanics: chain layout, radius estimators (docs/srs.md §1/§3), and units of work that are pure,
+// order-independent and exactly accounted.
+import Foundation
+import Testing
+import TensorCore
+import Equilibrium
+import Statistics
+@testable import Certification
+import _TestSupport
+
+@Suite("Chain layout")
+struct ChainLayoutTests {
+    @Test func lengthsCoverEverySampleOnce() {
+        for (n, chains, per) in [(10_000, 400, 50), (1003, 100, 25), (99, 100, 50), (7, 10, 5)] {
+            let l = ChainLayout(samples: n, chains: chains, chainsPerBlock: per)
+            #expect((0..<chains).reduce(0) { $0 + l.length(ofChain: $1) } == n)
+            #expect(l.serializedSamples == (0..<chains).reduce(0) { $0 + max(0, l.length(ofChain: $1) - 1) })
+            var seen = Set<Int>()
+            for c in 0..<chains { for t in 1..<max(1, l.length(ofChain: c)) { seen.insert(l.serializedIndex(chain: c, step: t)) } }
+            #expect(seen == Set(0..<l.serializedSamples))
+        }
+        let paper = ChainLayout(samples: 10_000, chains: 400, chainsPerBlock: 50)
+        #expect(paper.maxLength == 25 && paper.blockCount == 8 && paper.serializedSamples == 9_600)
+    }
+}
+
+@Suite("Radius estimators")
+struct RadiusTests {
+    func counts(_ nA: Int64, of n: Int64, served: Int64 = 0, agree: Int64 = 0, classes: Int = 3) -> SampleCounts {
+        var c = SampleCounts(classes: classes)
+        c.counts[1] = nA; c.counts[0] = n - nA; c.samples = n
+        c.checkServed[1] = served; c.checkAgree[1] = agree
+        return c
+    }
+
+    @Test func standardIsCohen() throws {
+        let e = counts(9_900, of: 10_000)
+        let cert = try CertificateEstimator.standard(selected: 1, estimation: e, sigma: 0.25, alpha: 0.001)
+        let p = try ClopperPearson.lowerBound(successes: 9_900, trials: 10_000, alpha: 0.001)
+        #expect(cert.prediction == 1 && cert.pALower == p)
+        #expect(abs(cert.radius - 0.25 * Normal.quantile(p)) < 1e-12)
+        // All samples agree: p̲A = α^(1/n).
+        let all = try CertificateEstimator.standard(selected: 1, estimation: counts(100, of: 100), sigma: 1, alpha: 0.01)
+        #expect(abs(all.pALower - pow(0.01, 1.0 / 100)) < 1e-12)
+        // Below one half: abstain with radius 0.
+        let weak = try CertificateEstimator.standard(selected: 1, estimation: counts(520, of: 1_000), sigma: 1, alpha: 0.001)
+        #expect(weak.abstained && weak.radius == 0)
+    }
+
+    @Test func paperFormUsesEquations9To14() throws {
+        let e = counts(9_000, of: 10_000, served: 380, agree: 360)
+        let cert = try CertificateEstimator.serialized(selected: 1, estimation: e, sigma: 0.5, alpha: 0.001, estimator: .paper)
+        let r = try ClopperPearson.lowerBound(successes: 360, trials: 380, alpha: 0.0005)
+        let p = try ClopperPearson.lowerBound(successes: r * 9_000, trials: 10_000, alpha: 0.0005)
+        #expect(abs(cert.agreement - r) < 1e-15 && abs(cert.pALower - p) < 1e-15)
+        #expect(abs(cert.radius - 0.5 * Normal.quantile(p)) < 1e-12)
+    }
+
+    @Test func paperFormCapsRadiusWithKChecks() throws {
+        // r ≤ (α/2)^(1/K): with K = 400 all agreeing and all samples on ĉA, R stays below ≈ 2σ (docs/srs.md §3).
+        let e = counts(10_000, of: 10_000, served: 400, agree: 400)
+        let cert = try CertificateEstimator.serialized(selected: 1, estimation: e, sigma: 1, alpha: 0.001, estimator: .paper)
+        #expect(abs(cert.agreement - pow(0.0005, 1.0 / 400)) < 1e-12)
+        #expect(cert.radius > 1.9 && cert.radius < 2.0)
+    }
+
+    @Test func noCheckedSampleOnTheClassMeansAbstention() throws {
+        let e = counts(9_000, of: 10_000, served: 0, agree: 0)
+        let cert = try CertificateEstimator.serialized(selected: 1, estimation: e, sigma: 0.5, alpha: 0.001, estimator: .paper)
+        #expect(cert.abstained && cert.radius == 0 && !cert.radius.isNaN)
+    }
+
+    @Test func referenceCodeBarelyPenalisesDisagreement() throws {
+        // N_A/N = 0.9 and r ≈ 0.84: the released form stays near the uncorrected bound, the paper form drops a lot.
+        var e = counts(9_000, of: 10_000, served: 400, agree: 350)
+        e.checkServed[0] = 20
+        let ref = try CertificateEstimator.serialized(selected: 1, estimation: e, sigma: 1, alpha: 0.001, estimator: .referenceCode)
+        let paper = try CertificateEstimator.serialized(selected: 1, estimation: e, sigma: 1, alpha: 0.001, estimator: .paper)
+        let uncorrected = try ClopperPearson.lowerBound(successes: 9_000, trials: 10_000, alpha: 0.0005)
+        #expect(abs(ref.pALower - uncorrected) < 0.002)
+        #expect(paper.pALower < ref.pALower - 0.05)
+    }
+
+    @Test func predictUsesTheBinomialTest() throws {
+        var c = SampleCounts(classes: 3)
+        c.counts = [10, 80, 10]
+        #expect(try CertificateEstimator.predict(c, alpha: 0.001) == 1)
+        c.counts = [45, 55, 0]
+        #expect(try CertificateEstimator.predict(c, alpha: 0.001) == -1)
+    }
+}
+
+@Suite("Units of work")
+struct UnitTests {
+    func tinySmoothing(mode: SmoothingMode, seed: UInt64 = 0) throws -> EquilibriumSmoothing<DEQSmall> {
+        let c = DEQConfiguration(inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 4, channels: 4, expansion: 1,
+                                 groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
+        let model = try DEQSmall(c, seed: 3)
+        let anderson = SolverConfig(kind: .anderson, maxSteps: 8, tolerance: 1e-3, stopMode: .relative)
+        let config = SmoothingConfiguration(sigma: 0.5, n0: 20, n: 120, alpha: 0.01, mode: mode,
+                                            solver: mode == .srs ? SolverConfig(kind: .naive, maxSteps: 1, tolerance: 0) : anderson,
+                                            warmupSolver: anderson, checkSolver: anderson, checkCount: 30,
+                                            chains: 20, chainsPerBlock: 10, seed: seed)
+        return try EquilibriumSmoothing(model: model, configuration: config)
+    }
+
+    func image() -> Tensor { var r = TestRandom(seed: 5); return r.tensor([8, 8, 1], 0, 1) }
+
+    @Test(arguments: [SmoothingMode.standard, .srs])
+    func countsAreExactAndUnitsArePure(mode: SmoothingMode) throws {
+        let s = try tinySmoothing(mode: mode)
+        let x = image()
+        let sel = s.runPhase(image: x, index: 7, phase: .selection)
+        let est = s.runPhase(image: x, index: 7, phase: .estimation)
+        #expect(sel.samples == 20 && sel.counts.reduce(0, +) == 20)
+        #expect(est.samples == 120 && est.counts.reduce(0, +) == 120)
+        #expect(est.checkServed.reduce(0, +) == (mode == .srs ? 30 : 0))
+        #expect(est.checkAgree.reduce(0, +) <= est.checkServed.reduce(0, +))
+        // Blocks in reverse order, run again: the same sums (pure units, order-independent merge).
+        let reversed = s.configuration.blocks(.estimation).reversed().reduce(SampleCounts(classes: 4)) {
+            $0 + s.run(image: x, index: 7, phase: .estimation, block: $1)
+        }
+        #expect(reversed == est)
+    }
+
+    @Test func differentSeedsDrawDifferentNoiseAndImagesDiffer() throws {
+        let a = try tinySmoothing(mode: .standard, seed: 1), b = try tinySmoothing(mode: .standard, seed: 2)
+        let x = image()
+        var differs = false
+        for i in 0..<4 where a.run(image: x, index: i, phase: .estimation, block: 0) != b.run(image: x, index: i, phase: .estimation, block: 0) {
+            differs = true
+        }
+        #expect(differs)
+    }
+
+    @Test func checkSubsetIsSeededAndSized() throws {
+        let s = try tinySmoothing(mode: .srs)
+        let k = s.checkSubset(image: 3)
+        #expect(k.count == 30 && k == s.checkSubset(image: 3) && k != s.checkSubset(image: 4))
+        #expect(k.allSatisfy { $0 >= 0 && $0 < s.configuration.layout(.estimation).serializedSamples })
+    }
+
+    @Test func invalidSettingsAreRefused() throws {
+        let s = try tinySmoothing(mode: .srs)
+        var c = s.configuration
+        for mutate in [{ (c: inout SmoothingConfiguration) in c.sigma = 0 }, { $0.alpha = 1 }, { $0.n0 = 0 }, { $0.n = 0 },
+                       { $0.checkCount = 10_000 }, { $0.chains = 25 }] {
+            var bad = c
+            mutate(&bad)
+            #expect(throws: CertificationError.self) { try bad.validate() }
+        }
+        c.mode = .standard
+        c.checkCount = 10_000  // K is irrelevant in standard mode
+        try c.validate()
+    }
+
+    @Test func nonFiniteImageIsRefused() throws {
+        let s = try tinySmoothing(mode: .standard)
+        var x = image()
+        x.scalars[3] = .nan
+        #expect(throws: CertificationError.nonFiniteInput(image: 9)) { try s.certify(image: x, index: 9) }
+    }
+}
