@@ -1,0 +1,62 @@
+// The certify job over in-process rank groups of 1–4: identical certificates and counts at every size.
+import Foundation
+import Testing
+import TensorCore
+import Certification
+import Coordinator
+import Datasets
+import Distributed
+import Equilibrium
+import _TestSupport
+
+@Suite("Certify job across ranks", .serialized)
+struct CertifyJobTests {
+    static func job(mode: SmoothingMode) throws -> CertifyJob {
+        let c = DEQConfiguration(inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 3, channels: 4, expansion: 1,
+                                 groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
+        let model = try DEQSmall(c, seed: 4)
+        let anderson = SolverConfig(kind: .anderson, maxSteps: 6, tolerance: 1e-3, stopMode: .relative)
+        let config = SmoothingConfiguration(sigma: 0.3, n0: 20, n: 80, alpha: 0.05, mode: mode,
+                                            solver: mode == .srs ? SolverConfig(kind: .anderson, maxSteps: 1, tolerance: 0) : anderson,
+                                            warmupSolver: anderson, checkSolver: anderson, checkCount: 20,
+                                            chains: 20, chainsPerBlock: 10, seed: 11)
+        var r = TestRandom(seed: 2)
+        let data = ImageDataset(name: "synthetic", images: r.tensor([5, 8, 8, 1], 0, 1), labels: [0, 1, 2, 1, 0],
+                                classNames: ["a", "b", "c"], mean: [0.5], std: [0.3])
+        return CertifyJob(smoothing: try EquilibriumSmoothing(model: model, configuration: config), data: data,
+                          images: CertifyJob.selectImages(count: 5, skip: 1, max: 0))
+    }
+
+    struct Row: Sendable, Equatable {
+        var index: Int, certificate: Certificate, selection: SampleCounts, estimation: SampleCounts
+    }
+
+    @Test(arguments: [SmoothingMode.standard, .srs])
+    func identicalResultsAtAnyRankCount(mode: SmoothingMode) throws {
+        let job = try Self.job(mode: mode)
+        var reference: [Row]? = nil
+        for size in 1...4 {
+            let perRank = try ThreadGroup.run(size: size, timeout: 120) { comm -> [Row] in
+                var rows: [Row] = []
+                _ = try job.run(on: comm) { r in
+                    rows.append(Row(index: r.index, certificate: r.certificate, selection: r.selection, estimation: r.estimation))
+                }
+                return rows
+            }
+            let rows = perRank[0]
+            #expect(perRank.dropFirst().allSatisfy { $0.isEmpty }, "only the root emits")
+            #expect(rows.map(\.index) == [0, 1, 2, 3, 4], "image order at size \(size)")
+            #expect(rows.allSatisfy { $0.estimation.samples == 80 && $0.selection.samples == 20 })
+            if let reference { #expect(rows == reference, "size \(size) differs from size 1") } else { reference = rows }
+        }
+    }
+
+    @Test func imageSelectionSkipMaxShardAndResume() {
+        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 0) == [0, 20, 40, 60, 80])
+        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 3) == [0, 20, 40])
+        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 0, shard: 1, shards: 2) == [20, 60])
+        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 0, done: [0, 40]) == [20, 60, 80])
+        let parts = (0..<3).flatMap { CertifyJob.selectImages(count: 50, skip: 3, max: 0, shard: $0, shards: 3) }
+        #expect(parts.sorted() == CertifyJob.selectImages(count: 50, skip: 3, max: 0))
+    }
+}
