@@ -1,1 +1,0 @@
-// Transformers module: see README.md (Where things live).
