@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import Reports
+
+/// `equicert analyze a.tsv b.tsv …`: certified accuracy at radii, ACR, abstention rate, time per image and
+/// speedup as a Markdown table; `--plot` draws certified accuracy against radius (SVG, and PNG when a converter
+/// is installed).
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "analyze",
+        abstract: "Certified accuracy at radii, ACR, abstentions, time and speedup of certification reports (Markdown), and their curves.")
+
+    @Argument(help: "Certification reports (Cohen's TSV).") var reports: [String]
+    @Option(help: "Radii at which to report certified accuracy, comma-separated.") var radii: String = "0,0.25,0.5,0.75,1.0"
+    @Option(help: "Report whose mean time per image is the speedup baseline (one of the reports or another file).")
+    var baseline: String?
+    @Option(help: "Draw certified accuracy against radius to this SVG file (and a PNG beside it when rsvg-convert or ImageMagick is installed).")
+    var plot: String?
+    @Option(help: "Names for the table and legend, comma-separated, one per report (default: file names).")
+    var names: String?
+
+    func run() throws {
+        try runReportingErrors {
+            let radiusList = try ReportAnalysis.parseRadii(radii)
+            let nameList = names.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            if let plot { try ReportWriter.checkWritable(path: plot) }
+            let (summaries, read) = try ReportAnalysis.analyze(paths: reports, names: nameList, radii: radiusList,
+                                                               baseline: baseline)
+            print(ReportAnalysis.markdownTable(summaries), terminator: "")
+            guard let plot else { return }
+            let chart = CertifiedAccuracyPlot(
+                series: zip(summaries, read).map { CertifiedAccuracyPlot.Series(name: $0.name, rows: $1.rows) },
+                minimumRadius: max(radiusList.max() ?? 1, 0.25))
+            try chart.writeSVG(to: plot)
+            print("\nplot: \(plot)")
+            let png = URL(fileURLWithPath: plot).deletingPathExtension().path + ".png"
+            if let converter = SVGConverter.find() {
+                try converter.convert(svg: plot, png: png)
+                print("plot: \(png) (rendered with \(converter.name))")
+            } else {
+                print("plot: no PNG written (no SVG converter found in PATH: install librsvg2-bin for rsvg-convert, or ImageMagick)")
+            }
+        }
+    }
+}
