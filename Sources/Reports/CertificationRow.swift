@@ -31,7 +31,7 @@ public struct CertificationRow: Sendable, Equatable, Hashable {
         self.index = index
         self.label = label
         self.prediction = prediction
-        self.radius = radius
+        self.radius = radius == 0 ? 0 : radius  // no "-0.0" in the file
         self.microseconds = microseconds
     }
 
