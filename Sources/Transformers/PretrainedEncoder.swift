@@ -44,11 +44,13 @@ public struct PretrainedEncoder {
         parameters = p
     }
 
-    /// The longest sequence the position table allows.
-    public var maxLength: Int { configuration.maxPositions }
+    /// The default maximum length: 128 (the MiniLM tokenizer's truncation), or fewer if positions are fewer.
+    public var defaultMaxLength: Int { min(128, configuration.maxPositions) }
 
-    /// Tokenise (truncating to `maxLength` tokens, [CLS] and [SEP] included) and pad.
-    public func tokenize(_ texts: [String], maxLength: Int = 128) throws -> TokenBatch {
+    /// Tokenise (truncating to `maxLength` tokens, [CLS] and [SEP] included; default `defaultMaxLength`)
+    /// and pad to the longest text.
+    public func tokenize(_ texts: [String], maxLength: Int? = nil) throws -> TokenBatch {
+        let maxLength = maxLength ?? defaultMaxLength
         guard maxLength >= 2 && maxLength <= configuration.maxPositions else {
             throw TransformersError.badMaximumLength(value: maxLength, limit: configuration.maxPositions)
         }
@@ -57,7 +59,7 @@ public struct PretrainedEncoder {
 
     /// Sentence embeddings [N, H]: mean of the last hidden states over real tokens, L2-normalised, computed in
     /// batches of `batchSize` texts. `truncated[i]` says whether text i was cut to `maxLength` tokens.
-    public func sentenceEmbeddings(_ texts: [String], maxLength: Int = 128,
+    public func sentenceEmbeddings(_ texts: [String], maxLength: Int? = nil,
                                    batchSize: Int = 32) throws -> (embeddings: Tensor, truncated: [Bool]) {
         precondition(batchSize >= 1)
         var parts: [Tensor] = [], truncated: [Bool] = []
