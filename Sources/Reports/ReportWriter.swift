@@ -78,7 +78,7 @@ public final class ReportWriter: @unchecked Sendable {
 
     deinit { if fd >= 0 { Foundation.close(fd) } }
 
-    /// All rows in the file: those kept on resume, then those appended.
+    /// All rows in the file, as a reader of it sees them (radius rounded): those kept on resume, then those appended.
     public var rows: [CertificationRow] { lock.withLock { written } }
 
     /// The image indices already in the file (skip these when resuming).
@@ -94,7 +94,9 @@ public final class ReportWriter: @unchecked Sendable {
                 throw ReportsError.indexAlreadyWritten(path: path, index: row.index)
             }
             try appendLine(row.line)
-            written.append(row)
+            var asRead = row  // as a reader of the file sees it: radius rounded to 3 significant digits
+            asRead.radius = Double(row.radiusText)!
+            written.append(asRead)
             indices.insert(row.index)
         }
     }

@@ -34,8 +34,13 @@ struct AnalyzeCommand: ParsableCommand {
             print("\nplot: \(plot)")
             let png = URL(fileURLWithPath: plot).deletingPathExtension().path + ".png"
             if let converter = SVGConverter.find() {
-                try converter.convert(svg: plot, png: png)
-                print("plot: \(png) (rendered with \(converter.name))")
+                // The PNG is an extra: a failing converter is reported, the table and the SVG stand.
+                do {
+                    try converter.convert(svg: plot, png: png)
+                    print("plot: \(png) (rendered with \(converter.name))")
+                } catch {
+                    print("plot: no PNG written (\(error))")
+                }
             } else {
                 print("plot: no PNG written (no SVG converter found in PATH: install librsvg2-bin for rsvg-convert, or ImageMagick)")
             }

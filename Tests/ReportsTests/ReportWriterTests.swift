@@ -28,7 +28,7 @@ func flushPerRow() throws {
     #expect(writer.completedIndices == Set(rows(5).map(\.index)))
     #expect(reportsError { try writer.append(rows(1)[0]) } == .indexAlreadyWritten(path: path, index: 0))
     writer.close()
-    #expect(try CertificationReport.read(path: path).rows.map(\.line) == expected)
+    #expect(try CertificationReport.read(path: path).rows == writer.rows)
 }
 
 @Test("Resume removes a truncated last line, keeps the complete rows and appends after them")
