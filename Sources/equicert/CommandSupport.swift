@@ -16,3 +16,8 @@ func commandLine() -> String {
 }
 
 func setBLASThreads(_ n: Int) { BLAS.setThreadCount(max(1, n)) }
+
+/// Print a line to standard output immediately (unbuffered even when stdout is a file or pipe).
+func printFlushed(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -63,7 +63,7 @@ struct TrainCommand: ParsableCommand {
             o.batchSize = batch; o.learningRate = lr; o.warmupSteps = warmup; o.seed = seed
             o.jacobianFraction = jacobianFraction; o.trainLimit = trainLimit; o.evalLimit = evalLimit
             o.resume = resume; o.stopAfterEpochs = stopAfterEpochs; o.command = commandLine(); o.codeVersion = EquicertVersion.string
-            let summary = try DEQTrainingJob(o).run { print($0) }
+            let summary = try DEQTrainingJob(o).run { printFlushed($0) }
             print(String(format: "trained %@ in %.0f s: test clean %.2f%%, noisy (σ=%.2f) %.2f%%, residual %.2e → %@",
                          "deq-s", summary.seconds, 100 * summary.cleanAccuracy, sigma, 100 * summary.noisyAccuracy,
                          summary.meanResidual, out))

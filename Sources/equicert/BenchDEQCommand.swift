@@ -1,0 +1,61 @@
+import ArgumentParser
+import Coordinator
+import Equilibrium
+import Foundation
+import NeuralNet
+import TensorCore
+
+/// `equicert bench-deq`: throughput of the DEQ-S map f at batch B (samples·evaluations per second), its GFLOP/s
+/// as a ratio to the sgemm rate and to the FMA peak, and a per-operation breakdown of one f-evaluation.
+struct BenchDEQCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-deq",
+        abstract: "Throughput of the DEQ-S block f (samples·evaluations/s) with a per-operation breakdown.")
+    @Option(help: "Batch size.") var batch: Int = 400
+    @Option(help: "OpenBLAS threads.") var threads: Int?
+    @Option(help: "Seconds per measurement.") var seconds: Double = 2
+    @Option(help: "Machine FMA peak in GFLOP/s for the ratio (docs/cluster.md: ≈117 per core).") var peakPerCore: Double = 117
+
+    func run() throws {
+        if let threads { BLAS.setThreadCount(threads) }
+        let config = DEQConfiguration(normalizationMean: 0.286, normalizationStd: 0.353)
+        let model = try DEQSmall(config, seed: 1)
+        var rng = RandomStream(seed: 3, 3)
+        let x = rng.uniform(shape: [batch, 28, 28, 1])
+        let (inj, _) = model.inject(x)
+        var z = rng.gaussian(shape: model.stateShape(batch: batch))
+        let flops = config.flopsPerEvaluation * Double(batch)
+        let f = BenchCommand.bestRate(flops: flops, budget: seconds) { z = model.map(z, inj) }
+        let samplesPerSecond = f * 1e9 / config.flopsPerEvaluation
+        let (zOut, cache) = model.f(z, inj)
+        model.parameters.accumulatesGradients = false
+        let vjp = BenchCommand.bestRate(flops: 2 * flops, budget: seconds) { _ = model.fBackward(zOut, cache) }
+        let m = batch * 196
+        let gemm1 = BenchCommand.gemmRate(m: m, n: 64, k: 288, budget: seconds)
+        let gemm2 = BenchCommand.gemmRate(m: m, n: 32, k: 576, budget: seconds)
+        let gemmTime = (2.0 * Double(m) * 64 * 288) / gemm1 + (2.0 * Double(m) * 32 * 576) / gemm2
+        let gemmRate = 2 * (2.0 * Double(m) * 64 * 288) / gemmTime
+        let cores = Double(BLAS.threadCount)
+        print("DEQ-S f (C=32, E=2, G=8, 14×14), batch \(batch), \(BLAS.threadCount) BLAS thread(s), core \(BLAS.coreName)")
+        print(String(format: "f forward: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the sgemm rate of its two GEMMs (%.1f), %.2f of the FMA peak (%.0f)",
+                     samplesPerSecond, f, f / gemmRate, gemmRate, f / (peakPerCore * cores), peakPerCore * cores))
+        print(String(format: "f vector–Jacobian product (dz only): %.1f GFLOP/s (counted as 2× forward FLOPs)", vjp))
+        // Breakdown of one forward evaluation.
+        let p = model.parameters
+        let c1 = Convolution2D("bench.c1", inChannels: 32, outChannels: 64, kernelSize: 3, padding: 1, bias: false, in: p)
+        let g1 = GroupNormalization("bench.g1", channels: 64, groups: 8, in: p)
+        let c2 = Convolution2D("bench.c2", inChannels: 64, outChannels: 32, kernelSize: 3, padding: 1, bias: false, in: p)
+        let g2 = GroupNormalization("bench.g2", channels: 32, groups: 8, in: p)
+        let a1 = c1(z, p), n1 = g1(a1, p), r1 = ReLU()(n1, p)
+        func ms(_ body: () -> Void) -> Double { 1e3 / BenchCommand.bestRate(flops: 1e9, budget: seconds / 4, body) }
+        let rows: [(String, Double)] = [
+            ("conv1 3×3 32→64 (im2col + sgemm)", ms { _ = c1(z, p) }),
+            ("GroupNorm 64 ch", ms { _ = g1(a1, p) }),
+            ("ReLU 64 ch", ms { _ = ReLU()(n1, p) }),
+            ("conv2 3×3 64→32 (im2col + sgemm)", ms { _ = c2(r1, p) }),
+            ("GroupNorm 32 ch (×2 in f)", ms { _ = g2(z, p) }),
+            ("whole f", ms { _ = model.map(z, inj) }),
+        ]
+        print("\n| operation | ms per call |\n|---|---|")
+        for (name, t) in rows { print("| \(name) | \(String(format: "%.2f", t)) |") }
+    }
+}
