@@ -46,7 +46,7 @@ let package = Package(
         // Front end.
         .executableTarget(name: "equicert", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium",
-            "Distributed", "DistributedMPI", "Coordinator",
+            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
