@@ -3,6 +3,10 @@
 // Module layout and dependency rules: see README.md ("Where things live").
 import PackageDescription
 
+/// Numeric modules are optimised in debug builds too: the test suite runs real kernels and real models, which are
+/// 10–50× slower at -Onone (tests still use @testable imports; -O keeps assertions and preconditions).
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "equicert",
     platforms: [.macOS(.v13)],
@@ -22,16 +26,16 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // Compute.
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
-        .target(name: "NeuralNet", dependencies: ["TensorCore"]),
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: optimizedInDebug),
+        .target(name: "NeuralNet", dependencies: ["TensorCore"], swiftSettings: optimizedInDebug),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"]),
-        .target(name: "Statistics"),
-        .target(name: "Equilibrium", dependencies: ["NeuralNet"]),
+        .target(name: "Statistics", swiftSettings: optimizedInDebug),
+        .target(name: "Equilibrium", dependencies: ["NeuralNet"], swiftSettings: optimizedInDebug),
 
-        .target(name: "Certification", dependencies: ["TensorCore", "NeuralNet", "Equilibrium", "Statistics"]),
+        .target(name: "Certification", dependencies: ["TensorCore", "NeuralNet", "Equilibrium", "Statistics"], swiftSettings: optimizedInDebug),
         .target(name: "Reports"),
-        .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"]),
+        .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
 
         // Distribution.
         .target(name: "Distributed"),
