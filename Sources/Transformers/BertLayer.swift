@@ -14,7 +14,6 @@ public struct BertLayer: Sendable {
     public let attentionNorm: LayerNormalization
     public let intermediate: Dense, output: Dense
     public let outputNorm: LayerNormalization
-    private let activation = GELU()
 
     public init(_ prefix: String, configuration c: BertConfiguration, in p: ParameterStore, weightInit: Initializer? = nil) {
         attention = MultiHeadSelfAttention("\(prefix).attention", hiddenSize: c.hiddenSize, headCount: c.headCount,
@@ -28,25 +27,25 @@ public struct BertLayer: Sendable {
         outputNorm = LayerNormalization("\(prefix).output.LayerNorm", width: c.hiddenSize, epsilon: c.layerNormEpsilon, in: p)
     }
 
-    /// y = block(x); cache children [attention, LN1, intermediate, GELU, output, LN2].
+    /// y = block(x); cache tensors [pre-GELU activations], children [attention, LN1, intermediate, output, LN2].
     public func forward(_ x: Tensor, keyMask: [Float], _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
         let shape = x.shape, h = shape[2], rows = x.count / h
         let (a, ca) = attention.forward(x, keyMask: keyMask, p)
         let (h1, c1) = attentionNorm.forward(x + a, p)
         let (f1, ci) = intermediate.forward(h1.reshaped([rows, h]), p)
-        let (g, cg) = activation.forward(f1, p)
+        let g = ParallelRows.gelu(f1)  // exact GELU, rows split over the BLAS threads
         let (f2, co) = output.forward(g, p)
         let (y, c2) = outputNorm.forward(h1 + f2.reshaped(shape), p)
-        return (y, LayerCache(children: [ca, c1, ci, cg, co, c2]))
+        return (y, LayerCache(tensors: [f1], children: [ca, c1, ci, co, c2]))
     }
 
     /// dL/dx from dL/dy [B, T, H]; parameter gradients accumulate in `p`.
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         let shape = dy.shape, h = shape[2], rows = dy.count / h
         let c = cache.children
-        let dr2 = outputNorm.backward(dy, c[5], p)
-        let dg = output.backward(dr2.reshaped([rows, h]), c[4], p)
-        let df1 = activation.backward(dg, c[3], p)
+        let dr2 = outputNorm.backward(dy, c[4], p)
+        let dg = output.backward(dr2.reshaped([rows, h]), c[3], p)
+        let df1 = ParallelRows.geluBackward(input: cache.tensors[0], dg)
         var dh1 = intermediate.backward(df1, c[2], p).reshaped(shape)
         dh1 += dr2
         let dr1 = attentionNorm.backward(dh1, c[1], p)

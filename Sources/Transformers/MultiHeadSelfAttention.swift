@@ -54,7 +54,7 @@ public struct MultiHeadSelfAttention: Sendable {
                     }
                 }
             }
-            Softmax.forward(rows: b * nh * t, width: t, pa, pa)
+            ParallelRows.softmax(pa, rows: b * nh * t, width: t)
         } } }
 
         let vh = Self.headMajor(v, batch: b, length: t, heads: nh)
@@ -79,7 +79,7 @@ public struct MultiHeadSelfAttention: Sendable {
         var dq = Tensor(shape: [bt, h]), dk = Tensor(shape: [bt, h])
         let scale = 1 / Float(d).squareRoot()
         a.withUnsafeBufferPointer { pa in da.withUnsafeBufferPointer { pda in ds.withUnsafeMutableBufferPointer { pds in
-            Softmax.backward(rows: g * t, width: t, output: pa.baseAddress!, pda.baseAddress!, pds.baseAddress!)
+            ParallelRows.softmaxBackward(output: pa.baseAddress!, pda.baseAddress!, pds.baseAddress!, rows: g * t, width: t)
         } } }
         ds.withUnsafeBufferPointer { pds in q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in
             dq.withUnsafeMutableBufferPointer { pdq in dk.withUnsafeMutableBufferPointer { pdk in
