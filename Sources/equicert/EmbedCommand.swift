@@ -25,6 +25,8 @@ struct EmbedCommand: ParsableCommand {
     var benchmark = false
     @Option(help: "Benchmark sequence length.") var length: Int = 128
     @Option(help: "Benchmark seconds per measurement.") var seconds: Double = 3
+    @Flag(help: "Benchmark also a training step's forward (with caches) + backward (all parameter gradients).")
+    var withBackward = false
 
     func run() throws {
         try runReportingErrors {
@@ -117,6 +119,21 @@ struct EmbedCommand: ParsableCommand {
         print(String(format: "GEMM-only time of the same calls: %.3f s = %.0f %% of the forward (GEMM share)",
                      gemmOnly, 100 * gemmOnly / best))
         print(String(format: "ratio to the FFN-shape sgemm rate (%.1f GFLOP/s): %.2f", big, rate / big))
+        if withBackward {
+            let p = model.parameters
+            var times = [Double]()
+            let start = DispatchTime.now().uptimeNanoseconds
+            repeat {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                p.zeroGradients()
+                let (h, cache) = model.encoder.forward(tokens, p)
+                model.encoder.backward(h, cache, p)  // dL/dh = h, i.e. L = ½‖h‖²
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+            } while Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 < self.seconds || times.count < 2
+            let b = times.min()!
+            print(String(format: "forward + backward: best %.3f s over %d runs → %.1f sequences/s, %.1f GFLOP/s (3× forward GEMM work)",
+                         b, times.count, Double(batch) / b, 3 * flops / b * 1e-9))
+        }
     }
 }
 
