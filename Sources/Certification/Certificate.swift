@@ -12,6 +12,10 @@ public struct Certificate: Sendable, Equatable, Codable {
     /// SRS: the agreement factor r = LCB(N1, N2) (1 in standard mode).
     public var agreement: Double
 
+    public init(prediction: Int, radius: Double, pALower: Double, agreement: Double) {
+        self.prediction = prediction; self.radius = radius; self.pALower = pALower; self.agreement = agreement
+    }
+
     public static let abstain = Certificate(prediction: -1, radius: 0, pALower: 0, agreement: 0)
     public var abstained: Bool { prediction < 0 }
 }

@@ -24,31 +24,38 @@ public struct CertifyJob: Sendable {
         public var seconds: Double
     }
 
+    /// CERTIFY (selection + estimation → class and radius) or PREDICT (n samples → class or abstention).
+    public enum Kind: Sendable { case certify, predict }
+
     public let smoothing: EquilibriumSmoothing<DEQSmall>
     public let data: ImageDataset
     /// Test-set indices to certify, in report order.
     public let images: [Int]
+    public let kind: Kind
 
-    public init(smoothing: EquilibriumSmoothing<DEQSmall>, data: ImageDataset, images: [Int]) {
-        self.smoothing = smoothing; self.data = data; self.images = images
+    public init(smoothing: EquilibriumSmoothing<DEQSmall>, data: ImageDataset, images: [Int], kind: Kind = .certify) {
+        self.smoothing = smoothing; self.data = data; self.images = images; self.kind = kind
     }
+
+    /// The phases whose blocks make up one image's units.
+    var phases: [SmoothingPhase] { kind == .certify ? [.selection, .estimation] : [.prediction] }
 
     /// (image position, phase, block) of every unit, in delivery order.
     public var units: [(image: Int, phase: SmoothingPhase, block: Int)] {
         let c = smoothing.configuration
         var u: [(Int, SmoothingPhase, Int)] = []
         for i in images.indices {
-            for b in c.blocks(.selection) { u.append((i, .selection, b)) }
-            for b in c.blocks(.estimation) { u.append((i, .estimation, b)) }
+            for p in phases { for b in c.blocks(p) { u.append((i, p, b)) } }
         }
         return u
     }
 
-    /// Run on `comm`; `emit` is called on the root only, once per image, in image order.
+    /// Run on `comm`; `emit` is called on the root only, once per image, in image order. For PREDICT the
+    /// prediction-phase counts arrive in `estimation` and the certificate's radius is 0.
     public func run(on comm: any Communicator, emit: (ImageResult) throws -> Void) throws -> WorkQueueReport {
         let units = self.units
         let classes = smoothing.model.classes
-        let perImage = smoothing.configuration.blocks(.selection).count + smoothing.configuration.blocks(.estimation).count
+        let perImage = phases.reduce(0) { $0 + smoothing.configuration.blocks($1).count }
         var selection = SampleCounts(classes: classes), estimation = SampleCounts(classes: classes)
         var seconds = 0.0, received = 0
         var cachedImage: (Int, Tensor)? = nil
@@ -76,7 +83,10 @@ public struct CertifyJob: Sendable {
             received += 1
             if received == perImage {
                 let index = images[unit.image]
-                let cert = try smoothing.finish(selection: selection, estimation: estimation)
+                let cert = kind == .certify
+                    ? try smoothing.finish(selection: selection, estimation: estimation)
+                    : Certificate(prediction: try CertificateEstimator.predict(estimation, alpha: smoothing.configuration.alpha),
+                                  radius: 0, pALower: 0, agreement: 1)
                 try emit(ImageResult(index: index, label: data.labels[index], certificate: cert, selection: selection,
                                      estimation: estimation, seconds: seconds))
                 selection = SampleCounts(classes: classes); estimation = SampleCounts(classes: classes)

@@ -13,100 +13,56 @@ struct CertifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "certify",
         abstract: "Certify L2 robustness by randomized smoothing (standard or serialized) of a DEQ checkpoint.")
 
-    @Option(help: "DEQ checkpoint (default: the embedded Fashion-MNIST σ=0.25 model).") var model: String?
-    @Option(help: "Data set: mnist or fashion-mnist (default: the checkpoint's).") var data: String?
-    @Option(help: "Split (test).") var split: String = "test"
-    @Option(help: "Certify every k-th image.") var skip: Int = 20
-    @Option(help: "At most this many images (0 = all selected).") var max: Int = 500
-    @Option(help: "Noise σ.") var sigma: Float = 0.25
-    @Option(help: "Selection samples n0.") var n0: Int = 100
-    @Option(help: "Estimation samples n.") var n: Int = 10_000
-    @Option(help: "Failure probability α.") var alpha: Double = 0.001
-    @Option(help: "srs or standard.") var mode: String = "srs"
-    @Option(help: "Solver of every sample (standard) or serialized step (srs): naive, anderson, broyden.") var solver: String = "anderson"
-    @Option(help: "Solver steps (S for srs, D for standard).") var steps: Int = 1
-    @Option(help: "SRS warm-up (step 0 of each chain) steps, with Anderson.") var warmupSteps: Int = 10
-    @Option(help: "SRS: K serialized samples re-solved from zero.") var check: Int = 400
-    @Option(help: "SRS: solver of the K-sample check and of selection.") var checkSolver: String = "anderson"
-    @Option(help: "SRS: steps of the check solver.") var checkSteps: Int = 10
-    @Option(help: "Stop a solve early when every sample's relative residual is below this (0: always run all steps).")
-    var tolerance: Float = 0
-    @Option(help: "Radius estimator for srs: paper or reference-code.") var radius: String = "paper"
-    @Option(help: "Chains per (image, phase).") var chains: Int = 400
-    @Option(help: "Chains per block (the batch of every unit of work).") var chainsPerBlock: Int = 50
-    @Option(help: "Seed of the noise.") var seed: UInt64 = 0
-    @Option(name: .shortAndLong, help: "Report path (.tsv); the manifest goes beside it (.json).") var out: String
-    @Option(help: "Run only shard i of n of the images (i/n, from 0), without MPI.") var shard: String?
-    @Flag(help: "Continue a run from its report and manifest, skipping finished images.") var resume = false
-    @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
-    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
-    @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var o: SmoothingOptions
 
     func run() throws {
         let comm: any Communicator
-        do { comm = try makeCommunicator(distributed, threads: threads) } catch {
+        do { comm = try makeCommunicator(o.distributed, threads: o.threads) } catch {
             FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8)); throw ExitCode(1)
         }
         try finishOrAbort(comm) { try certify(comm) }
     }
 
     func solverConfig(_ name: String, _ steps: Int, option: String) throws -> SolverConfig {
-        guard steps >= 1 else { throw CoordinatorError.invalidOption(name: option, value: "\(steps)", reason: "must be ≥ 1") }
-        return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: steps, tolerance: tolerance, stopMode: .relative)
+        guard o.steps >= 1 else { throw CoordinatorError.invalidOption(name: option, value: "\(o.steps)", reason: "must be ≥ 1") }
+        return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: o.steps, tolerance: o.tolerance, stopMode: .relative)
     }
 
     func certify(_ comm: any Communicator) throws {
         let started = Date()
         // Options first: nothing is read or written before they are valid.
-        guard let smoothingMode = SmoothingMode(rawValue: mode) else {
-            throw CoordinatorError.invalidOption(name: "mode", value: mode, reason: "expected srs or standard")
-        }
-        guard let estimator = RadiusEstimator(rawValue: radius) else {
-            throw CoordinatorError.invalidOption(name: "radius", value: radius, reason: "expected paper or reference-code")
-        }
-        guard split == "test" || split == "train" else {
-            throw CoordinatorError.invalidOption(name: "split", value: split, reason: "expected test or train")
-        }
-        guard skip >= 1 else { throw CoordinatorError.invalidOption(name: "skip", value: "\(skip)", reason: "must be ≥ 1") }
-        guard max >= 0 else { throw CoordinatorError.invalidOption(name: "max", value: "\(max)", reason: "must be ≥ 0") }
-        let anderson = try solverConfig("anderson", warmupSteps, option: "warmup-steps")
-        let config = SmoothingConfiguration(sigma: sigma, n0: n0, n: n, alpha: alpha, mode: smoothingMode,
-                                            solver: try solverConfig(solver, steps, option: "steps"),
-                                            warmupSolver: anderson,
-                                            checkSolver: try solverConfig(checkSolver, checkSteps, option: "check-steps"),
-                                            checkCount: check, chains: chains, chainsPerBlock: chainsPerBlock,
-                                            radius: estimator, seed: seed)
-        try config.validate()
-        let spec = try shard.map { try ShardSpec(parsing: $0) }
+        let config = try o.smoothingConfiguration(forPredict: false)
+        let smoothingMode = config.mode, estimator = config.radius
+        let spec = try o.shard.map { try ShardSpec(parsing: $0) }
         if spec != nil && comm.size > 1 {
-            throw CoordinatorError.invalidOption(name: "shard", value: shard!, reason: "use either --shard or mpirun, not both")
+            throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
         }
-        let modelPath = try model ?? EmbeddedModels.defaultCertificationModel()
-        let loaded = try CheckpointWithTestData(checkpoint: modelPath, data: data)
-        let dataset = split == "test" ? loaded.test : try loaded.source.load(split: .train)
-        let manifestPath = RunManifest.path(forReport: out)
+        let modelPath = try o.model ?? EmbeddedModels.defaultCertificationModel()
+        let loaded = try CheckpointWithTestData(checkpoint: modelPath, data: o.data)
+        let dataset = o.split == "test" ? loaded.test : try loaded.source.load(split: .train)
+        let manifestPath = RunManifest.path(forReport: o.out)
         var done = Set<Int>()
         var previousCosts: [RunManifest.ImageCost] = []
         let writer: ReportWriter?
         if comm.rank == 0 {
-            let parent = URL(fileURLWithPath: out).deletingLastPathComponent()
+            let parent = URL(fileURLWithPath: o.out).deletingLastPathComponent()
             try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
-            try ReportWriter.checkWritable(path: out)
-            if resume {
+            try ReportWriter.checkWritable(path: o.out)
+            if o.resume {
                 if FileManager.default.fileExists(atPath: manifestPath) {
                     let old = try RunManifest.read(manifestPath)
-                    guard old.configuration == config, old.model == modelPath, old.skip == skip, old.max == max,
-                          old.shard == shard, old.data == loaded.source.rawValue else {
-                        throw CoordinatorError.invalidOption(name: "resume", value: out,
+                    guard old.configuration == config, old.model == modelPath, old.skip == o.skip, old.max == o.max,
+                          old.shard == o.shard, old.data == loaded.source.rawValue else {
+                        throw CoordinatorError.invalidOption(name: "resume", value: o.out,
                             reason: "the run in \(manifestPath) used other settings; resume needs the same command")
                     }
                     previousCosts = old.images
                 }
-                let w = try ReportWriter(path: out, mode: .resume)
+                let w = try ReportWriter(path: o.out, mode: .resume)
                 done = w.completedIndices
                 writer = w
             } else {
-                writer = try ReportWriter(path: out, mode: .replace)
+                writer = try ReportWriter(path: o.out, mode: .replace)
             }
         } else {
             writer = nil
@@ -119,7 +75,7 @@ struct CertifyCommand: ParsableCommand {
         try comm.broadcast(&doneWords, root: 0)
         done = Set(doneWords.map(Int.init))
 
-        let images = CertifyJob.selectImages(count: dataset.count, skip: skip, max: max, shard: spec?.index ?? 0,
+        let images = CertifyJob.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
                                              shards: spec?.count ?? 1, done: done)
         let smoothing = try EquilibriumSmoothing(model: loaded.model, configuration: config)
         let job = CertifyJob(smoothing: smoothing, data: dataset, images: images)
@@ -127,7 +83,7 @@ struct CertifyCommand: ParsableCommand {
         var manifest = RunManifest(version: EquicertVersion.string, status: "running", command: commandLine(), model: modelPath,
                                    modelMetadata: loaded.provenance.extra.merging(["equicert.data": loaded.provenance.dataSet,
                                                                                    "equicert.sigma": "\(loaded.provenance.sigma)"]) { a, _ in a },
-                                   data: loaded.source.rawValue, split: split, skip: skip, max: max, shard: shard,
+                                   data: loaded.source.rawValue, split: o.split, skip: o.skip, max: o.max, shard: o.shard,
                                    configuration: config,
                                    radiusEstimator: smoothingMode == .standard ? "cohen" : estimator.rawValue,
                                    worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
@@ -135,7 +91,7 @@ struct CertifyCommand: ParsableCommand {
                                    rootAggregationSeconds: 0, images: previousCosts)
         if comm.rank == 0 { try manifest.write(to: manifestPath) }
 
-        let bar = ProgressBar(label: "certify", total: images.count, unit: "img", enabled: comm.rank == 0 && !quiet)
+        let bar = ProgressBar(label: "certify", total: images.count, unit: "img", enabled: comm.rank == 0 && !o.quiet)
         var certified = 0, samples: Int64 = 0, rootSeconds = 0.0, abstained = 0, correct = 0
         let report = try job.run(on: comm) { r in
             let t0 = Date()
@@ -172,7 +128,72 @@ struct CertifyCommand: ParsableCommand {
         manifest.rootAggregationSeconds = rootSeconds
         try manifest.write(to: manifestPath)
         printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
-                            certified, correct, abstained, wall, comm.size, Double(samples) / wall, out))
+                            certified, correct, abstained, wall, comm.size, Double(samples) / wall, o.out))
+    }
+}
+
+/// Options shared by `certify` and `predict`.
+struct SmoothingOptions: ParsableArguments {
+    @Option(help: "DEQ checkpoint (default: the embedded Fashion-MNIST σ=0.25 model).") var model: String?
+    @Option(help: "Data set: mnist or fashion-mnist (default: the checkpoint's).") var data: String?
+    @Option(help: "Split (test).") var split: String = "test"
+    @Option(help: "Certify every k-th image.") var skip: Int = 20
+    @Option(help: "At most this many images (0 = all selected).") var max: Int = 500
+    @Option(help: "Noise σ.") var sigma: Float = 0.25
+    @Option(help: "Selection samples n0.") var n0: Int = 100
+    @Option(help: "Estimation samples n.") var n: Int = 10_000
+    @Option(help: "Failure probability α.") var alpha: Double = 0.001
+    @Option(help: "srs or standard.") var mode: String = "srs"
+    @Option(help: "Solver of every sample (standard) or serialized step (srs): naive, anderson, broyden.") var solver: String = "anderson"
+    @Option(help: "Solver steps (S for srs, D for standard).") var steps: Int = 1
+    @Option(help: "SRS warm-up (step 0 of each chain) steps, with Anderson.") var warmupSteps: Int = 10
+    @Option(help: "SRS: K serialized samples re-solved from zero.") var check: Int = 400
+    @Option(help: "SRS: solver of the K-sample check and of selection.") var checkSolver: String = "anderson"
+    @Option(help: "SRS: steps of the check solver.") var checkSteps: Int = 10
+    @Option(help: "Stop a solve early when every sample's relative residual is below this (0: always run all steps).")
+    var tolerance: Float = 0
+    @Option(help: "Radius estimator for srs: paper or reference-code.") var radius: String = "paper"
+    @Option(help: "Chains per (image, phase).") var chains: Int = 400
+    @Option(help: "Chains per block (the batch of every unit of work).") var chainsPerBlock: Int = 50
+    @Option(help: "Seed of the noise.") var seed: UInt64 = 0
+    @Option(name: .shortAndLong, help: "Report path (.tsv); the manifest goes beside it (.json).") var out: String
+    @Option(help: "Run only shard i of n of the images (i/n, from 0), without MPI.") var shard: String?
+    @Flag(help: "Continue a run from its report and manifest, skipping finished images.") var resume = false
+    @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
+    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+    @Flag(help: "No progress bar.") var quiet = false
+
+}
+
+extension SmoothingOptions {
+    func solverConfig(_ name: String, _ steps: Int, option: String) throws -> SolverConfig {
+        guard steps >= 1 else { throw CoordinatorError.invalidOption(name: option, value: "\(steps)", reason: "must be ≥ 1") }
+        return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: steps, tolerance: tolerance, stopMode: .relative)
+    }
+
+    /// The validated smoothing configuration (PREDICT needs no K-sample check).
+    func smoothingConfiguration(forPredict: Bool) throws -> SmoothingConfiguration {
+        guard let smoothingMode = SmoothingMode(rawValue: mode) else {
+            throw CoordinatorError.invalidOption(name: "mode", value: mode, reason: "expected srs or standard")
+        }
+        guard let estimator = RadiusEstimator(rawValue: radius) else {
+            throw CoordinatorError.invalidOption(name: "radius", value: radius, reason: "expected paper or reference-code")
+        }
+        guard split == "test" || split == "train" else {
+            throw CoordinatorError.invalidOption(name: "split", value: split, reason: "expected test or train")
+        }
+        guard skip >= 1 else { throw CoordinatorError.invalidOption(name: "skip", value: "\(skip)", reason: "must be ≥ 1") }
+        guard max >= 0 else { throw CoordinatorError.invalidOption(name: "max", value: "\(max)", reason: "must be ≥ 0") }
+        let anderson = try solverConfig("anderson", warmupSteps, option: "warmup-steps")
+        var config = SmoothingConfiguration(sigma: sigma, n0: n0, n: n, alpha: alpha, mode: smoothingMode,
+                                            solver: try solverConfig(solver, steps, option: "steps"),
+                                            warmupSolver: anderson,
+                                            checkSolver: try solverConfig(checkSolver, checkSteps, option: "check-steps"),
+                                            checkCount: check, chains: chains, chainsPerBlock: chainsPerBlock,
+                                            radius: estimator, seed: seed)
+        if forPredict { config.checkCount = 1 }
+        try config.validate()
+        return config
     }
 }
 

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Certification
+import Coordinator
+import Distributed
+import Equilibrium
+import Foundation
+import Reports
+
+/// `equicert predict`: PREDICT (Cohen et al.) of a DEQ's smoothed classifier — n samples (serialized chains in
+/// srs mode), abstain unless the binomial test of the top two counts has p-value ≤ α. Rows in Cohen's predict
+/// format `idx label predict correct time`, one write per row as each image finishes.
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "predict",
+        abstract: "Predict with the smoothed classifier (abstaining when the top class is not significant).")
+    @OptionGroup var o: SmoothingOptions
+
+    func run() throws {
+        let comm: any Communicator
+        do { comm = try makeCommunicator(o.distributed, threads: o.threads) } catch {
+            FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8)); throw ExitCode(1)
+        }
+        try finishOrAbort(comm) { try predict(comm) }
+    }
+
+    func predict(_ comm: any Communicator) throws {
+        let started = Date()
+        let config = try o.smoothingConfiguration(forPredict: true)
+        let modelPath = try o.model ?? EmbeddedModels.defaultCertificationModel()
+        let loaded = try CheckpointWithTestData(checkpoint: modelPath, data: o.data)
+        let dataset = o.split == "test" ? loaded.test : try loaded.source.load(split: .train)
+        var handle: FileHandle? = nil
+        if comm.rank == 0 {
+            try? FileManager.default.createDirectory(at: URL(fileURLWithPath: o.out).deletingLastPathComponent(),
+                                                     withIntermediateDirectories: true)
+            try ReportWriter.checkWritable(path: o.out)
+            guard FileManager.default.createFile(atPath: o.out, contents: Data("idx\tlabel\tpredict\tcorrect\ttime\n".utf8)),
+                  let h = FileHandle(forWritingAtPath: o.out) else {
+                throw CoordinatorError.output(path: o.out, reason: "cannot create the file")
+            }
+            h.seekToEndOfFile()
+            handle = h
+        }
+        let spec = try o.shard.map { try ShardSpec(parsing: $0) }
+        let images = CertifyJob.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
+                                             shards: spec?.count ?? 1)
+        let job = CertifyJob(smoothing: try EquilibriumSmoothing(model: loaded.model, configuration: config),
+                             data: dataset, images: images, kind: .predict)
+        var correct = 0, abstained = 0, done = 0
+        let bar = ProgressBar(label: "predict", total: images.count, unit: "img", enabled: comm.rank == 0 && !o.quiet)
+        _ = try job.run(on: comm) { r in
+            let p = r.certificate.prediction
+            let line = "\(r.index)\t\(r.label)\t\(p)\t\(p == r.label ? 1 : 0)\t\(PythonFormat.timedelta(microseconds: PythonFormat.microseconds(seconds: r.seconds)))\n"
+            handle!.write(Data(line.utf8))   // one write(2) per row
+            done += 1
+            if p < 0 { abstained += 1 } else if p == r.label { correct += 1 }
+            bar.update(done, "correct \(correct), abstained \(abstained)")
+        }
+        guard comm.rank == 0 else { return }
+        try handle!.close()
+        printFlushed(String(format: "predicted %d images (%d correct, %d abstained) in %.1f s on %d rank(s) → %@",
+                            done, correct, abstained, Date().timeIntervalSince(started), comm.size, o.out))
+    }
+}
