@@ -18,6 +18,7 @@ func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any 
     case .mpi: comm = try MPICommunicator()
     case .auto: comm = MPIEnvironment.launchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
     }
+    if comm.size > 1 { try checkSameBuild(comm) }
     if let threads { BLAS.setThreadCount(threads) }
     else if comm.size > 1 {
         // Ranks on this node share its cores: one BLAS thread each unless there are spare cores.
@@ -39,5 +40,27 @@ func finishOrAbort(_ comm: any Communicator, _ body: () throws -> Void) throws {
         if comm.size > 1 { comm.abort(message: "\(error)", code: 1) }
         FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))
         throw ExitCode(1)
+    }
+}
+
+/// FNV-1a (64-bit) of this process's executable: ranks compare it at start-up so a job never mixes builds.
+func executableFingerprint() -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    guard let data = FileManager.default.contents(atPath: "/proc/self/exe") else { return 0 }
+    data.withUnsafeBytes { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+    return h
+}
+
+/// Every rank must run the same equicert build (a version mismatch between hosts is a clear error, not a hang).
+func checkSameBuild(_ comm: any Communicator) throws {
+    let mine = Int64(bitPattern: executableFingerprint())
+    let all = try comm.allGather(ByteCoding.bytes(of: [mine]))
+    let fingerprints = try all.map { try ByteCoding.values(of: $0, as: Int64.self, context: "build fingerprint")[0] }
+    if let other = fingerprints.firstIndex(where: { $0 != fingerprints[0] }) {
+        let message = "rank \(other) runs a different equicert build than rank 0 (executable fingerprint " +
+            String(format: "%016llx vs %016llx", UInt64(bitPattern: fingerprints[other]), UInt64(bitPattern: fingerprints[0])) +
+            "): install the same binary on every host"
+        if comm.rank == 0 { comm.abort(message: message, code: 2) }
+        try comm.barrier()
     }
 }
