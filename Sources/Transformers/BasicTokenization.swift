@@ -5,8 +5,18 @@ enum BasicTokenization {
     /// Clean, isolate CJK, lower-case, NFD, drop Mn.
     static func normalize(_ input: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var cleaned = String.UnicodeScalarView()
+        var ascii = true
         for c in input {
-            if c.value == 0 || c.value == 0xFFFD || isControl(c) { continue }
+            if c.value < 0x80 {  // fast path: ASCII has no marks, no CJK, and lower-cases to ASCII
+                if c.value >= 0x20 && c.value < 0x7F {
+                    cleaned.append(c.value >= 0x41 && c.value <= 0x5A ? Unicode.Scalar(c.value + 0x20)! : c)
+                } else if c == "\t" || c == "\n" || c == "\r" {
+                    cleaned.append(" ")
+                }  // other C0 controls and DEL are dropped
+                continue
+            }
+            ascii = false
+            if c.value == 0xFFFD || isControl(c) { continue }
             if isWhitespace(c) { cleaned.append(" "); continue }
             if isCJK(c) {
                 cleaned.append(" "); cleaned.append(c); cleaned.append(" ")
@@ -14,6 +24,7 @@ enum BasicTokenization {
             }
             for l in c.properties.lowercaseMapping.unicodeScalars { cleaned.append(l) }
         }
+        if ascii { return Array(cleaned) }
         let decomposed = String(cleaned).decomposedStringWithCanonicalMapping
         return decomposed.unicodeScalars.filter { $0.properties.generalCategory != .nonspacingMark }
     }
