@@ -10,6 +10,9 @@ public struct DEQConfiguration: Sendable, Equatable, Codable {
         /// Conv 3×3 stride 2 (C → 2C) + GroupNorm + ReLU, then mean over positions and Linear(2C → classes):
         /// keeps spatial information, which the accuracy targets need (docs/deq.md).
         case downsample
+        /// Conv 3×3 stride 2 (C → 2C) + GroupNorm + ReLU, then the whole 2C×⌈h/2⌉×⌈w/2⌉ map flattened into
+        /// Linear(→ classes): all spatial information reaches the classifier.
+        case flatten
     }
 
     /// Model family tag (for MDEQ later).

@@ -9,6 +9,7 @@ import TensorCore
 ///                                                             conv1: 3×3 pad 1, C → E·C; conv2: E·C → C
 ///     head(z)  = Linear(C → classes)(mean over positions of z)            (head = mean-pool)
 ///              | Linear(2C → classes)(mean ∘ ReLU ∘ GN4 ∘ conv_h(z))     (head = downsample, conv_h 3×3 s2)
+///              | Linear(2C·7·7 → classes)(flatten ∘ ReLU ∘ GN4 ∘ conv_h(z)) (head = flatten)
 ///
 /// Convolutions have no bias (each is followed by an affine GroupNorm, which makes a bias redundant).
 /// Parameter names: `inject.conv`, `inject.norm`, `block.conv1`, `block.norm1`, `block.conv2`, `block.norm2`,
@@ -43,6 +44,15 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
         switch c.head {
         case .meanPool:
             headLayers = Sequential([GlobalAveragePooling(), Dense("head.fc", inFeatures: ch, outFeatures: c.classes, in: p)])
+        case .flatten:
+            let h = (c.stateHeight - 1) / 2 + 1, w = (c.stateWidth - 1) / 2 + 1
+            headLayers = Sequential([
+                Convolution2D("head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,
+                              bias: false, in: p),
+                GroupNormalization("head.norm", channels: 2 * ch, groups: c.groups, epsilon: c.epsilon, in: p),
+                ReLU(), Flatten(),
+                Dense("head.fc", inFeatures: 2 * ch * h * w, outFeatures: c.classes, in: p),
+            ])
         case .downsample:
             headLayers = Sequential([
                 Convolution2D("head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,

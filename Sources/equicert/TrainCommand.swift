@@ -19,7 +19,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "State channels C.") var channels: Int = 32
     @Option(help: "Expansion E (conv1: C → E·C).") var expansion: Int = 2
     @Option(help: "GroupNorm groups G.") var groups: Int = 8
-    @Option(help: "Head: mean-pool or downsample.") var head: String = "mean-pool"
+    @Option(help: "Head: mean-pool, downsample or flatten.") var head: String = "mean-pool"
     @Option(help: "Forward Anderson steps.") var forwardSteps: Int = 18
     @Option(help: "Backward: implicit or phantom.") var backward: String = "implicit"
     @Option(help: "Adjoint solver steps (implicit) or unrolled steps (phantom).") var backwardSteps: Int = 10
@@ -40,7 +40,7 @@ struct TrainCommand: ParsableCommand {
             }
             let source = try ImageDataSource(parsing: data)
             guard let headKind = DEQConfiguration.Head(rawValue: head) else {
-                throw CoordinatorError.invalidOption(name: "head", value: head, reason: "expected mean-pool or downsample")
+                throw CoordinatorError.invalidOption(name: "head", value: head, reason: "expected mean-pool, downsample or flatten")
             }
             let norm = source.normalization
             let config = DEQConfiguration(channels: channels, expansion: expansion, groups: groups, head: headKind,

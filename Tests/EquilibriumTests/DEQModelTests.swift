@@ -109,16 +109,19 @@ struct DEQModelTests {
     }
 
     @Test func downsampleHeadBackwardPassesFiniteDifferences() throws {
-        var c = tinyConfiguration(head: .downsample)
-        c.inputHeight = 14; c.inputWidth = 14  // a 7×7 state → 4×4 head map
-        let m = try DEQSmall(c, seed: 31)
-        var rng = TestRandom(seed: 32)
-        let z = rng.tensor(m.stateShape(batch: 2)), r = rng.tensor([2, 3])
-        let (_, cache) = m.head(z)
-        m.parameters.zeroGradients()
-        let gz = m.headBackward(r, cache)
-        let fd = finiteDifferenceGradient(z.scalars, step: 1e-3) { probe(m.head(Tensor(shape: z.shape, scalars: $0)).logits, r) }
-        #expect(relativeNormError(gz.scalars, fd) < 5e-3)
+        for head in [DEQConfiguration.Head.downsample, .flatten] {
+            var c = tinyConfiguration(head: head)
+            c.inputHeight = 14; c.inputWidth = 14  // a 7×7 state → 4×4 head map
+            let m = try DEQSmall(c, seed: 31)
+            var rng = TestRandom(seed: 32)
+            let z = rng.tensor(m.stateShape(batch: 2)), r = rng.tensor([2, 3])
+            #expect(m.head(z).logits.shape == [2, 3])
+            let (_, cache) = m.head(z)
+            m.parameters.zeroGradients()
+            let gz = m.headBackward(r, cache)
+            let fd = finiteDifferenceGradient(z.scalars, step: 1e-3) { probe(m.head(Tensor(shape: z.shape, scalars: $0)).logits, r) }
+            #expect(relativeNormError(gz.scalars, fd) < 5e-3, "\(head)")
+        }
     }
 
     @Test func jacobianRegulariserGradientMatchesFiniteDifferences() throws {
