@@ -1,4 +1,5 @@
 import Datasets
+import Distributed
 import Equilibrium
 import Foundation
 import NeuralNet
@@ -9,6 +10,11 @@ import TensorCore
 /// x + N(0, σ²I), not clipped to [0,1] (the smoothed classifier sees unclipped noise too). Adam with a cosine
 /// schedule (linear warm-up), implicit or phantom gradients, Jacobian regularisation. Noise for step s of the run
 /// comes from the counter-based stream keyed by (seed, "TRAI", s), so a resumed run continues the same sequence.
+///
+/// Data-parallel over a communicator: every rank draws the whole batch's noise (so a sample sees the same noise at
+/// any rank count), computes the gradient of its contiguous slice of the batch scaled by slice/batch, and one
+/// all-reduce of the flat gradient buffer gives every rank the batch gradient; all ranks then take the same
+/// optimizer step. The root alone evaluates, logs and writes checkpoints.
 public struct DEQTrainingJob {
     public struct Options: Sendable {
         public var data: ImageDataSource
@@ -54,7 +60,8 @@ public struct DEQTrainingJob {
         public var meanResidual: Double
     }
 
-    public func run(log: (String) -> Void) throws -> Summary {
+    public func run(on comm: any Communicator = SingleProcessCommunicator(), log: (String) -> Void) throws -> Summary {
+        let isRoot = comm.rank == 0
         let o = options
         guard o.sigma >= 0, o.sigma.isFinite else { throw CoordinatorError.invalidOption(name: "sigma", value: "\(o.sigma)", reason: "must be ≥ 0") }
         guard o.epochs >= 1 else { throw CoordinatorError.invalidOption(name: "epochs", value: "\(o.epochs)", reason: "must be ≥ 1") }
@@ -95,7 +102,7 @@ public struct DEQTrainingJob {
         let lastEpoch = o.stopAfterEpochs > 0 ? min(o.epochs, o.stopAfterEpochs) : o.epochs
         for epoch in startEpoch..<lastEpoch {
             let bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
-                                  enabled: o.showProgress)
+                                  enabled: o.showProgress && isRoot)
             var lossSum = 0.0, correct = 0, seen = 0, residualSum = 0.0, jacSum = 0.0, batches = 0
             for (i, indices) in batcher.batches(epoch: epoch).enumerated() {
                 var (x, labels) = train.batch(indices)
@@ -103,11 +110,30 @@ public struct DEQTrainingJob {
                 if o.sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: o.sigma) }
                 let useJ = o.training.jacobianWeight > 0 && noise.nextUniformFloat() < o.jacobianFraction
                 let eps = useJ ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
+                // This rank's contiguous slice of the batch.
+                let b = x.shape[0]
+                let lo = b * comm.rank / comm.size, hi = b * (comm.rank + 1) / comm.size
                 model.parameters.zeroGradients()
-                let r = model.trainingStep(x, labels: labels, config: o.training, jacobianNoise: eps)
-                guard r.loss.isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
-                    throw CoordinatorError.nonFiniteTraining(step: step, reason: "loss \(r.loss) or a gradient is not finite")
+                var stats: [Double] = [0, 0, 0, 0]   // loss, correct, residual, Jacobian norm (batch-weighted)
+                if hi > lo {
+                    let r = model.trainingStep(x.slice(rows: lo..<hi), labels: Array(labels[lo..<hi]), config: o.training,
+                                               jacobianNoise: eps?.slice(rows: lo..<hi))
+                    let w = Double(hi - lo) / Double(b)
+                    stats = [Double(r.loss) * w, Double(r.correct), Double(r.forwardResidual) * w, Double(r.jacobianNorm) * w]
+                    if comm.size > 1 {
+                        let scale = Float(hi - lo) / Float(b)
+                        model.parameters.gradients.withUnsafeMutableBufferPointer { g in for i in 0..<g.count { g[i] *= scale } }
+                    }
                 }
+                if comm.size > 1 {
+                    try comm.allReduce(&model.parameters.gradients, op: .sum)
+                    try comm.allReduce(&stats, op: .sum)
+                }
+                guard stats[0].isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
+                    throw CoordinatorError.nonFiniteTraining(step: step, reason: "loss \(stats[0]) or a gradient is not finite")
+                }
+                let r = (loss: Float(stats[0]), correct: Int(stats[1]), batch: b, forwardResidual: Float(stats[2]),
+                         jacobianNorm: Float(stats[3]))
                 optimizer.step(parameters: &model.parameters.values, gradients: model.parameters.gradients,
                                learningRate: schedule.lr(step: step))
                 step += 1; batches += 1
@@ -116,6 +142,7 @@ public struct DEQTrainingJob {
                 bar.update(i + 1, String(format: "loss %.3f acc %.1f%% res %.2e jac %.3f", lossSum / Double(batches),
                                          100 * Double(correct) / Double(seen), residualSum / Double(batches), jacSum / Double(batches)))
             }
+            guard isRoot else { continue }
             // Evaluate on (a prefix of) the test set, clean and under N(0, σ²) noise.
             let evalCount = o.evalLimit > 0 ? min(o.evalLimit, test.count) : test.count
             let solver = SolverConfig(kind: .anderson, maxSteps: 30, tolerance: 1e-3, stopMode: .relative)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Equilibrium
+import Distributed
 import Foundation
 
 /// `equicert train`: train a DEQ-S with Gaussian noise augmentation; writes a safetensors checkpoint per epoch.
@@ -31,10 +32,15 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
     @Option(help: "Stop once this many epochs are done (the schedule still spans --epochs; continue with --resume).")
     var stopAfterEpochs: Int = 0
-    @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+    @Option(help: "OpenBLAS threads per rank (default: all cores, or cores/ranks under mpirun).") var threads: Int?
+    @Option(help: "auto (data-parallel over MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
 
     func run() throws {
-        try runReportingErrors {
+        let comm: any Communicator
+        do { comm = try makeCommunicator(distributed, threads: threads) } catch {
+            FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8)); throw ExitCode(1)
+        }
+        try finishOrAbort(comm) {
             guard model == "deq-s" else {
                 throw CoordinatorError.invalidOption(name: "model", value: model, reason: "this build trains deq-s")
             }
@@ -55,7 +61,6 @@ struct TrainCommand: ParsableCommand {
             case "phantom": bwd = .phantom(steps: backwardSteps, damping: 0.5)
             default: throw CoordinatorError.invalidOption(name: "backward", value: backward, reason: "expected implicit or phantom")
             }
-            if let threads { setBLASThreads(threads) }
             var o = DEQTrainingJob.Options(data: source, sigma: sigma, epochs: epochs, configuration: config,
                                            training: DEQTrainingConfig(forwardSolver: fwd, backward: bwd,
                                                                        jacobianWeight: jacobianWeight),
@@ -63,7 +68,9 @@ struct TrainCommand: ParsableCommand {
             o.batchSize = batch; o.learningRate = lr; o.warmupSteps = warmup; o.seed = seed
             o.jacobianFraction = jacobianFraction; o.trainLimit = trainLimit; o.evalLimit = evalLimit
             o.resume = resume; o.stopAfterEpochs = stopAfterEpochs; o.command = commandLine(); o.codeVersion = EquicertVersion.string
-            let summary = try DEQTrainingJob(o).run { printFlushed($0) }
+            o.showProgress = comm.rank == 0
+            let summary = try DEQTrainingJob(o).run(on: comm) { if comm.rank == 0 { printFlushed($0) } }
+            guard comm.rank == 0 else { return }
             print(String(format: "trained %@ in %.0f s: test clean %.2f%%, noisy (σ=%.2f) %.2f%%, residual %.2e → %@",
                          "deq-s", summary.seconds, 100 * summary.cleanAccuracy, sigma, 100 * summary.noisyAccuracy,
                          summary.meanResidual, out))

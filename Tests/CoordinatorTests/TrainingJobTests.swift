@@ -5,6 +5,7 @@ import Testing
 import Coordinator
 import Equilibrium
 import NeuralNet
+import Distributed
 
 @Suite("DEQ training job", .serialized)
 struct TrainingJobTests {
@@ -57,6 +58,30 @@ struct TrainingJobTests {
         }
         #expect(losses.count == 4)
         #expect(losses.last! < losses.first! - 0.1, "losses \(losses)")
+    }
+
+    @Test func dataParallelTrainingMatchesSingleProcess() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-dp-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var reference: [Float] = []
+        for size in 1...3 {
+            let out = dir.appendingPathComponent("m\(size).safetensors").path
+            let o = options(epochs: 1, out: out)
+            _ = try ThreadGroup.run(size: size, timeout: 300) { comm in
+                _ = try DEQTrainingJob(o).run(on: comm) { _ in }
+            }
+            let values = try DEQCheckpoint.load(out).model.parameters.values
+            if size == 1 {
+                reference = values
+                let initial = try DEQSmall(o.configuration, seed: o.seed).parameters.values
+                #expect(zip(values, initial).map { abs($0 - $1) }.max()! > 1e-3, "training moved the parameters")
+                continue
+            }
+            // Same samples, same noise, same steps; only the summation order of the gradient differs.
+            let maxDiff = zip(values, reference).map { abs($0 - $1) }.max()!
+            #expect(maxDiff < 1e-3, "size \(size): max parameter difference \(maxDiff)")
+        }
     }
 
     @Test func badOptionsAreRefused() throws {
