@@ -16,11 +16,7 @@ struct CertifyCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        let comm: any Communicator
-        do { comm = try makeCommunicator(o.distributed, threads: o.threads) } catch {
-            FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8)); throw ExitCode(1)
-        }
-        try finishOrAbort(comm) { try certify(comm) }
+        try runDistributed(o.distributed, threads: o.threads) { try certify($0) }
     }
 
     func solverConfig(_ name: String, _ steps: Int, option: String) throws -> SolverConfig {

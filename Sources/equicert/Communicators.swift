@@ -64,3 +64,13 @@ func checkSameBuild(_ comm: any Communicator) throws {
         try comm.barrier()
     }
 }
+
+/// Create the communicator, run `body` on it, then finalize — or end the job from any rank with one clear line.
+func runDistributed(_ choice: DistributedChoice, threads: Int?, _ body: (any Communicator) throws -> Void) throws {
+    let comm: any Communicator
+    do { comm = try makeCommunicator(choice, threads: threads) } catch {
+        FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+    try finishOrAbort(comm) { try body(comm) }
+}

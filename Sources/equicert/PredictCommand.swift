@@ -15,11 +15,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        let comm: any Communicator
-        do { comm = try makeCommunicator(o.distributed, threads: o.threads) } catch {
-            FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8)); throw ExitCode(1)
-        }
-        try finishOrAbort(comm) { try predict(comm) }
+        try runDistributed(o.distributed, threads: o.threads) { try predict($0) }
     }
 
     func predict(_ comm: any Communicator) throws {

@@ -36,11 +36,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "auto (data-parallel over MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
 
     func run() throws {
-        let comm: any Communicator
-        do { comm = try makeCommunicator(distributed, threads: threads) } catch {
-            FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8)); throw ExitCode(1)
-        }
-        try finishOrAbort(comm) {
+        try runDistributed(distributed, threads: threads) { comm in
             guard model == "deq-s" else {
                 throw CoordinatorError.invalidOption(name: "model", value: model, reason: "this build trains deq-s")
             }
