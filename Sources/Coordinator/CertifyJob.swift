@@ -27,13 +27,13 @@ public struct CertifyJob: Sendable {
     /// CERTIFY (selection + estimation → class and radius) or PREDICT (n samples → class or abstention).
     public enum Kind: Sendable { case certify, predict }
 
-    public let smoothing: EquilibriumSmoothing<DEQSmall>
+    public let smoothing: Smoothing<EquilibriumClassifier<DEQSmall>>
     public let data: ImageDataset
     /// Test-set indices to certify, in report order.
     public let images: [Int]
     public let kind: Kind
 
-    public init(smoothing: EquilibriumSmoothing<DEQSmall>, data: ImageDataset, images: [Int], kind: Kind = .certify) {
+    public init(smoothing: Smoothing<EquilibriumClassifier<DEQSmall>>, data: ImageDataset, images: [Int], kind: Kind = .certify) {
         self.smoothing = smoothing; self.data = data; self.images = images; self.kind = kind
     }
 

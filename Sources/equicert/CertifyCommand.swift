@@ -73,7 +73,7 @@ struct CertifyCommand: ParsableCommand {
 
         let images = CertifyJob.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
                                              shards: spec?.count ?? 1, done: done)
-        let smoothing = try EquilibriumSmoothing(model: loaded.model, configuration: config)
+        let smoothing = try Smoothing(model: EquilibriumClassifier(loaded.model), configuration: config)
         let job = CertifyJob(smoothing: smoothing, data: dataset, images: images)
 
         var manifest = RunManifest(version: EquicertVersion.string, status: "running", command: commandLine(), model: modelPath,

@@ -39,7 +39,7 @@ struct PredictCommand: ParsableCommand {
         let spec = try o.shard.map { try ShardSpec(parsing: $0) }
         let images = CertifyJob.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
                                              shards: spec?.count ?? 1)
-        let job = CertifyJob(smoothing: try EquilibriumSmoothing(model: loaded.model, configuration: config),
+        let job = CertifyJob(smoothing: try Smoothing(model: EquilibriumClassifier(loaded.model), configuration: config),
                              data: dataset, images: images, kind: .predict)
         var correct = 0, abstained = 0, done = 0
         let bar = ProgressBar(label: "predict", total: images.count, unit: "img", enabled: comm.rank == 0 && !o.quiet)

@@ -92,7 +92,7 @@ struct RadiusTests {
 
 @Suite("Units of work")
 struct UnitTests {
-    func tinySmoothing(mode: SmoothingMode, seed: UInt64 = 0) throws -> EquilibriumSmoothing<DEQSmall> {
+    func tinySmoothing(mode: SmoothingMode, seed: UInt64 = 0) throws -> Smoothing<EquilibriumClassifier<DEQSmall>> {
         let c = DEQConfiguration(inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 4, channels: 4, expansion: 1,
                                  groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
         let model = try DEQSmall(c, seed: 3)
@@ -101,7 +101,7 @@ struct UnitTests {
                                             solver: mode == .srs ? SolverConfig(kind: .naive, maxSteps: 1, tolerance: 0) : anderson,
                                             warmupSolver: anderson, checkSolver: anderson, checkCount: 30,
                                             chains: 20, chainsPerBlock: 10, seed: seed)
-        return try EquilibriumSmoothing(model: model, configuration: config)
+        return try Smoothing(model: EquilibriumClassifier(model), configuration: config)
     }
 
     func image() -> Tensor { var r = TestRandom(seed: 5); return r.tensor([8, 8, 1], 0, 1) }
@@ -159,5 +159,56 @@ struct UnitTests {
         var x = image()
         x.scalars[3] = .nan
         #expect(throws: CertificationError.nonFiniteInput(image: 9)) { try s.certify(image: x, index: 9) }
+    }
+}
+
+/// Predicts 1 when the first input value is below `threshold`, else 0: under N(0, σ²) noise p_A = Φ((t − x₀)/σ).
+struct ThresholdClassifier: SmoothableClassifier {
+    var threshold: Float
+    var classes: Int { 2 }
+    var inputShape: [Int] { [4] }
+    var supportsSerializedSmoothing: Bool { false }
+    func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch {
+        let b = x.shape[0], per = x.count / b
+        return ClassifiedBatch(predictions: (0..<b).map { x.scalars[$0 * per] < threshold ? 1 : 0 }, state: nil,
+                               evaluations: 1, diverged: Array(repeating: false, count: b))
+    }
+}
+
+@Suite("Smoothing any classifier")
+struct GenericSmoothingTests {
+    func smoothing(alpha: Double, n: Int, mode: SmoothingMode = .standard) throws -> Smoothing<ThresholdClassifier> {
+        let s = SolverConfig(kind: .naive, maxSteps: 1)
+        let config = SmoothingConfiguration(sigma: 1, n0: 20, n: n, alpha: alpha, mode: mode, solver: s, warmupSolver: s,
+                                            checkSolver: s, checkCount: 1, chains: 50, chainsPerBlock: 50, seed: 9)
+        return try Smoothing(model: ThresholdClassifier(threshold: 0.5), configuration: config)
+    }
+
+    @Test func srsNeedsAFixedPointModel() throws {
+        #expect(throws: CertificationError.self) { try smoothing(alpha: 0.01, n: 100, mode: .srs) }
+    }
+
+    /// CERTIFY's guarantee end to end: over many images (independent noise), the lower bound exceeds the true p_A in
+    /// at most about α of them. p_A = Φ(0.5) ≈ 0.691 for x₀ = 0; α = 0.1, 600 images of n = 100: the expected
+    /// number of misses is ≤ 60 (at most α by Clopper–Pearson); 85 would be more than 3σ above it, and a bound
+    /// that is never below p_A − 0.2 would be vacuous.
+    @Test func lowerBoundCoversTheTruePA() throws {
+        let s = try smoothing(alpha: 0.1, n: 100)
+        let pA = Normal.cdf(0.5)
+        var misses = 0, sum = 0.0
+        let image = Tensor(shape: [4])
+        for i in 0..<600 {
+            let est = s.runPhase(image: image, index: i, phase: .estimation)
+            let p = try ClopperPearson.lowerBound(successes: Double(est.counts[1]), trials: Double(est.samples), alpha: 0.1)
+            if p > pA { misses += 1 }
+            sum += p
+        }
+        #expect(misses <= 85, "\(misses) of 600 bounds above p_A = \(pA)")
+        #expect(sum / 600 > pA - 0.2 && sum / 600 < pA, "mean bound \(sum / 600)")
+    }
+
+    @Test func wrongInputShapeIsAClearError() throws {
+        let s = try smoothing(alpha: 0.01, n: 100)
+        #expect(throws: CertificationError.self) { try s.certify(image: Tensor(shape: [5]), index: 0) }
     }
 }

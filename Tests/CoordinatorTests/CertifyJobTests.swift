@@ -23,7 +23,7 @@ struct CertifyJobTests {
         var r = TestRandom(seed: 2)
         let data = ImageDataset(name: "synthetic", images: r.tensor([5, 8, 8, 1], 0, 1), labels: [0, 1, 2, 1, 0],
                                 classNames: ["a", "b", "c"], mean: [0.5], std: [0.3])
-        return CertifyJob(smoothing: try EquilibriumSmoothing(model: model, configuration: config), data: data,
+        return CertifyJob(smoothing: try Smoothing(model: EquilibriumClassifier(model), configuration: config), data: data,
                           images: CertifyJob.selectImages(count: 5, skip: 1, max: 0))
     }
 

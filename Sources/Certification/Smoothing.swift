@@ -2,18 +2,23 @@ import Equilibrium
 import Foundation
 import TensorCore
 
-/// Randomized smoothing of a DEQ, as pure units of work (image, phase, chain block) → `SampleCounts`.
+/// Randomized smoothing of any `SmoothableClassifier` (serialized smoothing needs a DEQ), as pure units of work
+/// (image, phase, chain block) → `SampleCounts`.
 ///
 /// A unit's counts depend only on (configuration, model, image, phase, block), never on the world size or on
 /// what else ran: noise for sample (chain c, step t) comes from the counter-based stream keyed by
 /// (seed, image, phase, c, t), the batch is always the block's `chainsPerBlock` chains, and solvers do
 /// per-sample arithmetic. Standard and SRS modes draw the same noise, so they can be compared sample by sample.
-public struct EquilibriumSmoothing<Model: EquilibriumModel>: Sendable {
-    public let model: Model
+public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
+    public let model: Classifier
     public let configuration: SmoothingConfiguration
 
-    public init(model: Model, configuration: SmoothingConfiguration) throws(CertificationError) {
+    public init(model: Classifier, configuration: SmoothingConfiguration) throws(CertificationError) {
         try configuration.validate()
+        if configuration.mode == .srs && !model.supportsSerializedSmoothing {
+            throw .invalidSetting(name: "mode", value: "srs",
+                                  reason: "serialized smoothing needs a model with a fixed-point state (a DEQ); use --mode standard")
+        }
         self.model = model
         self.configuration = configuration
     }
@@ -55,43 +60,41 @@ public struct EquilibriumSmoothing<Model: EquilibriumModel>: Sendable {
                     for i in 0..<per { slot[i] += noise[i] }
                 }
             }
-            let (inj, _) = model.inject(x)
             let solver: SolverConfig
-            let start: Tensor
+            let start: Tensor?
             if !serialized {
                 solver = c.mode == .standard ? c.solver : c.checkSolver
-                start = model.zeroState(batch: b)
+                start = nil
             } else if t == 0 {
                 solver = c.warmupSolver
-                start = model.zeroState(batch: b)
+                start = nil
             } else {
                 solver = c.solver
-                start = z!
+                start = z
             }
-            let (zt, stats) = solveFixedPoint({ model.map($0, inj) }, initial: start, config: solver)
-            let predictions = model.head(zt).logits.argmaxRows()
-            counts.sampleEvaluations += Int64(stats.evaluations * b)
+            let batch = model.classify(x, start: start, solver: solver)
+            let predictions = batch.predictions
+            counts.sampleEvaluations += Int64(batch.evaluations * b)
             for j in 0..<b {
                 let chain = chainRange.lowerBound + j
                 guard t < layout.length(ofChain: chain) else { continue }
                 counts.counts[predictions[j]] += 1
                 counts.samples += 1
-                if stats.diverged[j] { counts.divergedSamples += 1 }
+                if batch.diverged[j] { counts.divergedSamples += 1 }
                 if t >= 1 && !checks.isEmpty && checks.contains(layout.serializedIndex(chain: chain, step: t)) {
                     x.withUnsafeBufferPointer { checkInputs.append(contentsOf: $0[(j * per)..<((j + 1) * per)]) }
                     checkPredictions.append(predictions[j])
                 }
             }
-            z = zt
+            z = batch.state
         }
         if !checkPredictions.isEmpty {
             // Y_g: the same noisy inputs solved from zero by the standard (check) solver.
             let k = checkPredictions.count
             let xs = Tensor(shape: [k] + image.shape, scalars: checkInputs)
-            let (inj, _) = model.inject(xs)
-            let (zg, stats) = solveFixedPoint({ model.map($0, inj) }, initial: model.zeroState(batch: k), config: c.checkSolver)
-            let yg = model.head(zg).logits.argmaxRows()
-            counts.sampleEvaluations += Int64(stats.evaluations * k)
+            let checked = model.classify(xs, start: nil, solver: c.checkSolver)
+            let yg = checked.predictions
+            counts.sampleEvaluations += Int64(checked.evaluations * k)
             for i in 0..<k {
                 counts.checkServed[checkPredictions[i]] += 1
                 if yg[i] == checkPredictions[i] { counts.checkAgree[checkPredictions[i]] += 1 }
@@ -141,6 +144,9 @@ public struct EquilibriumSmoothing<Model: EquilibriumModel>: Sendable {
 
     func checkFinite(_ image: Tensor, _ index: Int) throws {
         guard image.isFinite else { throw CertificationError.nonFiniteInput(image: index) }
+        guard image.shape == model.inputShape else {
+            throw CertificationError.modelMismatch(reason: "image \(index) has shape \(image.shape), the model takes \(model.inputShape)")
+        }
     }
 }
 
