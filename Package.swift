@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "Certification", dependencies: ["TensorCore", "NeuralNet", "Equilibrium", "Statistics"], swiftSettings: optimizedInDebug),
         .target(name: "Reports"),
         .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
+        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets"],
+                swiftSettings: optimizedInDebug),
 
         // Distribution.
         .target(name: "Distributed"),
@@ -44,13 +46,13 @@ let package = Package(
         // Jobs: plan work → compute → reduce → rank-0 reports.
         .target(name: "Coordinator", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
-            "Certification", "Reports", "Transformers",
+            "Certification", "Reports", "Transformers", "Distillation",
         ]),
 
         // Front end.
         .executableTarget(name: "equicert", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium",
-            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports",
+            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "Distillation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -65,7 +67,9 @@ let package = Package(
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Certification", "Distributed", "Datasets", "_TestSupport"]),
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "_TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "TransformersTests", dependencies: ["Transformers", "_TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TransformersTests", dependencies: ["Transformers", "Optimizers", "Datasets", "_TestSupport"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "_TestSupport"]),
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,1 @@
+// Distillation module: see README.md (Where things live).
