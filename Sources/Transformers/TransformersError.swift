@@ -19,6 +19,10 @@ public enum TransformersError: Error, CustomStringConvertible, Equatable, Sendab
     case invalidUTF8(offset: Int)
     /// A maximum sequence length that cannot hold [CLS] and [SEP], or exceeds the position table.
     case badMaximumLength(value: Int, limit: Int)
+    /// A text to classify is empty or only whitespace (`index` in the list given).
+    case emptyText(index: Int)
+    /// A classifier checkpoint's metadata is missing a field or holds a bad value.
+    case badCheckpoint(path: String, field: String, reason: String)
 
     public var description: String {
         switch self {
@@ -37,6 +41,10 @@ public enum TransformersError: Error, CustomStringConvertible, Equatable, Sendab
             return "text is not valid UTF-8: invalid byte sequence at byte offset \(offset)"
         case let .badMaximumLength(value, limit):
             return "maximum sequence length \(value) must lie in 2...\(limit) ([CLS] and [SEP] included)"
+        case let .emptyText(index):
+            return "text \(index) is empty (or only whitespace): nothing to classify"
+        case let .badCheckpoint(path, field, reason):
+            return "\(path): classifier checkpoint metadata '\(field)': \(reason)"
         }
     }
 }
