@@ -1,1 +1,0 @@
-// Distillation module: see README.md (Where things live).
