@@ -6,17 +6,19 @@ import Foundation
 /// `equicert evaluate`: clean accuracy and accuracy under N(0, σ²) noise, with solver statistics.
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "evaluate",
-        abstract: "Clean and noisy test accuracy of a DEQ checkpoint, with solver statistics.")
+        abstract: "Clean and noisy test accuracy of a DEQ checkpoint, with solver statistics (text classifiers: accuracy on their split).")
     @Option(help: "Checkpoint (.safetensors).") var model: String
     @Option(help: "Data set (default: the checkpoint's).") var data: String?
     @Option(help: "Noise σ (default: the checkpoint's training σ).") var sigma: Float?
     @Option(help: "Solver: naive, anderson or broyden.") var solver: String = "anderson"
     @Option(help: "Solver steps.") var steps: Int = 30
     @Option(help: "Test images (0 = all).") var max: Int = 0
+    @OptionGroup var text: TextEvaluateOptions
     @Option(help: "Seed of the noise.") var seed: UInt64 = 0
 
     func run() throws {
         try runReportingErrors {
+            if TextCheckpoint.isTextClassifier(model) { try runTextEvaluation(checkpoint: model, data: data, options: text); return }
             let loaded = try CheckpointWithTestData(checkpoint: model, data: data)
             let (m, test, source) = (loaded.model, loaded.test, loaded.source)
             let s = sigma ?? loaded.provenance.sigma

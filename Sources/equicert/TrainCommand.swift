@@ -9,13 +9,13 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
         abstract: "Train a model (DEQ-S) on MNIST or Fashion-MNIST with Gaussian noise augmentation.")
 
-    @Option(help: "Model family: deq-s.") var model: String = "deq-s"
+    @Option(help: "Model family: deq-s or minilm (text: --data bbc-news or rt-sentiment).") var model: String = "deq-s"
     @Option(help: "Data set: mnist or fashion-mnist.") var data: String = "fashion-mnist"
     @Option(help: "Gaussian augmentation σ (in [0,1] pixel units).") var sigma: Float = 0.25
     @Option(help: "Epochs.") var epochs: Int = 5
-    @Option(help: "Batch size.") var batch: Int = 128
-    @Option(help: "Adam learning rate (cosine schedule with warm-up).") var lr: Float = 1e-3
-    @Option(help: "Warm-up steps.") var warmup: Int = 200
+    @Option(help: "Batch size (default 128; minilm 32).") var batch: Int?
+    @Option(help: "Adam learning rate (cosine schedule with warm-up; default 1e-3; minilm: AdamW, linear decay, 5e-5).") var lr: Float?
+    @Option(help: "Warm-up steps (default 200; minilm 10 % of the steps).") var warmup: Int?
     @Option(help: "Seed (initialisation, shuffling, noise).") var seed: UInt64 = 0
     @Option(help: "State channels C.") var channels: Int = 32
     @Option(help: "Expansion E (conv1: C → E·C).") var expansion: Int = 2
@@ -34,11 +34,13 @@ struct TrainCommand: ParsableCommand {
     var stopAfterEpochs: Int = 0
     @Option(help: "OpenBLAS threads per rank (default: all cores, or cores/ranks under mpirun).") var threads: Int?
     @Option(help: "auto (data-parallel over MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
+    @OptionGroup var text: TextTrainOptions
 
     func run() throws {
         try runDistributed(distributed, threads: threads) { comm in
+            if model == "minilm" { try runTextTraining(self, comm: comm); return }
             guard model == "deq-s" else {
-                throw CoordinatorError.invalidOption(name: "model", value: model, reason: "this build trains deq-s")
+                throw CoordinatorError.invalidOption(name: "model", value: model, reason: "expected deq-s or minilm")
             }
             let source = try ImageDataSource(parsing: data)
             guard let headKind = DEQConfiguration.Head(rawValue: head) else {
@@ -61,7 +63,7 @@ struct TrainCommand: ParsableCommand {
                                            training: DEQTrainingConfig(forwardSolver: fwd, backward: bwd,
                                                                        jacobianWeight: jacobianWeight),
                                            output: out)
-            o.batchSize = batch; o.learningRate = lr; o.warmupSteps = warmup; o.seed = seed
+            o.batchSize = batch ?? 128; o.learningRate = lr ?? 1e-3; o.warmupSteps = warmup ?? 200; o.seed = seed
             o.jacobianFraction = jacobianFraction; o.trainLimit = trainLimit; o.evalLimit = evalLimit
             o.resume = resume; o.stopAfterEpochs = stopAfterEpochs; o.command = commandLine(); o.codeVersion = EquicertVersion.string
             o.showProgress = comm.rank == 0
