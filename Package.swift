@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Certification", "Distributed", "Datasets", "_TestSupport"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Certification", "Distributed", "Datasets", "Statistics", "_TestSupport"]),
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "_TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "TransformersTests", dependencies: ["Transformers", "Optimizers", "Datasets", "_TestSupport"],
