@@ -1,5 +1,6 @@
 import Coordinator
 import Datasets
+import Distributed
 import Foundation
 import Testing
 
@@ -50,6 +51,28 @@ struct TextTrainingJobTests {
         let e = try TextCheckpoint.evaluate(loaded)
         #expect(e.result.count == 5 && abs(e.result.accuracy - s.testAccuracy) < 1e-12)
         #expect(e.truncated == s.truncated.test)
+    }
+
+    @Test("data-parallel over 2 and 3 ranks: the same losses and accuracies as one process (float tolerance)")
+    func dataParallel() throws {
+        let data = try TextDataSource.bbcNews.load(limit: 40)
+        let dir = try Self.scratchDirectory(texts: data.texts)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var reference: TextTrainingJob.Summary?
+        for size in 1...3 {
+            var o = TextTrainingJob.Options(data: .bbcNews, epochs: 2, output: dir.appendingPathComponent("m\(size).safetensors").path)
+            o.encoder = .scratch(hiddenSize: 16, layerCount: 1, headCount: 2, intermediateSize: 32,
+                                 vocabulary: dir.appendingPathComponent("vocab.txt").path)
+            o.limit = 40; o.batchSize = 8; o.learningRate = 3e-3; o.warmupSteps = 0; o.maxLength = 32; o.seed = 5
+            o.showProgress = false
+            let job = o
+            let summaries = try ThreadGroup.run(size: size, timeout: 120) { comm in try TextTrainingJob(job).run(on: comm) { _ in } }
+            let s = summaries[0]
+            #expect(summaries.allSatisfy { $0.trainLoss == s.trainLoss && $0.testAccuracy == s.testAccuracy })  // ranks agree
+            guard let r = reference else { reference = s; continue }
+            for (a, b) in zip(s.trainLoss, r.trainLoss) { #expect(abs(a - b) < 1e-4, "size \(size): \(s.trainLoss) vs \(r.trainLoss)") }
+            #expect(s.validationAccuracy == r.validationAccuracy && s.testAccuracy == r.testAccuracy)
+        }
     }
 
     @Test("bad input: unknown data set, max length < 2, too few documents, not a text checkpoint")
