@@ -1,4 +1,7 @@
+import Datasets
+import Foundation
 import NeuralNet
+import Optimizers
 import Testing
 import TensorCore
 import _TestSupport
@@ -39,6 +42,30 @@ struct VisionTransformerTests {
         let e = layerGradientErrors(ViTLayer(vit: vit), p, input: rng.tensor([2, 8, 8, 2]), step: 1e-2)
         #expect(e.input < 1e-2 && e.parameters < 1e-2, "\(e)")
         #expect(p.slot(named: "blocks.1.mlp.fc2.weight")?.shape == [8, 12])
+    }
+
+    @Test("a small ViT (7×7 patches, d 32, 2 blocks) learns 256 MNIST digits with AdamW: training loss falls well below ln 10")
+    func learnsMNISTSubset() throws {
+        let dir = try DataLocator.process.locate("mnist", requiring: [])
+        let train = try ImageDataset.mnist(directory: dir, split: .train)
+        let (x, labels) = train.batch(Array(0..<256))
+        let c = ViTConfiguration(patchSize: 7, hiddenSize: 32, layerCount: 2, headCount: 4, mlpSize: 64, classes: 10)
+        let p = ParameterStore(seed: 1)
+        let vit = VisionTransformer(c, in: p)
+        var opt = try AdamW(weightDecay: 0.01)
+        var losses: [Float] = []
+        for step in 0..<60 {
+            let idx = (0..<64).map { (step * 64 + $0) % 256 }
+            let xb = Tensor.concatenate(rows: idx.map { x.slice(rows: $0..<($0 + 1)) })
+            p.zeroGradients()
+            let (logits, cache) = vit.forward(xb, p)
+            let (loss, g) = Loss.crossEntropy(logits: logits, labels: idx.map { labels[$0] })
+            vit.backward(g, cache, p)
+            opt.step(parameters: &p.values, gradients: p.gradients, learningRate: 3e-3)
+            losses.append(loss)
+        }
+        let first = losses.prefix(4).reduce(0, +) / 4, last = losses.suffix(4).reduce(0, +) / 4
+        #expect(first > 2.0 && last < 1.0, "loss \(first) → \(last)")
     }
 
     @Test("pre-LN block alone: input and parameter gradients")
