@@ -19,6 +19,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             if TextCheckpoint.isTextClassifier(model) { try runTextEvaluation(checkpoint: model, data: data, options: text); return }
+            if ViTEvaluation.isViT(model) { try runViTEvaluation(checkpoint: model, data: data, max: max); return }
             let loaded = try CheckpointWithTestData(checkpoint: model, data: data)
             let (m, test, source) = (loaded.model, loaded.test, loaded.source)
             let s = sigma ?? loaded.provenance.sigma

@@ -9,8 +9,8 @@ struct TextTrainOptions: ParsableArguments {
     @Option(help: "minilm: tokens per text, [CLS] and [SEP] included (longer texts are truncated and counted).")
     var maxLength: Int = 128
     @Option(help: "minilm: pooling for the head: mean or cls.") var pooling: String = "mean"
-    @Option(help: "minilm: AdamW decoupled weight decay (none on biases and LayerNorm).") var weightDecay: Float = 0.01
-    @Option(help: "minilm: maximum global gradient norm (0: no clipping).") var clipNorm: Float = 1.0
+    @Option(help: "minilm and vit: AdamW decoupled weight decay (none on biases and LayerNorm).") var weightDecay: Float = 0.01
+    @Option(help: "minilm and vit: maximum global gradient norm (0: no clipping).") var clipNorm: Float = 1.0
     @Option(help: "minilm: model directory (config.json, vocab.txt, model.safetensors; default: the located minilm data).")
     var modelDir: String?
     @Option(help: "minilm: directory holding bbc-news.tsv / rt-snippets.tsv (default: the located text data).")

@@ -9,7 +9,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
         abstract: "Train a model (DEQ-S) on MNIST or Fashion-MNIST with Gaussian noise augmentation.")
 
-    @Option(help: "Model family: deq-s or minilm (text: --data bbc-news or rt-sentiment).") var model: String = "deq-s"
+    @Option(help: "Model family: deq-s, vit, or minilm (text: --data bbc-news or rt-sentiment).") var model: String = "deq-s"
     @Option(help: "Data set: mnist or fashion-mnist.") var data: String = "fashion-mnist"
     @Option(help: "Gaussian augmentation σ (in [0,1] pixel units).") var sigma: Float = 0.25
     @Option(help: "Epochs.") var epochs: Int = 5
@@ -35,12 +35,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank (default: all cores, or cores/ranks under mpirun).") var threads: Int?
     @Option(help: "auto (data-parallel over MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
     @OptionGroup var text: TextTrainOptions
+    @OptionGroup var vit: ViTTrainOptions
 
     func run() throws {
         try runDistributed(distributed, threads: threads) { comm in
             if model == "minilm" { try runTextTraining(self, comm: comm); return }
+            if model == "vit" { try runViTTraining(self, comm: comm); return }
             guard model == "deq-s" else {
-                throw CoordinatorError.invalidOption(name: "model", value: model, reason: "expected deq-s or minilm")
+                throw CoordinatorError.invalidOption(name: "model", value: model, reason: "expected deq-s, vit or minilm")
             }
             let source = try ImageDataSource(parsing: data)
             guard let headKind = DEQConfiguration.Head(rawValue: head) else {
