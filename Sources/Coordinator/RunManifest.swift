@@ -11,10 +11,16 @@ public struct RunManifest: Codable, Sendable {
         public var computeSeconds: Double
         public var agreement: Double
         public var pALower: Double
+        /// ĉA from selection, and the estimation counts (`SampleCounts.words`: counts, checks, totals): enough to
+        /// recompute the radius with another estimator or α (`equicert report radius`) without re-running.
+        /// Absent in manifests of older runs.
+        public var selectedClass: Int?
+        public var estimationCounts: [Int64]?
         public init(index: Int, sampleEvaluations: Int64, divergedSamples: Int64, computeSeconds: Double,
-                    agreement: Double, pALower: Double) {
+                    agreement: Double, pALower: Double, selectedClass: Int? = nil, estimationCounts: [Int64]? = nil) {
             self.index = index; self.sampleEvaluations = sampleEvaluations; self.divergedSamples = divergedSamples
             self.computeSeconds = computeSeconds; self.agreement = agreement; self.pALower = pALower
+            self.selectedClass = selectedClass; self.estimationCounts = estimationCounts
         }
     }
     public struct RankFigures: Codable, Sendable {

@@ -16,7 +16,7 @@ struct CertifyCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        try runDistributed(o.distributed, threads: o.threads) { try certify($0) }
+        try runDistributed(o.distributed, threads: o.threads, workers: try o.inProcessWorkers()) { try certify($0) }
     }
 
     func solverConfig(_ name: String, _ steps: Int, option: String) throws -> SolverConfig {
@@ -30,7 +30,7 @@ struct CertifyCommand: ParsableCommand {
         let config = try o.smoothingConfiguration(forPredict: false)
         let smoothingMode = config.mode, estimator = config.radius
         let spec = try o.shard.map { try ShardSpec(parsing: $0) }
-        if spec != nil && comm.size > 1 {
+        if spec != nil && comm is MPICommunicator {
             throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
         }
         let modelPath = try o.model ?? EmbeddedModels.defaultCertificationModel()
@@ -99,7 +99,9 @@ struct CertifyCommand: ParsableCommand {
             manifest.images.append(RunManifest.ImageCost(index: r.index,
                                                           sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations,
                                                           divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples,
-                                                          computeSeconds: r.seconds, agreement: cert.agreement, pALower: cert.pALower))
+                                                          computeSeconds: r.seconds, agreement: cert.agreement, pALower: cert.pALower,
+                                                          selectedClass: r.selection.topClass,
+                                                          estimationCounts: r.estimation.words))
             certified += 1
             samples += r.selection.samples + r.estimation.samples
             if cert.abstained { abstained += 1 } else if row.correct { correct += 1 }
@@ -157,11 +159,22 @@ struct SmoothingOptions: ParsableArguments {
     @Flag(help: "Continue a run from its report and manifest, skipping finished images.") var resume = false
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+    @Option(help: ArgumentHelp("Without MPI: in-process ranks, one OpenBLAS thread each (default: one per core, or 1 with --threads).",
+                               valueName: "n")) var workers: Int?
     @Flag(help: "No progress bar.") var quiet = false
 
 }
 
 extension SmoothingOptions {
+    /// In-process ranks when not under MPI: `--workers`, else one per core unless `--threads` asks for BLAS threads.
+    func inProcessWorkers() throws -> Int {
+        if let workers {
+            guard workers >= 1 else { throw CoordinatorError.invalidOption(name: "workers", value: "\(workers)", reason: "must be ≥ 1") }
+            return workers
+        }
+        return threads == nil ? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
+    }
+
     func solverConfig(_ name: String, _ steps: Int, option: String) throws -> SolverConfig {
         guard steps >= 1 else { throw CoordinatorError.invalidOption(name: option, value: "\(steps)", reason: "must be ≥ 1") }
         return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: steps, tolerance: tolerance, stopMode: .relative)

@@ -66,7 +66,30 @@ func checkSameBuild(_ comm: any Communicator) throws {
 }
 
 /// Create the communicator, run `body` on it, then finalize — or end the job from any rank with one clear line.
-func runDistributed(_ choice: DistributedChoice, threads: Int?, _ body: (any Communicator) throws -> Void) throws {
+///
+/// `workers` > 1 (only without MPI): the job runs as that many in-process ranks (a `ThreadGroup`, one OpenBLAS
+/// thread each) instead of one rank whose GEMMs are split over threads. The work units of certify/predict are
+/// small batches (50 chains), where a second BLAS thread slows a GEMM down more than it helps (BENCHMARKS.md,
+/// cluster), while independent units scale with the cores exactly as MPI ranks do — with the same results, since
+/// the noise is keyed by (seed, image, phase, chain, step) whatever runs it.
+func runDistributed(_ choice: DistributedChoice, threads: Int?, workers: Int? = nil,
+                    _ body: (any Communicator) throws -> Void) throws {
+    if let workers, workers > 1, !(choice == .mpi || (choice == .auto && MPIEnvironment.launchedByMPI)) {
+        BLAS.setThreadCount(threads ?? 1)
+        do {
+            try withoutActuallyEscaping(body) { escapable in
+                nonisolated(unsafe) let run = escapable
+                // Blocking calls wait for other ranks' units, which may take long: no practical timeout.
+                _ = try ThreadGroup.run(size: workers, timeout: 30 * 24 * 3600) { comm in try run(comm) }
+            }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        return
+    }
     let comm: any Communicator
     do { comm = try makeCommunicator(choice, threads: threads) } catch {
         FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))

@@ -15,7 +15,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        try runDistributed(o.distributed, threads: o.threads) { try predict($0) }
+        try runDistributed(o.distributed, threads: o.threads, workers: try o.inProcessWorkers()) { try predict($0) }
     }
 
     func predict(_ comm: any Communicator) throws {

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import Certification
+import Coordinator
 import Reports
 
 /// `equicert report …`: operations on certification reports.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report",
-        abstract: "Operations on certification reports (merge).",
-        subcommands: [ReportMergeCommand.self])
+        abstract: "Operations on certification reports (merge, radius).",
+        subcommands: [ReportMergeCommand.self, ReportRadiusCommand.self])
 }
 
 /// `equicert report merge part1.tsv part2.tsv … -o all.tsv`: merge partial reports by idx.
@@ -30,6 +32,41 @@ struct ReportMergeCommand: ParsableCommand {
             try CertificationReport.write(rows, to: output)
             let total = reports.reduce(0) { $0 + $1.rows.count }
             print("merged \(rows.count) rows from \(parts.count) reports (\(total - rows.count) duplicates dropped) → \(output)")
+        }
+    }
+}
+
+/// `equicert report radius run.tsv --radius reference-code -o run.reference-code.tsv`: the same run's radii with
+/// another SRS estimator and/or α, from the counts kept in the run's manifest (no re-run).
+struct ReportRadiusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "radius",
+        abstract: "Recompute a finished run's radii with another SRS radius estimator or α, from its manifest's counts.")
+
+    @Argument(help: "A certification report (its manifest must be beside it).") var report: String
+    @Option(help: "SRS radius estimator: paper or reference-code (default: the run's).") var radius: String?
+    @Option(help: "Failure probability α (default: the run's).") var alpha: Double?
+    @Option(name: .shortAndLong, help: "Output report (.tsv, written atomically; its manifest goes beside it).") var output: String
+
+    func run() throws {
+        try runReportingErrors {
+            let estimator = try radius.map { name -> RadiusEstimator in
+                guard let e = RadiusEstimator(rawValue: name) else {
+                    throw CoordinatorError.invalidOption(name: "radius", value: name, reason: "expected paper or reference-code")
+                }
+                return e
+            }
+            guard output != report else {
+                throw CoordinatorError.invalidOption(name: "output", value: output, reason: "must differ from the input report")
+            }
+            try ReportWriter.checkWritable(path: output)
+            let rows = try CertificationReport.read(path: report)
+            let manifest = try RunManifest.read(RunManifest.path(forReport: report))
+            var (recomputed, outManifest) = try RadiusRecomputation.recompute(report: rows, manifest: manifest, reportPath: report,
+                                                                              estimator: estimator, alpha: alpha)
+            outManifest.command = commandLine() + " (recomputed from: " + manifest.command + ")"
+            try CertificationReport.write(recomputed, to: output)
+            try outManifest.write(to: RunManifest.path(forReport: output))
+            print("\(recomputed.count) rows, radius \(outManifest.radiusEstimator), α = \(outManifest.configuration.alpha) → \(output)")
         }
     }
 }
