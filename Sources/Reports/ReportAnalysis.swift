@@ -22,6 +22,8 @@ public struct ReportSummary: Sendable, Equatable {
     public var meanSeconds: Double
     /// Baseline mean time / this mean time (nil without a baseline, or when this mean time is 0).
     public var speedup: Double?
+    /// Mean f-evaluations per image (sample·evaluations, all phases) from the run's manifest, when known.
+    public var evaluationsPerImage: Double?
 
     /// Summarise non-empty `rows` (precondition). `baselineMeanSeconds` sets `speedup`.
     public init(name: String, rows: [CertificationRow], radii: [Double], baselineMeanSeconds: Double? = nil) {
@@ -109,14 +111,16 @@ public enum ReportAnalysis {
     }
 
     /// A Markdown table: one line per report with N, certified accuracy at each radius (3 decimals), ACR,
-    /// abstention rate, mean time per image and speedup (when known).
+    /// abstention rate, mean time per image, speedup and f-evaluations per image (when known).
     public static func markdownTable(_ summaries: [ReportSummary]) -> String {
         guard let radii = summaries.first?.radii else { return "" }
         precondition(summaries.allSatisfy { $0.radii == radii }, "all summaries must use the same radii")
         let showSpeedup = summaries.contains { $0.speedup != nil }
         var header = ["report", "N"] + radii.map { "r = \(PythonFormat.general($0, precision: 6))" }
+        let showEvaluations = summaries.contains { $0.evaluationsPerImage != nil }
         header += ["ACR", "abstain", "time/image"]
         if showSpeedup { header.append("speedup") }
+        if showEvaluations { header.append("f-evals/image") }
         var lines = ["| " + header.joined(separator: " | ") + " |",
                      "|" + header.enumerated().map { $0.offset == 0 ? "---|" : "---:|" }.joined()]
         for s in summaries {
@@ -126,6 +130,7 @@ public enum ReportAnalysis {
                       String(format: "%.1f%%", 100 * s.abstentionRate),
                       String(format: "%.3f s", s.meanSeconds)]
             if showSpeedup { cells.append(s.speedup.map { String(format: "%.2f×", $0) } ?? "–") }
+            if showEvaluations { cells.append(s.evaluationsPerImage.map { String(format: "%.0f", $0) } ?? "–") }
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n") + "\n"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Coordinator
 import Reports
 
 /// `equicert analyze a.tsv b.tsv …`: certified accuracy at radii, ACR, abstention rate, time per image and
@@ -23,8 +24,17 @@ struct AnalyzeCommand: ParsableCommand {
             let radiusList = try ReportAnalysis.parseRadii(radii)
             let nameList = names.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
             if let plot { try ReportWriter.checkWritable(path: plot) }
-            let (summaries, read) = try ReportAnalysis.analyze(paths: reports, names: nameList, radii: radiusList,
+            var (summaries, read) = try ReportAnalysis.analyze(paths: reports, names: nameList, radii: radiusList,
                                                                baseline: baseline)
+            // f-evaluations per image from the manifests beside the reports (absent or unreadable: no column value).
+            for (i, report) in read.enumerated() {
+                guard let m = try? RunManifest.read(RunManifest.path(forReport: report.path)) else { continue }
+                let cost = Dictionary(m.images.map { ($0.index, $0.sampleEvaluations) }, uniquingKeysWith: { _, b in b })
+                let known = report.rows.compactMap { cost[$0.index] }
+                if known.count == report.rows.count {
+                    summaries[i].evaluationsPerImage = Double(known.reduce(0, +)) / Double(known.count)
+                }
+            }
             print(ReportAnalysis.markdownTable(summaries), terminator: "")
             guard let plot else { return }
             let chart = CertifiedAccuracyPlot(

@@ -81,6 +81,13 @@ func analyzeFiles() throws {
     #expect(ReportAnalysis.markdownTable(named).contains("| SRS \\| A-1 | 10 | 0.400 |"))
     let (plain, _) = try ReportAnalysis.analyze(paths: [hand], radii: [0])
     #expect(!ReportAnalysis.markdownTable(plain).contains("speedup"))
+    #expect(!ReportAnalysis.markdownTable(plain).contains("f-evals"))
+    // f-evaluations per image (from manifests) add a column; unknown values show as a dash.
+    var costed = summaries
+    costed[0].evaluationsPerImage = 40_123.4
+    let costedLines = ReportAnalysis.markdownTable(costed).split(separator: "\n")
+    #expect(costedLines[0].hasSuffix("| speedup | f-evals/image |"))
+    #expect(costedLines[2].hasSuffix("| 4.00× | 40123 |") && costedLines[3].hasSuffix("| 1.00× | – |"))
 }
 
 @Test("analyze refuses bad options and empty reports")
