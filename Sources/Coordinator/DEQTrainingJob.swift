@@ -110,24 +110,13 @@ public struct DEQTrainingJob {
                 if o.sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: o.sigma) }
                 let useJ = o.training.jacobianWeight > 0 && noise.nextUniformFloat() < o.jacobianFraction
                 let eps = useJ ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
-                // This rank's contiguous slice of the batch.
                 let b = x.shape[0]
-                let lo = b * comm.rank / comm.size, hi = b * (comm.rank + 1) / comm.size
-                model.parameters.zeroGradients()
-                var stats: [Double] = [0, 0, 0, 0]   // loss, correct, residual, Jacobian norm (batch-weighted)
-                if hi > lo {
-                    let r = model.trainingStep(x.slice(rows: lo..<hi), labels: Array(labels[lo..<hi]), config: o.training,
-                                               jacobianNoise: eps?.slice(rows: lo..<hi))
-                    let w = Double(hi - lo) / Double(b)
-                    stats = [Double(r.loss) * w, Double(r.correct), Double(r.forwardResidual) * w, Double(r.jacobianNorm) * w]
-                    if comm.size > 1 {
-                        let scale = Float(hi - lo) / Float(b)
-                        model.parameters.gradients.withUnsafeMutableBufferPointer { g in for i in 0..<g.count { g[i] *= scale } }
-                    }
-                }
-                if comm.size > 1 {
-                    try comm.allReduce(&model.parameters.gradients, op: .sum)
-                    try comm.allReduce(&stats, op: .sum)
+                // loss, correct, residual, Jacobian norm (batch-weighted), summed over ranks.
+                let stats = try DataParallel.step(comm, batch: b, parameters: model.parameters, statCount: 4) { s in
+                    let r = model.trainingStep(x.slice(rows: s), labels: Array(labels[s]), config: o.training,
+                                               jacobianNoise: eps?.slice(rows: s))
+                    let w = Double(s.count) / Double(b)
+                    return [Double(r.loss) * w, Double(r.correct), Double(r.forwardResidual) * w, Double(r.jacobianNorm) * w]
                 }
                 guard stats[0].isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
                     throw CoordinatorError.nonFiniteTraining(step: step, reason: "loss \(stats[0]) or a gradient is not finite")

@@ -211,21 +211,11 @@ public struct TextTrainingJob {
             var lossSum = 0.0, correct = 0.0, seen = 0, batches = 0
             for (i, indices) in batcher.batches(epoch: epoch).enumerated() {
                 let b = indices.count
-                let lo = b * comm.rank / comm.size, hi = b * (comm.rank + 1) / comm.size
-                p.zeroGradients()
-                var stats: [Double] = [0, 0]  // batch-weighted loss, correct
-                if hi > lo {
-                    let slice = Array(indices[lo..<hi])
+                // batch-weighted loss, correct; summed over ranks
+                let stats = try DataParallel.step(comm, batch: b, parameters: p, statCount: 2) { s in
+                    let slice = Array(indices[s])
                     let r = model.trainingStep(model.batch(slice.map { encoded[$0] }), labels: slice.map { data.labels[$0] })
-                    stats = [Double(r.loss) * Double(hi - lo) / Double(b), Double(r.correct)]
-                    if comm.size > 1 {
-                        let scale = Float(hi - lo) / Float(b)
-                        p.gradients.withUnsafeMutableBufferPointer { g in for k in 0..<g.count { g[k] *= scale } }
-                    }
-                }
-                if comm.size > 1 {
-                    try comm.allReduce(&p.gradients, op: .sum)
-                    try comm.allReduce(&stats, op: .sum)
+                    return [Double(r.loss) * Double(s.count) / Double(b), Double(r.correct)]
                 }
                 let norm = o.clipNorm > 0 ? clipGradientNorm(&p.gradients, maxNorm: o.clipNorm) : globalNorm(p.gradients)
                 guard stats[0].isFinite, norm.isFinite else {

@@ -85,24 +85,14 @@ public struct ViTTrainingJob {
             var lossSum = 0.0, correct = 0.0, seen = 0
             for (i, indices) in batcher.batches(epoch: epoch).enumerated() {
                 let b = indices.count
-                let lo = b * comm.rank / comm.size, hi = b * (comm.rank + 1) / comm.size
-                p.zeroGradients()
-                var stats: [Double] = [0, 0]
-                if hi > lo {
-                    var (x, labels) = train.batch(Array(indices[lo..<hi]))
+                // batch-weighted loss, correct; summed over ranks
+                let stats = try DataParallel.step(comm, batch: b, parameters: p, statCount: 2) { s in
+                    var (x, labels) = train.batch(Array(indices[s]))
                     ViTEvaluation.standardize(&x, norm)
                     let (logits, cache) = model.forward(x, p)
                     let (loss, g) = Loss.crossEntropy(logits: logits, labels: labels)
                     model.backward(g, cache, p)
-                    stats = [Double(loss) * Double(hi - lo) / Double(b), Double(zip(logits.argmaxRows(), labels).filter { $0 == $1 }.count)]
-                    if comm.size > 1 {
-                        let scale = Float(hi - lo) / Float(b)
-                        p.gradients.withUnsafeMutableBufferPointer { g in for k in 0..<g.count { g[k] *= scale } }
-                    }
-                }
-                if comm.size > 1 {
-                    try comm.allReduce(&p.gradients, op: .sum)
-                    try comm.allReduce(&stats, op: .sum)
+                    return [Double(loss) * Double(s.count) / Double(b), Double(zip(logits.argmaxRows(), labels).filter { $0 == $1 }.count)]
                 }
                 let gn = o.clipNorm > 0 ? clipGradientNorm(&p.gradients, maxNorm: o.clipNorm) : globalNorm(p.gradients)
                 guard stats[0].isFinite, gn.isFinite else {
