@@ -36,6 +36,7 @@ let package = Package(
         .target(name: "Certification", dependencies: ["TensorCore", "NeuralNet", "Equilibrium", "Statistics"], swiftSettings: optimizedInDebug),
         .target(name: "Reports"),
         .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
+        .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets"],
                 swiftSettings: optimizedInDebug),
 
@@ -46,13 +47,13 @@ let package = Package(
         // Jobs: plan work → compute → reduce → rank-0 reports.
         .target(name: "Coordinator", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
-            "Certification", "Reports", "Transformers", "Distillation",
+            "Certification", "Reports", "Transformers", "RobustAttention", "Distillation",
         ]),
 
         // Front end.
         .executableTarget(name: "equicert", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium",
-            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "Distillation",
+            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "RobustAttention", "Distillation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -69,6 +70,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "TransformersTests", dependencies: ["Transformers", "Optimizers", "Datasets", "_TestSupport"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "RobustAttentionTests", dependencies: ["RobustAttention", "Transformers", "_TestSupport"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "_TestSupport"]),
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
     ],
