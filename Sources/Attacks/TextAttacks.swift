@@ -94,7 +94,7 @@ public struct TextAttackConfiguration: Sendable, Equatable {
 }
 
 /// The outcome for one example.
-public struct TextAttackResult: Sendable, Equatable {
+public struct TextAttackResult: Sendable, Equatable, Codable {
     public var index: Int
     public var label: Int
     /// Prediction on the clean text (−1: the text tokenises to nothing).

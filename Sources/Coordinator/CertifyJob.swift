@@ -12,7 +12,7 @@ import TensorCore
 /// the job. Every unit is a pure function of (model, configuration, image, phase, block), so the merged counts,
 /// the certificates and the report are bit-identical at any rank count. The root merges a unit's counts as it
 /// arrives (in unit order) and emits an image's result as soon as its last unit is in.
-public struct CertifyJob: Sendable {
+public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
     /// One finished image.
     public struct ImageResult: Sendable {
         public var index: Int
@@ -27,13 +27,13 @@ public struct CertifyJob: Sendable {
     /// CERTIFY (selection + estimation → class and radius) or PREDICT (n samples → class or abstention).
     public enum Kind: Sendable { case certify, predict }
 
-    public let smoothing: Smoothing<EquilibriumClassifier<DEQSmall>>
+    public let smoothing: Smoothing<Classifier>
     public let data: ImageDataset
     /// Test-set indices to certify, in report order.
     public let images: [Int]
     public let kind: Kind
 
-    public init(smoothing: Smoothing<EquilibriumClassifier<DEQSmall>>, data: ImageDataset, images: [Int], kind: Kind = .certify) {
+    public init(smoothing: Smoothing<Classifier>, data: ImageDataset, images: [Int], kind: Kind = .certify) {
         self.smoothing = smoothing; self.data = data; self.images = images; self.kind = kind
     }
 
@@ -94,7 +94,10 @@ public struct CertifyJob: Sendable {
             }
         })
     }
+}
 
+/// Which test images a run certifies.
+public enum CertifyImages {
     /// The test images of a run: every `skip`-th index from 0, at most `max` of them (0 = no limit), then the
     /// shard `shard` of `shards` (strided), minus those already `done`.
     public static func selectImages(count: Int, skip: Int, max: Int, shard: Int = 0, shards: Int = 1,

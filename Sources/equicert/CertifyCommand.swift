@@ -28,14 +28,28 @@ struct CertifyCommand: ParsableCommand {
         let started = Date()
         // Options first: nothing is read or written before they are valid.
         let config = try o.smoothingConfiguration(forPredict: false)
-        let smoothingMode = config.mode, estimator = config.radius
         let spec = try o.shard.map { try ShardSpec(parsing: $0) }
         if spec != nil && comm is MPICommunicator {
             throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
         }
         let modelPath = try o.model ?? EmbeddedModels.defaultCertificationModel()
-        let loaded = try CheckpointWithTestData(checkpoint: modelPath, data: o.data)
-        let dataset = o.split == "test" ? loaded.test : try loaded.source.load(split: .train)
+        let target = try SmoothingTarget(checkpoint: modelPath, data: o.data, attention: try o.attention.settings(),
+                                         calibrationCount: o.attention.calibrationExamples)
+        // The smoothing is built before any file is touched: a ViT with --mode srs fails here, leaving nothing.
+        switch target.model {
+        case .deq(let m):
+            try certify(comm, smoothing: try Smoothing(model: EquilibriumClassifier(m), configuration: config), target: target,
+                        config: config, spec: spec, modelPath: modelPath, started: started)
+        case .vit(let c):
+            try certify(comm, smoothing: try Smoothing(model: c, configuration: config), target: target,
+                        config: config, spec: spec, modelPath: modelPath, started: started)
+        }
+    }
+
+    func certify<C: SmoothableClassifier>(_ comm: any Communicator, smoothing: Smoothing<C>, target: SmoothingTarget,
+                                          config: SmoothingConfiguration, spec: ShardSpec?, modelPath: String, started: Date) throws {
+        let smoothingMode = config.mode, estimator = config.radius
+        let dataset = o.split == "test" ? target.test : try target.source.load(split: .train)
         let manifestPath = RunManifest.path(forReport: o.out)
         var done = Set<Int>()
         var previousCosts: [RunManifest.ImageCost] = []
@@ -48,7 +62,7 @@ struct CertifyCommand: ParsableCommand {
                 if FileManager.default.fileExists(atPath: manifestPath) {
                     let old = try RunManifest.read(manifestPath)
                     guard old.configuration == config, old.model == modelPath, old.skip == o.skip, old.max == o.max,
-                          old.shard == o.shard, old.data == loaded.source.rawValue else {
+                          old.shard == o.shard, old.data == target.source.rawValue else {
                         throw CoordinatorError.invalidOption(name: "resume", value: o.out,
                             reason: "the run in \(manifestPath) used other settings; resume needs the same command")
                     }
@@ -71,15 +85,13 @@ struct CertifyCommand: ParsableCommand {
         try comm.broadcast(&doneWords, root: 0)
         done = Set(doneWords.map(Int.init))
 
-        let images = CertifyJob.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
+        let images = CertifyImages.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
                                              shards: spec?.count ?? 1, done: done)
-        let smoothing = try Smoothing(model: EquilibriumClassifier(loaded.model), configuration: config)
         let job = CertifyJob(smoothing: smoothing, data: dataset, images: images)
 
         var manifest = RunManifest(version: EquicertVersion.string, status: "running", command: commandLine(), model: modelPath,
-                                   modelMetadata: loaded.provenance.extra.merging(["equicert.data": loaded.provenance.dataSet,
-                                                                                   "equicert.sigma": "\(loaded.provenance.sigma)"]) { a, _ in a },
-                                   data: loaded.source.rawValue, split: o.split, skip: o.skip, max: o.max, shard: o.shard,
+                                   modelMetadata: target.metadata,
+                                   data: target.source.rawValue, split: o.split, skip: o.skip, max: o.max, shard: o.shard,
                                    configuration: config,
                                    radiusEstimator: smoothingMode == .standard ? "cohen" : estimator.rawValue,
                                    worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
@@ -162,7 +174,7 @@ struct SmoothingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Without MPI: in-process ranks, one OpenBLAS thread each (default: one per core, or 1 with --threads).",
                                valueName: "n")) var workers: Int?
     @Flag(help: "No progress bar.") var quiet = false
-
+    @OptionGroup var attention: AttentionOptions
 }
 
 extension SmoothingOptions {

@@ -14,12 +14,18 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Solver steps.") var steps: Int = 30
     @Option(help: "Test images (0 = all).") var max: Int = 0
     @OptionGroup var text: TextEvaluateOptions
+    @OptionGroup var attention: AttentionOptions
     @Option(help: "Seed of the noise.") var seed: UInt64 = 0
 
     func run() throws {
         try runReportingErrors {
-            if TextCheckpoint.isTextClassifier(model) { try runTextEvaluation(checkpoint: model, data: data, options: text); return }
-            if ViTEvaluation.isViT(model) { try runViTEvaluation(checkpoint: model, data: data, max: max); return }
+            if TextCheckpoint.isTextClassifier(model) {
+                try runTextEvaluation(checkpoint: model, data: data, options: text, attention: attention); return
+            }
+            if ViTEvaluation.isViT(model) { try runViTEvaluation(checkpoint: model, data: data, max: max, attention: attention); return }
+            guard attention.attention == "vanilla" else {
+                throw CoordinatorError.invalidOption(name: "attention", value: attention.attention, reason: "\(model) is a DEQ: it has no attention layers")
+            }
             let loaded = try CheckpointWithTestData(checkpoint: model, data: data)
             let (m, test, source) = (loaded.model, loaded.test, loaded.source)
             let s = sigma ?? loaded.provenance.sigma

@@ -22,8 +22,18 @@ struct PredictCommand: ParsableCommand {
         let started = Date()
         let config = try o.smoothingConfiguration(forPredict: true)
         let modelPath = try o.model ?? EmbeddedModels.defaultCertificationModel()
-        let loaded = try CheckpointWithTestData(checkpoint: modelPath, data: o.data)
-        let dataset = o.split == "test" ? loaded.test : try loaded.source.load(split: .train)
+        let target = try SmoothingTarget(checkpoint: modelPath, data: o.data, attention: try o.attention.settings(),
+                                         calibrationCount: o.attention.calibrationExamples)
+        switch target.model {
+        case .deq(let m):
+            try predict(comm, smoothing: try Smoothing(model: EquilibriumClassifier(m), configuration: config), target: target, started: started)
+        case .vit(let c):
+            try predict(comm, smoothing: try Smoothing(model: c, configuration: config), target: target, started: started)
+        }
+    }
+
+    func predict<C: SmoothableClassifier>(_ comm: any Communicator, smoothing: Smoothing<C>, target: SmoothingTarget, started: Date) throws {
+        let dataset = o.split == "test" ? target.test : try target.source.load(split: .train)
         var handle: FileHandle? = nil
         if comm.rank == 0 {
             try? FileManager.default.createDirectory(at: URL(fileURLWithPath: o.out).deletingLastPathComponent(),
@@ -37,10 +47,9 @@ struct PredictCommand: ParsableCommand {
             handle = h
         }
         let spec = try o.shard.map { try ShardSpec(parsing: $0) }
-        let images = CertifyJob.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
+        let images = CertifyImages.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
                                              shards: spec?.count ?? 1)
-        let job = CertifyJob(smoothing: try Smoothing(model: EquilibriumClassifier(loaded.model), configuration: config),
-                             data: dataset, images: images, kind: .predict)
+        let job = CertifyJob(smoothing: smoothing, data: dataset, images: images, kind: .predict)
         var correct = 0, abstained = 0, done = 0
         let bar = ProgressBar(label: "predict", total: images.count, unit: "img", enabled: comm.rank == 0 && !o.quiet)
         _ = try job.run(on: comm) { r in

@@ -65,19 +65,23 @@ func runTextTraining(_ c: TrainCommand, comm: any Communicator) throws {
 }
 
 /// `equicert evaluate --model <text checkpoint>`: accuracy on a part of the checkpoint's own split.
-func runTextEvaluation(checkpoint: String, data: String?, options: TextEvaluateOptions) throws {
+func runTextEvaluation(checkpoint: String, data: String?, options: TextEvaluateOptions, attention: AttentionOptions) throws {
     guard let part = TextCheckpoint.Part(rawValue: options.part) else {
         throw CoordinatorError.invalidOption(name: "part", value: options.part, reason: "expected train, validation or test")
     }
-    let loaded = try TextCheckpoint.load(checkpoint)
+    let settings = try attention.settings()
+    var loaded = try TextCheckpoint.load(checkpoint)
     if let data, try TextDataSource(parsing: data) != loaded.dataSet {
         throw CoordinatorError.invalidOption(name: "data", value: data,
                                              reason: "this checkpoint was trained on \(loaded.dataSet.rawValue) and is evaluated on its own split")
     }
+    let rule = try RobustModels.install(settings, on: &loaded, calibrationCount: attention.calibrationExamples,
+                                        dataDirectory: options.dataDir)
     let t0 = Date()
     let e = try TextCheckpoint.evaluate(loaded, part: part, dataDirectory: options.dataDir, maxLength: options.maxLength,
                                         batchSize: options.evalBatch)
     print(String(format: "%@ on %@ %@ (%d texts, max length %d, %d truncated): accuracy %.2f%%, loss %.4f; %.1f s",
                  checkpoint, e.dataSet.rawValue, part.rawValue, e.result.count, e.maxLength, e.truncated,
                  100 * e.result.accuracy, e.result.loss, Date().timeIntervalSince(t0)))
+    print("attention: \(rule)")
 }

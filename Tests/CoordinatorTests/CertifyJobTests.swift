@@ -11,7 +11,7 @@ import _TestSupport
 
 @Suite("Certify job across ranks", .serialized)
 struct CertifyJobTests {
-    static func job(mode: SmoothingMode) throws -> CertifyJob {
+    static func job(mode: SmoothingMode) throws -> CertifyJob<EquilibriumClassifier<DEQSmall>> {
         let c = DEQConfiguration(inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 3, channels: 4, expansion: 1,
                                  groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
         let model = try DEQSmall(c, seed: 4)
@@ -24,7 +24,7 @@ struct CertifyJobTests {
         let data = ImageDataset(name: "synthetic", images: r.tensor([5, 8, 8, 1], 0, 1), labels: [0, 1, 2, 1, 0],
                                 classNames: ["a", "b", "c"], mean: [0.5], std: [0.3])
         return CertifyJob(smoothing: try Smoothing(model: EquilibriumClassifier(model), configuration: config), data: data,
-                          images: CertifyJob.selectImages(count: 5, skip: 1, max: 0))
+                          images: CertifyImages.selectImages(count: 5, skip: 1, max: 0))
     }
 
     struct Row: Sendable, Equatable {
@@ -52,11 +52,11 @@ struct CertifyJobTests {
     }
 
     @Test func imageSelectionSkipMaxShardAndResume() {
-        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 0) == [0, 20, 40, 60, 80])
-        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 3) == [0, 20, 40])
-        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 0, shard: 1, shards: 2) == [20, 60])
-        #expect(CertifyJob.selectImages(count: 100, skip: 20, max: 0, done: [0, 40]) == [20, 60, 80])
-        let parts = (0..<3).flatMap { CertifyJob.selectImages(count: 50, skip: 3, max: 0, shard: $0, shards: 3) }
-        #expect(parts.sorted() == CertifyJob.selectImages(count: 50, skip: 3, max: 0))
+        #expect(CertifyImages.selectImages(count: 100, skip: 20, max: 0) == [0, 20, 40, 60, 80])
+        #expect(CertifyImages.selectImages(count: 100, skip: 20, max: 3) == [0, 20, 40])
+        #expect(CertifyImages.selectImages(count: 100, skip: 20, max: 0, shard: 1, shards: 2) == [20, 60])
+        #expect(CertifyImages.selectImages(count: 100, skip: 20, max: 0, done: [0, 40]) == [20, 60, 80])
+        let parts = (0..<3).flatMap { CertifyImages.selectImages(count: 50, skip: 3, max: 0, shard: $0, shards: 3) }
+        #expect(parts.sorted() == CertifyImages.selectImages(count: 50, skip: 3, max: 0))
     }
 }
