@@ -149,9 +149,16 @@ public final class DistanceCalibration: @unchecked Sendable {
     public var layerCount: Int { samples.count }
     public func sampleCount(layer: Int) -> Int { lock.withLock { samples[layer].count } }
 
+    private var sortedCache: [Int: [Float]] = [:]
+
     /// The q-quantile (linear interpolation between order statistics) of layer `layer`'s distances.
     public func quantile(_ q: Double, layer: Int) -> Float {
-        let sorted = lock.withLock { samples[layer] }.sorted()
+        let sorted: [Float] = lock.withLock {
+            if let s = sortedCache[layer], s.count == samples[layer].count { return s }
+            let s = samples[layer].sorted()
+            sortedCache[layer] = s
+            return s
+        }
         guard !sorted.isEmpty else { return 1 }
         let pos = q * Double(sorted.count - 1)
         let lo = Int(pos.rounded(.down)), hi = Swift.min(lo + 1, sorted.count - 1)

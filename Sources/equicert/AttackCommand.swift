@@ -43,7 +43,10 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
 
     func run() throws {
-        try runDistributed(distributed, threads: threads) { comm in
+        // Without MPI: one in-process rank per core with one BLAS thread each (the per-head GEMMs are tiny, and a
+        // 2-thread OpenBLAS on them was 15× slower on a busy machine than 1 thread).
+        let workers = threads == nil ? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
+        try runDistributed(distributed, threads: threads, workers: workers) { comm in
             if TextCheckpoint.isTextClassifier(model) { try attackText(comm) }
             else if ViTEvaluation.isViT(model) { try attackImages(comm) }
             else { throw CoordinatorError.checkpoint(path: model, reason: "not a text classifier or ViT checkpoint (attacks need a transformer)") }
