@@ -39,6 +39,21 @@ struct BenchDEQCommand: ParsableCommand {
         print(String(format: "f forward: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the sgemm rate of its two GEMMs (%.1f), %.2f of the FMA peak (%.0f)",
                      samplesPerSecond, f, f / gemmRate, gemmRate, f / (peakPerCore * cores), peakPerCore * cores))
         print(String(format: "f vector–Jacobian product (dz only): %.1f GFLOP/s (counted as 2× forward FLOPs)", vjp))
+        if let threads, threads > 1 {
+            // The way certify/predict use several cores: independent batch slices on threads with one BLAS thread
+            // each (in-process workers), instead of one GEMM split over BLAS threads.
+            BLAS.setThreadCount(1)
+            let parts = (0..<threads).map { k in (batch * k / threads)..<(batch * (k + 1) / threads) }
+            let slices = parts.map { (z.slice(rows: $0), inj.slice(rows: $0)) }
+            let models = try (0..<threads).map { _ in try DEQSmall(config, seed: 1) }
+            let split = BenchCommand.bestRate(flops: flops, budget: seconds) {
+                DispatchQueue.concurrentPerform(iterations: threads) { k in _ = models[k].map(slices[k].0, slices[k].1) }
+            }
+            print(String(format: "f forward, batch split over %d threads × 1 BLAS thread: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the FMA peak (%.0f)",
+                         threads, split * 1e9 / config.flopsPerEvaluation, split, split / (peakPerCore * Double(threads)),
+                         peakPerCore * Double(threads)))
+            BLAS.setThreadCount(threads)
+        }
         // Breakdown of one forward evaluation.
         let p = model.parameters
         let c1 = Convolution2D("bench.c1", inChannels: 32, outChannels: 64, kernelSize: 3, padding: 1, bias: false, in: p)
