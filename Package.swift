@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
         .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Attacks", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
+        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
         .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets"],
                 swiftSettings: optimizedInDebug),
 
@@ -74,6 +75,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "RobustAttentionTests", dependencies: ["RobustAttention", "Transformers", "_TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Transformers", "_TestSupport"]),
+        .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "_TestSupport"]),
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
     ],

@@ -1,0 +1,72 @@
+import NeuralNet
+
+/// The masks of every prunable matrix of a model, by parameter-slot name. Masked forward = weights zeroed in the
+/// store (`apply`); masked updates = gradients zeroed before the optimizer step (`maskGradients`), and `apply`
+/// again after it (weight decay or momentum cannot revive a pruned weight).
+public struct MaskSet: Sendable, Equatable, Codable {
+    public var masks: [String: PruningMask]
+
+    public init(masks: [String: PruningMask]) { self.masks = masks }
+
+    /// Dense masks of `names` in `store` (every name must be a slot).
+    public init(dense names: [String], in store: ParameterStore) throws {
+        var m: [String: PruningMask] = [:]
+        for n in names {
+            guard let slot = store.slot(named: n) else { throw PruningError.maskMismatch(matrix: n, reason: "no such parameter") }
+            m[n] = PruningMask(dense: slot.count)
+        }
+        masks = m
+    }
+
+    /// Sorted matrix names (the order matrices are indexed in for the random keys).
+    public var names: [String] { masks.keys.sorted() }
+
+    /// Check every mask against the store: the slot exists and has as many weights.
+    public func validate(against store: ParameterStore) throws {
+        for (n, mask) in masks {
+            guard let slot = store.slot(named: n) else { throw PruningError.maskMismatch(matrix: n, reason: "no such parameter") }
+            guard slot.count == mask.count else {
+                throw PruningError.maskMismatch(matrix: n, reason: "\(mask.count) mask entries for \(slot.count) weights \(slot.shape)")
+            }
+        }
+    }
+
+    /// Zero the pruned weights.
+    public func apply(to store: ParameterStore) {
+        for (n, mask) in masks {
+            let slot = store.slot(named: n)!
+            for (j, k) in mask.keep.enumerated() where !k { store.values[slot.offset + j] = 0 }
+        }
+    }
+
+    /// Zero the gradients of pruned weights.
+    public func maskGradients(_ store: ParameterStore) {
+        for (n, mask) in masks {
+            let slot = store.slot(named: n)!
+            for (j, k) in mask.keep.enumerated() where !k { store.gradients[slot.offset + j] = 0 }
+        }
+    }
+
+    /// Kept and total weights over all masked matrices; overall sparsity.
+    public var kept: Int { masks.values.reduce(0) { $0 + $1.kept } }
+    public var total: Int { masks.values.reduce(0) { $0 + $1.count } }
+    public var sparsity: Double { total == 0 ? 0 : 1 - Double(kept) / Double(total) }
+}
+
+/// Which matrices are pruned (docs/pruning.md): the encoder's linear weights of BERT-family models (Q, K, V,
+/// attention output, FFN in, FFN out; embeddings, LayerNorms, biases and the classifier untouched); the
+/// convolutions of the DEQ-S block and injection (the head untouched).
+public enum PrunableMatrices {
+    public static func names(in store: ParameterStore) -> [String] {
+        store.slots.map(\.name).filter { isPrunable($0) }.sorted()
+    }
+
+    public static func isPrunable(_ name: String) -> Bool {
+        if name.hasPrefix("encoder.layer.") {
+            return ["attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
+                    "attention.output.dense.weight", "intermediate.dense.weight", "output.dense.weight"]
+                .contains { name.hasSuffix("." + $0) }
+        }
+        return ["block.conv1.weight", "block.conv2.weight", "inject.conv.weight"].contains(name)
+    }
+}
