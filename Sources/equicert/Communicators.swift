@@ -10,7 +10,7 @@ enum DistributedChoice: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// Pick the communicator: MPI when launched by mpirun/srun (auto) or asked for (mpi), else a single process.
-/// With MPI and ranks filling the cores, OpenBLAS runs one thread per rank.
+/// With MPI, OpenBLAS runs one thread per rank unless `--threads` says otherwise.
 func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any Communicator {
     let comm: any Communicator
     switch choice {
@@ -21,9 +21,10 @@ func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any 
     if comm.size > 1 { try checkSameBuild(comm) }
     if let threads { BLAS.setThreadCount(threads) }
     else if comm.size > 1 {
-        // Ranks on this node share its cores: one BLAS thread each unless there are spare cores.
-        let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? comm.size
-        BLAS.setThreadCount(max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local)))
+        // One BLAS thread per rank: launch one rank per core (cluster/mpirun-equicert does). Work units are small
+        // batches, where a multi-threaded OpenBLAS GEMM is slower than a single-threaded one (BENCHMARKS.md: 2
+        // threads halved certify throughput on an idle machine and made a rank ~10× slower on a busy host).
+        BLAS.setThreadCount(1)
     }
     return comm
 }
