@@ -62,24 +62,11 @@ public enum TextCheckpoint {
     public static func evaluate(_ loaded: Loaded, part: Part = .test, dataDirectory: String? = nil, maxLength: Int? = nil,
                                 batchSize: Int = 64, comm: any Communicator = SingleProcessCommunicator()) throws -> Evaluation {
         guard batchSize >= 1 else { throw CoordinatorError.invalidOption(name: "batch", value: "\(batchSize)", reason: "must be ≥ 1") }
-        let data = try loaded.dataSet.load(directory: dataDirectory, limit: loaded.limit)
-        guard data.classNames == loaded.model.classNames else {
-            throw CoordinatorError.modelDataMismatch(model: "classes \(loaded.model.classNames)", data: loaded.dataSet.rawValue,
-                                                     reason: "data has classes \(data.classNames)")
-        }
-        let split = try StratifiedSplit.read(from: loaded.splitPath)
-        try split.check(labels: data.labels, path: loaded.splitPath)
-        let indices: [Int]
-        switch part {
-        case .train: indices = split.train
-        case .validation: indices = split.validation
-        case .test: indices = split.test
-        }
+        let (texts, labels) = try examples(loaded, part: part, dataDirectory: dataDirectory)
         let n = maxLength ?? loaded.maxLength
-        let texts = indices.map { data.texts[$0] }
         let enc = try loaded.model.encode(texts, maxLength: n)
-        let r = try TextEvaluation.run(loaded.model, encoded: enc, labels: indices.map { data.labels[$0] },
-                                       indices: Array(0..<indices.count), batchSize: batchSize, comm: comm)
+        let r = try TextEvaluation.run(loaded.model, encoded: enc, labels: labels,
+                                       indices: Array(0..<texts.count), batchSize: batchSize, comm: comm)
         return Evaluation(dataSet: loaded.dataSet, part: part, result: r, truncated: enc.filter(\.truncated).count, maxLength: n)
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 
 /// Whole-file writes that never leave a partial file: temporary sibling, write, fsync, rename.
-enum AtomicFile {
+public enum AtomicFile {
     /// Write `data` to a temporary file in `path`'s directory, fsync it, and rename it over `path`.
     /// On any error the temporary file is removed and an existing file at `path` is untouched.
-    static func write(_ data: Data, to path: String) throws {
+    public static func write(_ data: Data, to path: String) throws {
         try ReportWriter.checkWritable(path: path)
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".tmp-" + UUID().uuidString

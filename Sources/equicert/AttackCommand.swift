@@ -6,6 +6,7 @@ import Distillation
 import Distributed
 import Foundation
 import NeuralNet
+import Reports
 import RobustAttention
 import TensorCore
 import Transformers
@@ -243,15 +244,5 @@ struct AttackCommand: ParsableCommand {
         }
     }
 
-    /// Write to a temporary file beside `path`, then rename(2): never a half-written file.
-    func writeAtomically(_ data: Data, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-            throw CoordinatorError.output(path: path, reason: "cannot create \(tmp)")
-        }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw CoordinatorError.output(path: path, reason: String(cString: strerror(errno)))
-        }
-    }
+    func writeAtomically(_ data: Data, to path: String) throws { try AtomicFile.write(data, to: path) }
 }
