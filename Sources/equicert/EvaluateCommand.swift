@@ -16,9 +16,13 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var text: TextEvaluateOptions
     @OptionGroup var attention: AttentionOptions
     @Option(help: "Seed of the noise.") var seed: UInt64 = 0
+    @Option(help: "DEQs: OpenBLAS threads (default 1: a multi-threaded GEMM gains ≈ 10 % on an idle machine and collapses on a busy one; BENCHMARKS.md).")
+    var threads: Int = 1
 
     func run() throws {
         try runReportingErrors {
+            guard threads >= 1 else { throw CoordinatorError.invalidOption(name: "threads", value: "\(threads)", reason: "must be ≥ 1") }
+            setBLASThreads(threads)
             if TextCheckpoint.isTextClassifier(model) {
                 try runTextEvaluation(checkpoint: model, data: data, options: text, attention: attention); return
             }

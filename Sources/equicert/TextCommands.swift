@@ -66,8 +66,6 @@ func runTextTraining(_ c: TrainCommand, comm: any Communicator) throws {
 
 /// `equicert evaluate --model <text checkpoint>`: accuracy on a part of the checkpoint's own split.
 func runTextEvaluation(checkpoint: String, data: String?, options: TextEvaluateOptions, attention: AttentionOptions) throws {
-    // One BLAS thread: the per-head attention GEMMs are tiny; 2-thread OpenBLAS on them is slower (BENCHMARKS.md).
-    setBLASThreads(1)
     guard let part = TextCheckpoint.Part(rawValue: options.part) else {
         throw CoordinatorError.invalidOption(name: "part", value: options.part, reason: "expected train, validation or test")
     }

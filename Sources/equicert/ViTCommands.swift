@@ -35,8 +35,6 @@ func runViTTraining(_ c: TrainCommand, comm: any Communicator) throws {
 
 /// `equicert evaluate --model <vit checkpoint>`: clean test accuracy (`--max` images, 0 = all).
 func runViTEvaluation(checkpoint: String, data: String?, max: Int, attention: AttentionOptions) throws {
-    // One BLAS thread: the per-head attention GEMMs are tiny; 2-thread OpenBLAS on them is slower (BENCHMARKS.md).
-    setBLASThreads(1)
     let settings = try attention.settings()
     var (model, p, trained) = try ViTEvaluation.load(checkpoint)
     let source = try data.map(ImageDataSource.init(parsing:)) ?? trained
