@@ -46,7 +46,7 @@ struct Conv2DTests {
                        kernelHeight: c.k, kernelWidth: c.k, stride: c.s, padding: c.p)
     }
 
-    func run(_ c: Case, x: Tensor, w: Tensor, bias: Tensor) -> Tensor {
+    func run(_ c: Case, x: Tensor, w: Tensor, bias: Tensor, chunkBytes: Int = Conv2D.chunkBytes) -> Tensor {
         let g = geometry(c)
         var wp = [Float](repeating: 0, count: w.count)
         var y = Tensor(shape: [c.b, g.outHeight, g.outWidth, c.co])
@@ -55,7 +55,7 @@ struct Conv2DTests {
                 Conv2D.packWeight(g, pw.baseAddress!, into: pwp.baseAddress!)
                 y.withUnsafeMutableBufferPointer { py in
                     Conv2D.forward(g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, bias: pb.baseAddress!,
-                                   output: py.baseAddress!)
+                                   output: py.baseAddress!, chunkBytes: chunkBytes)
                 }
             }
         } } }
@@ -66,11 +66,8 @@ struct Conv2DTests {
     func forwardMatchesReference(_ c: Case) {
         var rng = TestRandom(seed: UInt64(c.h * 100 + c.ci))
         let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k]), bias = rng.tensor([c.co])
-        let saved = Conv2D.chunkBytes
-        defer { Conv2D.chunkBytes = saved }
-        for chunk in [saved, 4096] {   // small chunks exercise the row-chunk boundaries
-            Conv2D.chunkBytes = chunk
-            let fast = run(c, x: x, w: w, bias: bias)
+        for chunk in [Conv2D.chunkBytes, 4096] {   // small chunks exercise the row-chunk boundaries
+            let fast = run(c, x: x, w: w, bias: bias, chunkBytes: chunk)
             let ref = Reference.conv2d(x, weight: w, bias: bias, stride: c.s, padding: c.p)
             #expect(fast.shape == ref.shape)
             #expect(relativeMaxError(fast, ref) < 1e-5, "\(c) chunk \(chunk)")
@@ -86,15 +83,13 @@ struct Conv2DTests {
         let ref = Reference.conv2dBackward(x, weight: w, gradOutput: dy, stride: c.s, padding: c.p)
         var dx = Tensor(shape: x.shape), dw = Tensor(shape: w.shape), db = Tensor(shape: [c.co])
         var wp = [Float](repeating: 0, count: w.count), dwp = [Float](repeating: 0, count: w.count)
-        let saved = Conv2D.chunkBytes
-        Conv2D.chunkBytes = 4096
-        defer { Conv2D.chunkBytes = saved }
         w.withUnsafeBufferPointer { pw in wp.withUnsafeMutableBufferPointer { Conv2D.packWeight(g, pw.baseAddress!, into: $0.baseAddress!) } }
         x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wp.withUnsafeBufferPointer { pwp in
             dx.withUnsafeMutableBufferPointer { pdx in dwp.withUnsafeMutableBufferPointer { pdwp in
                 db.withUnsafeMutableBufferPointer { pdb in
                     Conv2D.backward(g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, gradOutput: pdy.baseAddress!,
-                                    gradInput: pdx.baseAddress!, gradPackedWeight: pdwp.baseAddress!, gradBias: pdb.baseAddress!)
+                                    gradInput: pdx.baseAddress!, gradPackedWeight: pdwp.baseAddress!, gradBias: pdb.baseAddress!,
+                                    chunkBytes: 4096)
                 }
             } }
         } } }

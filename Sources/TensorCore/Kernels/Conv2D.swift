@@ -49,6 +49,8 @@ public struct Conv2DGeometry: Sendable, Equatable {
 /// Convolution kernels on raw buffers (fast path: chunked im2col + OpenBLAS sgemm).
 public enum Conv2D {
     /// Target size of one im2col chunk in bytes (tuned by `Scripts/bench`).
+    /// Process-wide default of the im2col chunk (set once, e.g. by `equicert bench --chunk-kib`; tests pass
+    /// `chunkBytes:` explicitly instead of changing it, since other tests run concurrently).
     nonisolated(unsafe) public static var chunkBytes = 1 << 20
 
     /// Repack a PyTorch-layout weight [Co, Ci, KH, KW] into the GEMM layout [Co, KH, KW, Ci].
@@ -131,12 +133,13 @@ public enum Conv2D {
 
     /// y[M, Co] = im2col(x)[M, K] · wpᵀ (+ bias). `wp` is the packed weight [Co, K].
     public static func forward(_ g: Conv2DGeometry, input x: UnsafePointer<Float>, packedWeight wp: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>) {
+                               bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                               chunkBytes: Int = Conv2D.chunkBytes) {
         let m = g.gemmRows, k = g.gemmDepth, co = g.outChannels
         if g.isPointwise {
             BLAS.sgemm(transA: false, transB: true, m: m, n: co, k: k, a: x, lda: k, b: wp, ldb: k, c: y, ldc: co)
         } else {
-            let chunk = g.chunkRows()
+            let chunk = g.chunkRows(targetBytes: chunkBytes)
             let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk * k)
             defer { col.deallocate() }
             var r0 = 0
@@ -159,7 +162,7 @@ public enum Conv2D {
                                 gradOutput dy: UnsafePointer<Float>,
                                 gradInput dx: UnsafeMutablePointer<Float>?,
                                 gradPackedWeight dwp: UnsafeMutablePointer<Float>?,
-                                gradBias db: UnsafeMutablePointer<Float>?) {
+                                gradBias db: UnsafeMutablePointer<Float>?, chunkBytes: Int = Conv2D.chunkBytes) {
         let m = g.gemmRows, k = g.gemmDepth, co = g.outChannels
         if let db {
             for r in 0..<m { let row = dy + r * co; for c in 0..<co { db[c] += row[c] } }
@@ -171,7 +174,7 @@ public enum Conv2D {
             return
         }
         if let dx { dx.update(repeating: 0, count: g.batch * g.height * g.width * g.inChannels) }
-        let chunk = g.chunkRows()
+        let chunk = g.chunkRows(targetBytes: chunkBytes)
         let col = UnsafeMutablePointer<Float>.allocate(capacity: chunk * k)
         defer { col.deallocate() }
         var r0 = 0
