@@ -49,13 +49,13 @@ let package = Package(
         // Jobs: plan work → compute → reduce → rank-0 reports.
         .target(name: "Coordinator", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
-            "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation",
+            "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning",
         ]),
 
         // Front end.
         .executableTarget(name: "equicert", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium",
-            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation",
+            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,5 +1,6 @@
 import Equilibrium
 import Foundation
+import Pruning
 import NeuralNet
 import Optimizers
 import TensorCore
@@ -32,7 +33,8 @@ public enum DEQCheckpoint {
         }
         let config = try DEQConfiguration.fromJSON(arch, path: path)
         let model = try DEQSmall(config)
-        try model.parameters.load(from: file, ignoringPrefixes: [optimizerPrefix])
+        try model.parameters.load(from: file, ignoringPrefixes: [optimizerPrefix, MaskSet.tensorPrefix])
+        try checkMasks(file, model.parameters, path: path)
         let m = file.metadata
         let prov = Provenance(dataSet: m["equicert.data"] ?? "?", sigma: Float(m["equicert.sigma"] ?? "") ?? .nan,
                               command: m["equicert.command"] ?? "", codeVersion: m["equicert.version"] ?? "",
@@ -43,7 +45,8 @@ public enum DEQCheckpoint {
     }
 
     /// Save parameters, configuration, provenance and (optionally) optimizer state, atomically.
-    public static func save(_ model: DEQSmall, provenance p: Provenance, optimizer: OptimizerState?, to path: String) throws {
+    public static func save(_ model: DEQSmall, provenance p: Provenance, optimizer: OptimizerState?, masks: MaskSet? = nil,
+                            to path: String) throws {
         var meta: [String: String] = [
             architectureKey: model.configuration.jsonString(),
             "equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,
@@ -59,6 +62,7 @@ public enum DEQCheckpoint {
                 extra.append((optimizerPrefix + name, Tensor(shape: [buf.count], scalars: buf)))
             }
         }
+        if let masks { extra += masks.tensors(shapes: model.parameters) }
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try model.parameters.save(to: url, metadata: meta, extra: extra)
@@ -74,5 +78,12 @@ public enum DEQCheckpoint {
             buffers[String(n.dropFirst(optimizerPrefix.count))] = try file.float32(n).scalars
         }
         return OptimizerState(kind: kind, step: step, buffers: buffers)
+    }
+}
+
+/// Pruned checkpoints carry `mask.*` tensors; they must fit the model and every pruned weight must be zero.
+func checkMasks(_ file: SafeTensorsFile, _ store: ParameterStore, path: String) throws {
+    do { _ = try MaskSet.read(from: file, for: store) } catch let e as PruningError {
+        throw CoordinatorError.checkpoint(path: path, reason: e.description)
     }
 }

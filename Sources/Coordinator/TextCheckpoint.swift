@@ -2,6 +2,7 @@ import Datasets
 import Distributed
 import Foundation
 import NeuralNet
+import Pruning
 import Transformers
 
 /// Reading text-classifier checkpoints written by `TextTrainingJob` and evaluating them on their own split.
@@ -30,7 +31,8 @@ public enum TextCheckpoint {
             throw CoordinatorError.checkpoint(path: path, reason: "no such file")
         }
         let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
-        let model = try TextClassifier.load(from: file, ignoringPrefixes: ["optimizer."])
+        let model = try TextClassifier.load(from: file, ignoringPrefixes: ["optimizer.", MaskSet.tensorPrefix])
+        try checkMasks(file, model.parameters, path: path)
         let m = file.metadata
         guard let data = m["equicert.data"].flatMap(TextDataSource.init(rawValue:)) else {
             throw CoordinatorError.checkpoint(path: path, reason: "metadata 'equicert.data' is missing or not a text data set")

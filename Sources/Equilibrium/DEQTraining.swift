@@ -53,8 +53,19 @@ extension EquilibriumModel {
     /// Jacobian regulariser: R = w·(1/B) Σ_b ‖J_b ε_b‖²/dim, a Hutchinson estimate of ‖∂f/∂z‖²_F/dim at z*
     /// (Bai et al. 2021), with Jε computed by central differences (f(z* + hε) − f(z* − hε))/2h so that its
     /// gradient needs only first-order backward passes of f (error O(h²)); z* is held constant in R.
+    ///
+    /// `loss` replaces the cross-entropy: given the logits [B, K] and the equilibrium state it was computed from
+    /// (f(z*) [B, …]), it returns the mean loss, dL/dlogits and optionally dL/dstate (e.g. knowledge
+    /// distillation with a hidden-state term); the state gradient joins the head's before the adjoint solve.
     public func trainingStep(_ x: Tensor, labels: [Int], config: DEQTrainingConfig,
-                             jacobianNoise: Tensor? = nil) -> DEQStepResult {
+                             jacobianNoise: Tensor? = nil,
+                             loss customLoss: ((_ logits: Tensor, _ state: Tensor) -> (loss: Float, logitsGradient: Tensor, stateGradient: Tensor?))? = nil)
+        -> DEQStepResult {
+        func lossAndGradients(_ lg: Tensor, _ state: Tensor) -> (Float, Tensor, Tensor?) {
+            if let customLoss { return customLoss(lg, state) }
+            let (l, g) = Loss.crossEntropy(logits: lg, labels: labels)
+            return (l, g, nil)
+        }
         let p = parameters
         let b = x.shape[0]
         let (inj, injCache) = inject(x)
@@ -69,9 +80,10 @@ extension EquilibriumModel {
             let (zOut, fCache) = f(zStar, inj)
             let (lg, hCache) = head(zOut)
             logits = lg
-            let (l, gLogits) = Loss.crossEntropy(logits: lg, labels: labels)
+            let (l, gLogits, gState) = lossAndGradients(lg, zOut)
             loss = l
-            let gz = headBackward(gLogits, hCache)
+            var gz = headBackward(gLogits, hCache)
+            if let gState { gz += gState }
             // Adjoint: g = Jᵀg + gz, by the same fixed-point solvers (VJPs only; no parameter gradients).
             p.accumulatesGradients = false
             let (g, adj) = solveFixedPoint({ fBackward($0, fCache).state + gz }, initial: gz, config: adjointSolver)
@@ -90,9 +102,10 @@ extension EquilibriumModel {
             }
             let (lg, hCache) = head(z)
             logits = lg
-            let (l, gLogits) = Loss.crossEntropy(logits: lg, labels: labels)
+            let (l, gLogits, gState) = lossAndGradients(lg, z)
             loss = l
             var g = headBackward(gLogits, hCache)
+            if let gState { g += gState }
             for c in caches.reversed() {
                 let (gzPrev, gi) = fBackward(lambda == 1 ? g : lambda * g, c)
                 gInjection += gi

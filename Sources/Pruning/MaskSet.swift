@@ -1,3 +1,4 @@
+import TensorCore
 import NeuralNet
 
 /// The masks of every prunable matrix of a model, by parameter-slot name. Masked forward = weights zeroed in the
@@ -68,5 +69,44 @@ public enum PrunableMatrices {
                 .contains { name.hasSuffix("." + $0) }
         }
         return ["block.conv1.weight", "block.conv2.weight", "inject.conv.weight"].contains(name)
+    }
+}
+
+/// Masks stored in a checkpoint beside the weights: tensor `mask.<parameter>` of the parameter's shape, F32 0/1.
+extension MaskSet {
+    public static let tensorPrefix = "mask."
+
+    /// The tensors to store: one per masked matrix (1 = kept, 0 = pruned), with the matrix's shape.
+    public func tensors(shapes store: ParameterStore) -> [(name: String, tensor: Tensor)] {
+        names.map { n in
+            let slot = store.slot(named: n)!
+            return (Self.tensorPrefix + n, Tensor(shape: slot.shape, scalars: masks[n]!.keep.map { $0 ? 1 : 0 }))
+        }
+    }
+
+    /// The masks stored in `file` for the parameters of `store` (nil when the file has none). Every mask must
+    /// name a parameter of the model, have its shape, hold only 0 and 1, and every pruned weight must be zero.
+    public static func read(from file: SafeTensorsFile, for store: ParameterStore) throws -> MaskSet? {
+        let maskNames = file.names.filter { $0.hasPrefix(tensorPrefix) }
+        guard !maskNames.isEmpty else { return nil }
+        var out: [String: PruningMask] = [:]
+        for tensorName in maskNames {
+            let n = String(tensorName.dropFirst(tensorPrefix.count))
+            guard let slot = store.slot(named: n) else { throw PruningError.maskMismatch(matrix: n, reason: "the model has no such parameter") }
+            let t = try file.float32(tensorName)
+            guard t.shape == slot.shape else {
+                throw PruningError.maskMismatch(matrix: n, reason: "mask shape \(t.shape), weights \(slot.shape)")
+            }
+            var keep = [Bool](repeating: true, count: t.count)
+            for (j, v) in t.scalars.enumerated() {
+                guard v == 0 || v == 1 else { throw PruningError.maskMismatch(matrix: n, reason: "entry \(j) is \(v), not 0 or 1") }
+                keep[j] = v == 1
+                if !keep[j] && store.values[slot.offset + j] != 0 {
+                    throw PruningError.maskMismatch(matrix: n, reason: "weight \(j) is pruned by the mask but not zero")
+                }
+            }
+            out[n] = PruningMask(keep: keep)
+        }
+        return MaskSet(masks: out)
     }
 }

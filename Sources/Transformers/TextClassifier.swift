@@ -123,17 +123,25 @@ public struct TextClassifier {
 
     /// Logits [B, K] with the cache for `backward` (children: encoder, head; tensors: the mask [B, T]).
     public func forward(_ batch: TokenBatch) -> (logits: Tensor, cache: LayerCache) {
+        let r = forwardPooled(batch)
+        return (r.logits, r.cache)
+    }
+
+    /// `forward` that also returns the pooled sentence vectors [B, H] the head saw (a distillation target).
+    public func forwardPooled(_ batch: TokenBatch) -> (logits: Tensor, pooled: Tensor, cache: LayerCache) {
         let (hidden, ce) = encoder.forward(batch, parameters)
         let pooled = pool(hidden, mask: batch.attentionMask)
         let (logits, ch) = head.forward(pooled, parameters)
         let mask = Tensor(shape: [batch.batchSize, batch.length], scalars: batch.attentionMask)
-        return (logits, LayerCache(tensors: [mask], children: [ce, ch]))
+        return (logits, pooled, LayerCache(tensors: [mask], children: [ce, ch]))
     }
 
-    /// Given dL/dlogits [B, K], accumulate every parameter's gradient (head and encoder) into `parameters`.
-    public func backward(_ dLogits: Tensor, _ cache: LayerCache) {
+    /// Given dL/dlogits [B, K] (and optionally dL/dpooled [B, H] of a loss on the pooled vectors), accumulate
+    /// every parameter's gradient (head and encoder) into `parameters`.
+    public func backward(_ dLogits: Tensor, _ cache: LayerCache, pooledGradient: Tensor? = nil) {
         let mask = cache.tensors[0]
-        let dPooled = head.backward(dLogits, cache.children[1], parameters)
+        var dPooled = head.backward(dLogits, cache.children[1], parameters)
+        if let pooledGradient { dPooled += pooledGradient }
         let dHidden = poolBackward(dPooled, mask: mask.scalars, length: mask.shape[1])
         encoder.backward(dHidden, cache.children[0], parameters)
     }
