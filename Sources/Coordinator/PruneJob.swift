@@ -93,6 +93,10 @@ public struct PruneJob {
                 try loaded.model.save(to: out, metadata: m, extra: masks.tensors(shapes: loaded.model.parameters))
             }
         } else {
+            let meta = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: o.model)).metadata
+            guard let arch = meta[DEQCheckpoint.architectureKey], arch.hasPrefix("{") else {   // DEQ-S: a JSON configuration
+                throw CoordinatorError.checkpoint(path: o.model, reason: "prune takes a DEQ-S or MiniLM-classifier checkpoint; this is neither")
+            }
             let (model, prov, _) = try DEQCheckpoint.load(o.model)
             let teacher = o.distillation != nil ? try DEQCheckpoint.load(o.model).model : nil
             let source = try o.data ?? ImageDataSource(rawValue: prov.dataSet).orThrow(

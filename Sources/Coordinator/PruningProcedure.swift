@@ -64,6 +64,10 @@ public struct PruningSettings: Sendable, Codable {
     /// Also retrain EVERY candidate fully and record its validation accuracy (the rank correlation between early
     /// and full evaluation; costs K retrainings per stage).
     public var fullEvaluation: Bool = false
+    /// Retrain the winner data-parallel over the ranks (faster; the result then equals the single-process one only
+    /// up to rounding, since the batch gradient is summed in another order). Default: every rank retrains the
+    /// winner identically on its own, so the pruned model is bit-identical at any rank count.
+    public var dataParallelRetrain: Bool = false
 
     public init(schedule: [Double], method: PruningMethod) { self.schedule = schedule; self.method = method }
 
@@ -137,7 +141,8 @@ public struct PruningRun: Sendable {
 /// candidate c is evaluated by rank c mod R: restore (W, O), fix the mask, train `earlySteps` at the raised rate,
 /// validate every `evaluateEvery` steps, score = mean of the last `scoreWindow` validations. Scores are summed
 /// over ranks (each candidate has exactly one evaluator), the root's arg-max (lowest index on ties) is broadcast,
-/// and all ranks retrain the winner from (W, O) data-parallel, so every rank ends the stage with the same state.
+/// and every rank retrains the winner from (W, O) — identically on its own (default: bit-identical results at any
+/// rank count) or data-parallel (`dataParallelRetrain`) — so every rank ends the stage with the same state.
 /// Pruned weights stay zero: their gradients are zeroed before and the weights again after each optimizer step.
 public struct PruningProcedure {
     public let settings: PruningSettings
@@ -239,7 +244,7 @@ public struct PruningProcedure {
             if count == 1 { differences[0] = difference(chosen, magnitude) }
             chosen.apply(to: store)
             try train(subject, masks: chosen, optimizer: &optimizer, steps: s.retrainSteps, key: runKey(stage: stage, run: 999),
-                      comm: comm, rate: retrainRate)
+                      comm: s.dataParallelRetrain ? comm : SingleProcessCommunicator(), rate: retrainRate)
             epochs += Double(s.retrainSteps) / batchesPerEpoch
             masks = chosen
             let retrainSeconds = Date().timeIntervalSince(t1)

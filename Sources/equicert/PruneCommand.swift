@@ -39,6 +39,8 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Retraining steps of the winner per stage.") var retrainSteps: Int = 300
     @Flag(help: "Also retrain every candidate fully (rank correlation of early vs full evaluation; K× the cost).")
     var fullEvaluation = false
+    @Flag(help: "Retrain the winner data-parallel over the ranks (faster; equal to one process only up to rounding).")
+    var parallelRetrain = false
     @Flag(help: "Distil from the unpruned model (soft cross-entropy + hidden-state MSE).") var distill = false
     @Option(help: "Distillation: weight of the soft cross-entropy (hard CE gets 1 − this).") var distillSoft: Float = 0.5
     @Option(help: "Distillation: weight of the hidden-state MSE.") var distillHidden: Float = 1
@@ -70,7 +72,7 @@ struct PruneCommand: ParsableCommand {
             s.batchSize = batch ?? (isText ? 32 : 128); s.learningRate = lr ?? (isText ? 5e-5 : 1e-4)
             s.earlySteps = earlySteps; s.earlyLearningRateFactor = earlyLrFactor; s.evaluateEvery = evaluateEvery
             s.scoreWindow = scoreWindow; s.earlyValidationLimit = earlyValidation; s.retrainSteps = retrainSteps
-            s.fullEvaluation = fullEvaluation
+            s.fullEvaluation = fullEvaluation; s.dataParallelRetrain = parallelRetrain
             var o = PruneJob.Options(model: model, settings: s, output: out)
             o.data = try data.map { try ImageDataSource(parsing: $0) }
             o.distillation = distill ? PruningDistillation(softWeight: distillSoft, hiddenWeight: distillHidden,
