@@ -166,25 +166,32 @@ public enum DEQEvaluation {
     }
 
     /// Noise for image i comes from the stream keyed by (seed, "EVAL", i): independent of batching.
+    /// `clean: false` skips the clean pass when σ > 0 (cleanAccuracy and meanResidual are then NaN).
     public static func run(model: some EquilibriumModel, data: ImageDataset, count: Int, sigma: Float,
-                           solver: SolverConfig, seed: UInt64, batchSize: Int = 250) -> Result {
+                           solver: SolverConfig, seed: UInt64, batchSize: Int = 250, clean includeClean: Bool = true) -> Result {
+        let includeClean = includeClean || sigma == 0
         var clean = 0, noisy = 0, residual = 0.0, evals = 0.0, diverged = 0, batches = 0
         var start = 0
         while start < count {
             let idx = Array(start..<min(count, start + batchSize))
             var (x, labels) = data.batch(idx)
-            let (lc, _, sc) = model.classify(x, solver: solver)
-            clean += zip(lc.argmaxRows(), labels).filter { $0 == $1 }.count
-            residual += Double(sc.finalRelativeResidual.reduce(0, +))
-            evals += Double(sc.evaluations); batches += 1
-            diverged += sc.diverged.filter { $0 }.count
+            var lc: Tensor? = nil
+            if includeClean {
+                let (l, _, sc) = model.classify(x, solver: solver)
+                lc = l
+                clean += zip(l.argmaxRows(), labels).filter { $0 == $1 }.count
+                residual += Double(sc.finalRelativeResidual.reduce(0, +))
+                evals += Double(sc.evaluations); batches += 1
+                diverged += sc.diverged.filter { $0 }.count
+            }
             if sigma > 0 { x = NoisyCopies.make(x, imageIndices: idx, sigma: sigma, seed: seed, purpose: 0x4556_414C) }  // "EVAL"
-            let ln = sigma > 0 ? model.classify(x, solver: solver).logits : lc
+            let ln = sigma > 0 ? model.classify(x, solver: solver).logits : lc!
             noisy += zip(ln.argmaxRows(), labels).filter { $0 == $1 }.count
             start += batchSize
         }
-        return Result(count: count, cleanAccuracy: Double(clean) / Double(count), noisyAccuracy: Double(noisy) / Double(count),
-                      meanResidual: residual / Double(count), meanEvaluations: evals / Double(max(batches, 1)),
+        return Result(count: count, cleanAccuracy: includeClean ? Double(clean) / Double(count) : .nan,
+                      noisyAccuracy: Double(noisy) / Double(count),
+                      meanResidual: includeClean ? residual / Double(count) : .nan, meanEvaluations: evals / Double(max(batches, 1)),
                       divergedSamples: diverged)
     }
 }

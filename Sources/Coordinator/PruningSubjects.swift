@@ -98,9 +98,12 @@ public final class DEQPruningSubject: PruningSubject {
     public func evaluate(_ part: PruningPart, limit: Int) throws -> (accuracy: Double, details: [String: Double]) {
         let data = part == .validation ? validation : test
         let n = limit > 0 ? min(limit, data.count) : data.count
-        let r = DEQEvaluation.run(model: model, data: data, count: n, sigma: sigma, solver: evaluationSolver, seed: seed)
-        return (sigma > 0 ? r.noisyAccuracy : r.cleanAccuracy,
-                ["clean": r.cleanAccuracy, "noisy": r.noisyAccuracy, "residual": r.meanResidual, "count": Double(n)])
+        // Selection needs only the accuracy under noise; the test part also reports clean accuracy and residual.
+        let r = DEQEvaluation.run(model: model, data: data, count: n, sigma: sigma, solver: evaluationSolver, seed: seed,
+                                  clean: part == .test)
+        var details = ["noisy": r.noisyAccuracy, "count": Double(n)]
+        if part == .test { details["clean"] = r.cleanAccuracy; details["residual"] = r.meanResidual }
+        return (sigma > 0 ? r.noisyAccuracy : r.cleanAccuracy, details)
     }
 }
 

@@ -7,8 +7,8 @@ import Reports
 /// `equicert report …`: operations on certification reports.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report",
-        abstract: "Operations on certification reports (merge, radius).",
-        subcommands: [ReportMergeCommand.self, ReportRadiusCommand.self])
+        abstract: "Operations on reports (merge, radius; pruning summary).",
+        subcommands: [ReportMergeCommand.self, ReportRadiusCommand.self, ReportPruningCommand.self])
 }
 
 /// `equicert report merge part1.tsv part2.tsv … -o all.tsv`: merge partial reports by idx.
@@ -67,6 +67,19 @@ struct ReportRadiusCommand: ParsableCommand {
             try CertificationReport.write(recomputed, to: output)
             try outManifest.write(to: RunManifest.path(forReport: output))
             print("\(recomputed.count) rows, radius \(outManifest.radiusEstimator), α = \(outManifest.configuration.alpha) → \(output)")
+        }
+    }
+}
+
+/// `equicert report pruning results/*.pruning.json`: accuracy against sparsity per method over seeds (Markdown).
+struct ReportPruningCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pruning",
+        abstract: "Summarise pruning reports: accuracy against sparsity per method, mean ± std over seeds, paired Δ to magnitude IMP.")
+    @Argument(help: "Pruning reports (.pruning.json written by `equicert prune`).") var reports: [String]
+    func run() throws {
+        try runReportingErrors {
+            guard !reports.isEmpty else { throw CoordinatorError.invalidOption(name: "reports", value: "", reason: "no report given") }
+            print(PruningSummary.markdown(try PruningSummary.read(reports)), terminator: "")
         }
     }
 }
