@@ -11,9 +11,10 @@ public enum BaselineMethod: String, Sendable, CaseIterable {
     case kmeansPixel = "kmeans-pixel"
 
     /// Parse a method name; throws `DistillationError.unknownMethod` listing the known names.
-    public init(parsing name: String) throws(DistillationError) {
+    /// `extra`: other method names accepted elsewhere, listed in the error.
+    public init(parsing name: String, extra: [String] = []) throws(DistillationError) {
         guard let m = BaselineMethod(rawValue: name) else {
-            throw .unknownMethod(name: name, known: BaselineMethod.allCases.map(\.rawValue))
+            throw .unknownMethod(name: name, known: extra + BaselineMethod.allCases.map(\.rawValue))
         }
         self = m
     }

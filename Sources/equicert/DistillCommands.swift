@@ -3,17 +3,39 @@ import Coordinator
 import Datasets
 import Distillation
 import Foundation
+import Distributed
 import NeuralNet
+import TensorCore
 
 /// `equicert distill`: build a distilled set (baselines for now) and write it with a PNG grid.
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
-        abstract: "Distil a data set to a few images per class (random, herding, kmeans-pixel); writes one .safetensors file and a PNG grid.")
+        abstract: "Distil a data set to a few images per class (d4m, random, herding, kmeans-pixel, centroid-decode, noise); writes one .safetensors file and a PNG grid.",
+        discussion: """
+        d4m: per class, k-means prototypes in the latent space of an autoencoder, then image-to-image from each \
+        prototype with a class-conditional latent diffusion model (--strength, --steps, --guidance), decoded. \
+        centroid-decode decodes the prototypes without diffusion; noise generates from pure noise. The autoencoder \
+        and the denoiser are trained on the training set when their files do not exist, and reused when they do. \
+        Under mpirun the classes are spread over the ranks; the set is identical at any rank count.
+        """)
 
     @Option(help: "Data set: mnist or fashion-mnist.") var data: String = "mnist"
     @Option(help: "Images per class (≥ 1, at most the smallest class).") var ipc: Int = 10
-    @Option(help: "Method: random, herding (raw pixels) or kmeans-pixel.") var method: String = "random"
+    @Option(help: "Method: d4m, random, herding (raw pixels), kmeans-pixel, centroid-decode or noise.") var method: String = "random"
+    @Option(help: "Autoencoder checkpoint (generative methods): trained and saved here when absent (default Models/ae-<data>.safetensors).")
+    var autoencoder: String?
+    @Option(help: "Autoencoder training epochs (when it has to be trained).") var aeEpochs: Int = 5
+    @Option(help: "Denoiser checkpoint (d4m, noise): trained and saved here when absent (default Models/denoiser-<data>.safetensors).")
+    var denoiser: String?
+    @Option(help: "Denoiser training epochs (when it has to be trained).") var denoiserEpochs: Int = 30
+    @Option(help: "Denoiser width (channels of its residual blocks; when it has to be trained).") var denoiserWidth: Int = 64
+    @Option(help: "Image-to-image strength: the fraction of the --steps schedule that noises each prototype.") var strength: Double = 0.7
+    @Option(help: "DDIM sampling steps.") var steps: Int = 50
+    @Option(help: "Classifier-free guidance scale w (ε_u + w(ε_c − ε_u)).") var guidance: Float = 2
+    @Option(help: "Generative methods: use only the first N training images (autoencoder, denoiser, prototypes; 0 = all).")
+    var trainLimit: Int = 0
+    @Option(help: "auto (classes over MPI ranks when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
     @Option(help: "Seed of the method.") var seed: UInt64 = 0
     @Option(name: .shortAndLong, help: "Output set (.safetensors).") var out: String
     @Option(help: "PNG grid path (default: the output path with .png).") var grid: String?
@@ -25,10 +47,14 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
 
     func run() throws {
+        if GenerativeMethod(rawValue: method) != nil {
+            try runDistributed(distributed, threads: threads) { comm in try runGenerative(comm) }
+            return
+        }
         try runReportingErrors {
             if let threads { setBLASThreads(threads) }
             let source = try ImageDataSource(parsing: data)
-            let method = try BaselineMethod(parsing: self.method)
+            let method = try BaselineMethod(parsing: self.method, extra: GenerativeMethod.allCases.map(\.rawValue))
             let train = try source.load(split: .train)
             let start = Date()
             var set = try BaselineSelection.distill(train, method: method, ipc: ipc, seed: seed)
@@ -48,6 +74,98 @@ struct DistillCommand: ParsableCommand {
             try set.writePNGGrid(to: URL(fileURLWithPath: gridPath), scale: 2)
             printFlushed("wrote \(out) and \(gridPath)")
         }
+    }
+
+    /// d4m / centroid-decode / noise: autoencoder and denoiser loaded or trained (root trains and saves, the other
+    /// ranks wait and load), classes c ≡ rank (mod size) generated here, gathered on the root, written there.
+    func runGenerative(_ comm: any Communicator) throws {
+        let method = GenerativeMethod(rawValue: self.method)!
+        let source = try ImageDataSource(parsing: data)
+        var train = try source.load(split: .train)
+        guard trainLimit >= 0 else { throw DistillationError.invalidConfiguration(field: "train-limit", value: "\(trainLimit)", requirement: "≥ 0") }
+        if trainLimit > 0 && trainLimit < train.count { train = train.subset(Array(0..<trainLimit), name: train.name) }
+        let members = BaselineSelection.classIndices(train)
+        try BaselineSelection.validate(ipc: ipc, classIndices: members)
+        var settings = D4MSettings(ipc: ipc)
+        settings.strength = strength; settings.steps = steps; settings.guidance = guidance; settings.seed = seed
+        try settings.validate()
+        let isRoot = comm.rank == 0
+        let say: (String) -> Void = { if isRoot { printFlushed($0) } }
+        let aePath = autoencoder ?? "Models/ae-\(source.rawValue).safetensors"
+        let dnPath = denoiser ?? "Models/denoiser-\(source.rawValue).safetensors"
+        if isRoot && !FileManager.default.fileExists(atPath: aePath) {
+            var ae = try LatentAutoencoder(imageShape: train.imageShape, latentChannels: 4, seed: 0)
+            say("autoencoder: training on \(train.count) images for \(aeEpochs) epochs → \(aePath)")
+            let t0 = Date()
+            try ae.train(images: train.images, epochs: aeEpochs) { e, l in say(String(format: "  epoch %d: reconstruction MSE %.5f", e, l)) }
+            say(String(format: "autoencoder: latent scale %.4f, %.0f s", ae.latentScale, Date().timeIntervalSince(t0)))
+            try ae.save(to: URL(fileURLWithPath: aePath), metadata: ["equicert.data": source.rawValue, "equicert.command": commandLine(),
+                                                                     "equicert.epochs": "\(aeEpochs)"])
+        }
+        try comm.barrier()
+        let ae = try LatentAutoencoder.load(from: URL(fileURLWithPath: aePath), expectingImageShape: train.imageShape)
+        let schedule = NoiseSchedule()
+        guard denoiserWidth >= 8, denoiserWidth % 8 == 0 else {
+            throw DistillationError.invalidConfiguration(field: "denoiser-width", value: "\(denoiserWidth)", requirement: "a multiple of 8, ≥ 8")
+        }
+        var dn = LatentDenoiser(latentShape: ae.latentShape, classCount: train.classCount, width: denoiserWidth)
+        if method != .centroidDecode {
+            if isRoot && !FileManager.default.fileExists(atPath: dnPath) {
+                say("denoiser: encoding \(train.count) images, training for \(denoiserEpochs) epochs → \(dnPath)")
+                let t0 = Date()
+                let latents = ae.encode(train.images)
+                try dn.train(latents: latents, labels: train.labels, epochs: denoiserEpochs, schedule: schedule, seed: 0) { e, l in
+                    say(String(format: "  epoch %d: ε-MSE %.4f (%.0f s)", e, l, Date().timeIntervalSince(t0)))
+                }
+                try dn.save(to: URL(fileURLWithPath: dnPath), metadata: ["equicert.data": source.rawValue, "equicert.command": commandLine(),
+                                                                         "equicert.epochs": "\(denoiserEpochs)"])
+            }
+            try comm.barrier()
+            dn = try LatentDenoiser.load(from: URL(fileURLWithPath: dnPath), latentShape: ae.latentShape, classCount: train.classCount)
+        }
+        let generator = try D4MGenerator(autoencoder: ae, denoiser: dn, schedule: schedule, settings: settings)
+        let start = Date()
+        var mine: [UInt8] = []
+        for c in 0..<train.classCount where c % comm.size == comm.rank {
+            let images = generator.generate(method: method, classIndex: c, images: train.batch(members[c]).images)
+            withUnsafeBytes(of: Int64(c).littleEndian) { mine += $0 }
+            images.withUnsafeBufferPointer { mine += UnsafeRawBufferPointer($0) }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        guard let parts = try comm.gather(mine, root: 0) else { return }
+        let per = ipc * train.imageShape.reduce(1, *)
+        var byClass = [[Float]?](repeating: nil, count: train.classCount)
+        for part in parts {
+            var o = 0
+            while o < part.count {
+                let c = Int(part[o..<(o + 8)].withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) })
+                o += 8
+                byClass[c] = part[o..<(o + 4 * per)].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                o += 4 * per
+            }
+        }
+        let scalars = try byClass.enumerated().flatMap { c, v -> [Float] in
+            guard let v else { throw DistillationError.invalidConfiguration(field: "class", value: "\(c)", requirement: "generated by some rank") }
+            return v
+        }
+        var set = DistilledSet(images: Tensor(shape: [train.classCount * ipc] + train.imageShape, scalars: scalars),
+                               labels: (0..<train.classCount).flatMap { [Int](repeating: $0, count: ipc) },
+                               classCount: train.classCount, datasetName: source.rawValue, method: method.rawValue, ipc: ipc, seed: seed)
+        printFlushed(String(format: "%@ IPC %d on %@: %d images in %.2f s on %d rank(s) (%.4f s per image of rank time)",
+                            method.rawValue, ipc, source.rawValue, set.count, seconds, comm.size, seconds * Double(comm.size) / Double(set.count)))
+        var extra = ["command": commandLine(), "seconds": String(format: "%.3f", seconds), "autoencoder": aePath,
+                     "strength": "\(strength)", "steps": "\(steps)", "guidance": "\(guidance)", "ranks": "\(comm.size)"]
+        if method != .centroidDecode { extra["denoiser"] = dnPath }
+        if let teacher {
+            let arch = try StudentArchitecture(parsing: teacherArch)
+            let (model, store) = try loadOrTrainTeacher(path: teacher, arch: arch, train: train, source: source)
+            set = DistilledEvaluation.attachSoftLabels(to: set, teacher: model, store: store, temperature: temperature)
+            extra["teacher"] = teacher
+        }
+        try set.save(to: URL(fileURLWithPath: out), extra: extra)
+        let gridPath = grid ?? (out.hasSuffix(".safetensors") ? String(out.dropLast(".safetensors".count)) : out) + ".png"
+        try set.writePNGGrid(to: URL(fileURLWithPath: gridPath), scale: 2)
+        printFlushed("wrote \(out) and \(gridPath)")
     }
 
     /// The teacher at `path`, or a fresh one trained on the whole training set (hard labels) and saved there.
