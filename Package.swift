@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Attacks", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
-        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets"],
+        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium"],
                 swiftSettings: optimizedInDebug),
 
         // Distribution.

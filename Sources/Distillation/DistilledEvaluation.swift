@@ -1,4 +1,5 @@
 import Datasets
+import Equilibrium
 import Foundation
 import NeuralNet
 import Optimizers
@@ -11,6 +12,10 @@ public enum StudentArchitecture: String, Sendable, CaseIterable {
     case convnet
     /// Flatten → 2 × [linear 256 → ReLU] → linear.
     case mlp
+    /// A deep equilibrium model (DEQ-S, state C = width, flatten head; Anderson forward, implicit backward, no
+    /// Jacobian regulariser): an implicit-depth student for the cross-architecture claim. Trained by
+    /// `DistilledEvaluation.trainDEQ`, not `makeModel`.
+    case deqS = "deq-s"
 
     /// Parse an architecture name; throws `DistillationError.unknownArchitecture`.
     public init(parsing name: String) throws(DistillationError) {
@@ -39,6 +44,8 @@ public enum StudentArchitecture: String, Sendable, CaseIterable {
             }
             layers += [Flatten(), Dense("head", inFeatures: ch * hh * ww, outFeatures: classCount, in: store)]
             return Sequential(layers)
+        case .deqS:
+            preconditionFailure("deq-s students are built by DistilledEvaluation.trainDEQ")
         case .mlp:
             return Sequential([
                 Flatten(),
@@ -150,10 +157,19 @@ public enum DistilledEvaluation {
             let start = Date()
             let targets: Targets = config.labels == .soft
                 ? .soft(set.softLabels!, temperature: set.softLabelTemperature ?? 1) : .hard(set.labels)
-            let (model, store, loss) = train(images: set.images, targets: targets, classCount: set.classCount,
-                                             config: config, seed: seed)
-            let accuracy = self.accuracy(model: model, store: store, images: test.images, labels: test.labels,
+            let accuracy: Double, loss: Double
+            if config.architecture == .deqS {
+                let (model, l) = try trainDEQ(images: set.images, targets: targets, classCount: set.classCount, config: config, seed: seed)
+                loss = l
+                accuracy = self.accuracy(logits: { x in model.classify(x, solver: deqSolver).logits }, images: test.images,
+                                         labels: test.labels, batchSize: config.evaluationBatchSize)
+            } else {
+                let (model, store, l) = train(images: set.images, targets: targets, classCount: set.classCount,
+                                              config: config, seed: seed)
+                loss = l
+                accuracy = self.accuracy(model: model, store: store, images: test.images, labels: test.labels,
                                          batchSize: config.evaluationBatchSize)
+            }
             let seconds = Date().timeIntervalSince(start)
             result.accuracies.append(accuracy)
             result.finalLosses.append(loss)
@@ -213,6 +229,80 @@ public enum DistilledEvaluation {
             lastEpochLoss = epochLoss / Double(n)
         }
         return (model, store, lastEpochLoss)
+    }
+
+    static let deqSolver = SolverConfig(kind: .anderson, maxSteps: 18, tolerance: 1e-3, stopMode: .relative, returnLowestResidual: true)
+
+    /// Train a fresh DEQ-S student (state channels = config.width, flatten head) with the same protocol as `train`:
+    /// AdamW, cosine, shifts; implicit gradients through the fixed point. Returns the model and its last-epoch loss.
+    public static func trainDEQ(images: Tensor, targets: Targets, classCount: Int, config: DistilledEvaluationConfig,
+                                seed: UInt64) throws(DistillationError) -> (model: DEQSmall, finalLoss: Double) {
+        let n = images.shape[0]
+        let imageShape = Array(images.shape.dropFirst())
+        let mean = images.scalars.reduce(0, +) / Float(max(images.count, 1))
+        let std = (images.scalars.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(max(images.count, 1))).squareRoot()
+        let c = DEQConfiguration(inputHeight: imageShape[0], inputWidth: imageShape[1], inputChannels: imageShape[2], classes: classCount,
+                                 channels: config.width, expansion: 2, groups: config.width % 8 == 0 ? 8 : 1, head: .flatten,
+                                 normalizationMean: mean, normalizationStd: max(std, 1e-3))
+        let model: DEQSmall
+        do { model = try DEQSmall(c, seed: seed) } catch {
+            throw .invalidConfiguration(field: "deq-s student", value: "width \(config.width)", requirement: "a valid DEQ-S (\(error))")
+        }
+        let training = DEQTrainingConfig(forwardSolver: deqSolver,
+                                         backward: .implicit(SolverConfig(kind: .anderson, maxSteps: 10, tolerance: 1e-3,
+                                                                          stopMode: .relative, returnLowestResidual: true)),
+                                         jacobianWeight: 0)
+        let store = model.parameters
+        let batcher = Batcher(count: n, batchSize: min(config.batchSize, n), shuffle: true, seed: seed)
+        let totalSteps = config.epochs * batcher.batchesPerEpoch
+        let warmup = Int(Double(totalSteps) * config.warmupFraction)
+        let schedule = LearningRateSchedule.cosine(base: config.learningRate, warmup: warmup, total: max(totalSteps, warmup + 1), floor: 0)
+        var optimizer = try! AdamW(weightDecay: config.weightDecay)
+        let inner = imageShape.reduce(1, *)
+        var step = 0, lastEpochLoss = 0.0
+        for epoch in 0..<config.epochs {
+            var epochLoss = 0.0
+            for batch in batcher.batches(epoch: epoch) {
+                var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
+                if config.maxShift > 0 { x = shift(x, maxShift: config.maxShift, seed: seed, epoch: epoch, indices: batch) }
+                store.zeroGradients()
+                let r: DEQStepResult
+                switch targets {
+                case let .hard(labels):
+                    r = model.trainingStep(x, labels: batch.map { labels[$0] }, config: training)
+                case let .soft(probabilities, temperature):
+                    let t = gather(probabilities, rows: batch, inner: classCount, imageShape: [classCount])
+                    r = model.trainingStep(x, labels: [Int](repeating: 0, count: batch.count), config: training) { logits, _ in
+                        let (l, g) = Loss.softCrossEntropy(logits: logits, targets: t, temperature: temperature)
+                        return (l, g, nil)
+                    }
+                }
+                optimizer.step(parameters: &store.values, gradients: store.gradients, learningRate: schedule.lr(step: step))
+                step += 1
+                epochLoss += Double(r.loss) * Double(batch.count)
+            }
+            lastEpochLoss = epochLoss / Double(n)
+            guard lastEpochLoss.isFinite else {
+                throw .invalidConfiguration(field: "deq-s student loss", value: "\(lastEpochLoss)", requirement: "finite (training diverged)")
+            }
+        }
+        return (model, lastEpochLoss)
+    }
+
+    /// Fraction of `images` [N, H, W, C] whose argmax of `logits(batch)` equals the label.
+    public static func accuracy(logits: (Tensor) -> Tensor, images: Tensor, labels: [Int], batchSize: Int) -> Double {
+        let n = images.shape[0]
+        let inner = images.count / max(1, n)
+        let imageShape = Array(images.shape.dropFirst())
+        var correct = 0
+        var start = 0
+        while start < n {
+            let rows = Array(start..<min(n, start + batchSize))
+            let predicted = logits(gather(images, rows: rows, inner: inner, imageShape: imageShape)).argmaxRows()
+            for (r, i) in rows.enumerated() where predicted[r] == labels[i] { correct += 1 }
+            start += batchSize
+        }
+        return Double(correct) / Double(max(1, n))
     }
 
     /// Fraction of `images` [N, H, W, C] whose argmax logit equals the label.

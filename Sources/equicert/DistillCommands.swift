@@ -171,6 +171,9 @@ struct DistillCommand: ParsableCommand {
     /// The teacher at `path`, or a fresh one trained on the whole training set (hard labels) and saved there.
     func loadOrTrainTeacher(path: String, arch: StudentArchitecture, train: ImageDataset,
                             source: ImageDataSource) throws -> (Sequential, ParameterStore) {
+        guard arch != .deqS else {
+            throw DistillationError.invalidConfiguration(field: "teacher-arch", value: arch.rawValue, requirement: "convnet or mlp")
+        }
         let width = 64
         let store = ParameterStore(seed: 0)
         let model = arch.makeModel(imageShape: train.imageShape, classCount: train.classCount, width: width, in: store)
@@ -208,7 +211,7 @@ struct DistillEvalCommand: ParsableCommand {
 
     @Option(help: "Distilled set (.safetensors) written by `equicert distill`.") var distilled: String
     @Option(help: "Test data set (default: the one the set was distilled from).") var data: String?
-    @Option(help: "Student architecture: convnet or mlp.") var arch: String = "convnet"
+    @Option(help: "Student architecture: convnet, mlp or deq-s (a DEQ with state channels = --width).") var arch: String = "convnet"
     @Option(help: "Labels: hard or soft (the set's teacher soft labels, KL at the set's temperature).") var labels: String = "hard"
     @Option(help: "Number of seeds (students 0 … n−1).") var seeds: Int = 3
     @Option(help: "Epochs over the distilled set.") var epochs: Int = 300

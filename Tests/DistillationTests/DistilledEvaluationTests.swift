@@ -70,5 +70,16 @@ struct DistilledEvaluationTests {
         print("teacher \(teacherAccuracy); mlp soft: \(s.accuracies), loss \(s.finalLosses), \(s.seconds) s")
         #expect(teacherAccuracy > 0.8)
         #expect(s.accuracies[0] > 0.4, "\(s.accuracies)")
+
+        // A DEQ-S student (implicit depth) on the same set, hard and soft labels: well above chance, deterministic.
+        let deq = DistilledEvaluationConfig(architecture: .deqS, labels: .hard, epochs: 15, batchSize: 50,
+                                            learningRate: 3e-3, width: 8, maxShift: 1, seeds: [0])
+        let d = try DistilledEvaluation.run(set: set, test: test.subset(Array(0..<300)), config: deq)
+        var deqSoft = deq
+        deqSoft.labels = .soft
+        let ds = try DistilledEvaluation.run(set: soft, test: test.subset(Array(0..<300)), config: deqSoft)
+        print("deq-s hard: \(d.accuracies), soft: \(ds.accuracies), \(d.seconds) s")
+        #expect(d.accuracies[0] > 0.4 && ds.accuracies[0] > 0.4, "\(d.accuracies) \(ds.accuracies)")
+        #expect(try DistilledEvaluation.run(set: set, test: test.subset(Array(0..<300)), config: deq).accuracies == d.accuracies)
     }
 }
