@@ -307,25 +307,7 @@ public enum DistilledEvaluation {
 
     /// Fraction of `images` [N, H, W, C] whose argmax logit equals the label.
     public static func accuracy(model: Sequential, store: ParameterStore, images: Tensor, labels: [Int], batchSize: Int) -> Double {
-        let n = images.shape[0]
-        let inner = images.count / max(1, n)
-        let imageShape = Array(images.shape.dropFirst())
-        var correct = 0
-        var start = 0
-        while start < n {
-            let rows = Array(start..<min(n, start + batchSize))
-            let logits = model(gather(images, rows: rows, inner: inner, imageShape: imageShape), store)
-            let k = logits.shape[1]
-            logits.withUnsafeBufferPointer { p in
-                for (r, i) in rows.enumerated() {
-                    var best = 0
-                    for j in 1..<k where p[r * k + j] > p[r * k + best] { best = j }
-                    if best == labels[i] { correct += 1 }
-                }
-            }
-            start += batchSize
-        }
-        return Double(correct) / Double(max(1, n))
+        accuracy(logits: { model($0, store) }, images: images, labels: labels, batchSize: batchSize)
     }
 
     /// Teacher soft labels for `set`: softmax(teacher(x)/T) row by row, [N, K], stored with T.

@@ -145,10 +145,5 @@ public struct LatentAutoencoder {
 
 /// Rows `indices` of x [N, …] as a new tensor [indices.count, …].
 func gatherRows(_ x: Tensor, _ indices: [Int]) -> Tensor {
-    let per = x.count / Swift.max(x.shape[0], 1)
-    var out = Tensor(shape: [indices.count] + Array(x.shape.dropFirst()))
-    x.withUnsafeBufferPointer { px in out.withUnsafeMutableBufferPointer { po in
-        for (r, i) in indices.enumerated() { for j in 0..<per { po[r * per + j] = px[i * per + j] } }
-    } }
-    return out
+    DistilledEvaluation.gather(x, rows: indices, inner: x.count / Swift.max(x.shape[0], 1), imageShape: Array(x.shape.dropFirst()))
 }
