@@ -130,9 +130,13 @@ public struct PruneJob {
             denseVal = try subject.evaluate(.validation, limit: 0).accuracy
             let t = try subject.evaluate(.test, limit: 0)
             denseTest = t.accuracy; denseDetails = t.details
-            log(String(format: "dense: validation %.4f, test %.4f", denseVal, denseTest))
+            log(String(format: "before pruning: validation %.4f, test %.4f", denseVal, denseTest))
         }
-        let run = try PruningProcedure(o.settings).run(subject, comm: comm, log: log, candidateLog: writeToStandardError)
+        // A checkpoint pruned before keeps its masks: the new stages are nested in them.
+        let initialMasks = try MaskSet.read(from: SafeTensorsFile(contentsOf: URL(fileURLWithPath: o.model)), for: store)
+        if let m = initialMasks, isRoot { log(String(format: "continuing from the checkpoint's masks (sparsity %.4f)", m.sparsity)) }
+        let run = try PruningProcedure(o.settings).run(subject, comm: comm, initialMasks: initialMasks, log: log,
+                                                       candidateLog: writeToStandardError)
         let nonZeroAfter = store.values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         let report = Report(command: o.command, codeVersion: o.codeVersion, model: o.model, modelKind: kind, data: dataName,
                             ranks: comm.size, settings: o.settings, distillation: o.distillation,
@@ -166,7 +170,7 @@ public struct PruneJob {
         s += "- early evaluation: \(r.settings.earlySteps) steps at \(r.settings.earlyLearningRateFactor)× lr \(r.settings.learningRate), validation every \(r.settings.evaluateEvery), score = mean of the last \(r.settings.scoreWindow); retraining \(r.settings.retrainSteps) steps, batch \(r.settings.batchSize)\n"
         if let d = r.distillation { s += "- distillation from the unpruned model: soft weight \(d.softWeight), hidden weight \(d.hiddenWeight), T \(d.temperature)\n" }
         s += "- parameters \(r.parameters), prunable \(r.prunableWeights); non-zero before \(r.nonZeroBefore), after \(r.nonZeroAfter)\n"
-        s += String(format: "- dense: validation %.2f %%, test %.2f %%\n", 100 * r.denseValidationAccuracy, 100 * r.denseTestAccuracy)
+        s += String(format: "- before pruning (the input checkpoint): validation %.2f %%, test %.2f %%\n", 100 * r.denseValidationAccuracy, 100 * r.denseTestAccuracy)
         s += String(format: "- cost %.2f epochs, wall time %.0f s\n", r.totalEpochs, r.seconds)
         s += "- command: `\(r.command)`\n\n"
         s += "| stage | target | reached | winner | early scores | ρ_s(early, full) | validation | test | selection s | retrain s | epochs |\n"

@@ -160,8 +160,11 @@ public struct PruningProcedure {
         guard subject.trainingCount >= 1 else {
             throw CoordinatorError.invalidOption(name: "data", value: "\(subject.trainingCount)", reason: "no training examples")
         }
-        var masks = try initialMasks ?? MaskSet(dense: names, in: store)
-        try masks.validate(against: store)
+        var masks = try MaskSet(dense: names, in: store)
+        if let initialMasks {
+            try initialMasks.validate(against: store)
+            for (n, m) in initialMasks.masks where masks.masks[n] != nil { masks.masks[n] = m }
+        }
         masks.apply(to: store)
         let isRoot = comm.rank == 0
         var optimizer = try subject.makeOptimizer()

@@ -81,7 +81,7 @@ struct PruneCommand: ParsableCommand {
             o.command = commandLine(); o.codeVersion = EquicertVersion.string
             let r = try PruneJob(o).run(on: comm) { if comm.rank == 0 { printFlushed($0) } }
             guard comm.rank == 0, let last = r.stages.last else { return }
-            print(String(format: "pruned to %.2f %% sparsity (%d → %d non-zero parameters): test %.2f %% (dense %.2f %%), %.1f epochs, %.0f s → %@",
+            print(String(format: "pruned to %.2f %% sparsity (%d → %d non-zero parameters): test %.2f %% (before %.2f %%), %.1f epochs, %.0f s → %@",
                          100 * last.sparsity, r.nonZeroBefore, r.nonZeroAfter, 100 * last.testAccuracy,
                          100 * r.denseTestAccuracy, r.totalEpochs, r.seconds, out))
         }
