@@ -75,6 +75,7 @@ struct DistillCommand: ParsableCommand {
             set = DistilledEvaluation.attachSoftLabels(to: set, teacher: model, store: store, temperature: temperature)
             extra["teacher"] = teacher
         }
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)
         try set.save(to: URL(fileURLWithPath: out), extra: extra)
         let gridPath = grid ?? (out.hasSuffix(".safetensors") ? String(out.dropLast(".safetensors".count)) : out) + ".png"
         try set.writePNGGrid(to: URL(fileURLWithPath: gridPath), scale: 2)
