@@ -2,8 +2,8 @@ import Foundation
 
 /// The summary of several pruning reports (`equicert report pruning`): per configuration (method, with/without
 /// full evaluation, rank count) and stage, the test and validation accuracy as mean ± sample std over seeds, the
-/// paired difference to magnitude IMP with the same seed, cost in epochs, stage wall time; and the rank
-/// correlations of early against full evaluation.
+/// paired difference to magnitude IMP with the same seed, cost in epochs (without the diagnostic full evaluation),
+/// stage wall time (runs without full evaluation); and the rank correlations of early against full evaluation.
 public enum PruningSummary {
     public static func read(_ paths: [String]) throws -> [PruneJob.Report] {
         try paths.map { p in
@@ -23,9 +23,14 @@ public enum PruningSummary {
     static func configuration(_ r: PruneJob.Report) -> String {
         var s = r.settings.method.rawValue
         if r.settings.method == .random { s += " (K=\(r.settings.candidates))" }
-        if r.settings.fullEvaluation { s += " +full-eval" }
         if r.ranks > 1 { s += " @\(r.ranks) ranks" }
         return s
+    }
+
+    /// Epochs a stage spent on `fullEvaluation` (every candidate retrained: a diagnostic, not part of the method's cost).
+    static func diagnosticEpochs(_ r: PruneJob.Report, _ st: PruningStageRecord) -> Double {
+        guard r.settings.fullEvaluation, st.candidates.count > 1 else { return 0 }
+        return Double(st.candidates.count * r.settings.retrainSteps * r.settings.batchSize) / Double(max(r.trainingExamples, 1))
     }
 
     public static func markdown(_ reports: [PruneJob.Report]) -> String {
@@ -41,13 +46,13 @@ public enum PruningSummary {
             let runs = groups[key]!.sorted { $0.settings.seed < $1.settings.seed }
             let seeds = runs.map { "\($0.settings.seed)" }.joined(separator: ",")
             let dense = meanStd(runs.map(\.denseTestAccuracy))
-            s += String(format: "| %@ | %@ | 0 (dense) | %.2f ± %.2f %% | | | | |\n", key, seeds, 100 * dense.mean, 100 * dense.std)
+            s += String(format: "| %@ | %@ | 0 (input) | %.2f ± %.2f %% | | | | |\n", key, seeds, 100 * dense.mean, 100 * dense.std)
             let stages = runs.map(\.stages.count).min() ?? 0
             for i in 0..<stages {
                 let test = meanStd(runs.map { $0.stages[i].testAccuracy })
                 let val = meanStd(runs.map { $0.stages[i].validationAccuracy })
-                let epochs = meanStd(runs.map { $0.stages[0...i].reduce(0) { $0 + $1.epochs } })
-                let secs = meanStd(runs.map { $0.stages[i].selectionSeconds + $0.stages[i].retrainSeconds })
+                let epochs = meanStd(runs.map { r in r.stages[0...i].reduce(0) { $0 + $1.epochs - diagnosticEpochs(r, $1) } })
+                let secs = meanStd(runs.filter { !$0.settings.fullEvaluation }.map { $0.stages[i].selectionSeconds + $0.stages[i].retrainSeconds })
                 var paired = ""
                 let diffs = runs.compactMap { r -> Double? in
                     guard let m = magnitude.first(where: { $0.settings.seed == r.settings.seed && $0.stages.count > i }) else { return nil }
