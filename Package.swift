@@ -26,7 +26,9 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // Compute.
-        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: optimizedInDebug),
+        // The direct-convolution micro-kernel: C with AVX2/FMA intrinsics behind a run-time CPU check (-O2 always).
+        .target(name: "CDirectConv", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CDirectConv"], swiftSettings: optimizedInDebug),
         .target(name: "NeuralNet", dependencies: ["TensorCore"], swiftSettings: optimizedInDebug),
         .target(name: "Optimizers", dependencies: ["NeuralNet"]),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"]),

@@ -87,35 +87,60 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
         return (1 / configuration.normalizationStd) * d
     }
 
+    /// f with the normalisations fused with what follows them (ReLU after GN1; the residual sum and ReLU in
+    /// GN2's last pass): the same function as the layer-by-layer definition above, two passes over memory fewer.
     public func f(_ z: Tensor, _ injection: Tensor) -> (output: Tensor, cache: LayerCache) {
         let p = parameters
         let (a1, c1) = conv1.forward(z, p)
-        let (n1, cn1) = norm1.forward(a1, p)
-        let (r1, cr1) = ReLU().forward(n1, p)
+        let (r1, cn1) = norm1.forward(a1, p, adding: [], relu: true)                 // ReLU(GN1(conv1 z))
         let (a2, c2) = conv2.forward(r1, p)
-        var (s, cn2) = norm2.forward(a2, p)
-        // s = z + GN2(…) + x̃, then ReLU in place.
-        s.withUnsafeMutableBufferPointer { ps in z.withUnsafeBufferPointer { pz in injection.withUnsafeBufferPointer { px in
-            for i in 0..<ps.count { ps[i] = max(ps[i] + pz[i] + px[i], 0) }
-        } } }
+        let (s, cn2) = norm2.forward(a2, p, adding: [z, injection], relu: true)      // ReLU(z + GN2(…) + x̃)
         let (out, cn3) = norm3.forward(s, p)
-        return (out, LayerCache(tensors: [s], children: [c1, cn1, cr1, c2, cn2, cn3]))
+        return (out, LayerCache(tensors: [s, r1], children: [c1, cn1, c2, cn2, cn3]))
+    }
+
+    /// Samples per block of `map` (see there).
+    static let mapBlock = 16
+
+    /// f without a cache, block by block of 16 samples: every operation of f is per sample, so a block's
+    /// intermediates (≈ 1 MB at C = 32) stay in L2 instead of streaming batch-sized tensors through memory between
+    /// the layers. Bit-identical to `f(z, x̃).output` (each output's sums run in the same order either way).
+    public func map(_ z: Tensor, _ injection: Tensor) -> Tensor {
+        let b = z.shape[0], block = Self.mapBlock
+        if b <= block { return f(z, injection).output }
+        let rowSize = z.count / b
+        return Tensor(shape: z.shape) { out in
+            var b0 = 0
+            while b0 < b {
+                let rows = b0..<min(b, b0 + block)
+                let y = f(z.slice(rows: rows), injection.slice(rows: rows)).output
+                y.withUnsafeBufferPointer { py in
+                    (out.baseAddress! + b0 * rowSize).update(from: py.baseAddress!, count: py.count)
+                }
+                b0 = rows.upperBound
+            }
+        }
     }
 
     public func fBackward(_ g: Tensor, _ cache: LayerCache) -> (state: Tensor, injection: Tensor) {
         let p = parameters, ch = cache.children
-        var gs = norm3.backward(g, ch[5], p)
-        let r2 = cache.tensors[0]
-        gs.withUnsafeMutableBufferPointer { pg in r2.withUnsafeBufferPointer { pr in
-            for i in 0..<pg.count where pr[i] <= 0 { pg[i] = 0 }
-        } }
-        var d = norm2.backward(gs, ch[4], p)
-        d = conv2.backward(d, ch[3], p)
-        d = ReLU().backward(d, ch[2], p)
+        let s = cache.tensors[0], r1 = cache.tensors[1]
+        var gs = norm3.backward(g, ch[4], p)
+        Self.maskByPositive(&gs, s)                        // through ReLU(z + GN2 + x̃)
+        var d = norm2.backward(gs, ch[3], p)
+        d = conv2.backward(d, ch[2], p)
+        Self.maskByPositive(&d, r1)                        // through ReLU(GN1)
         d = norm1.backward(d, ch[1], p)
         var gz = conv1.backward(d, ch[0], p)
         gz += gs
         return (gz, gs)
+    }
+
+    /// g ← g · 1[y > 0] (the ReLU backward from its output).
+    static func maskByPositive(_ g: inout Tensor, _ y: Tensor) {
+        g.withUnsafeMutableBufferPointer { pg in y.withUnsafeBufferPointer { py in
+            for i in 0..<pg.count where py[i] <= 0 { pg[i] = 0 }
+        } }
     }
 
     public func head(_ z: Tensor) -> (logits: Tensor, cache: LayerCache) {

@@ -15,6 +15,8 @@ public protocol EquilibriumModel: Sendable {
     func inject(_ x: Tensor) -> (injection: Tensor, cache: LayerCache)
     /// f(z; x̃) with a cache for `fBackward`.
     func f(_ z: Tensor, _ injection: Tensor) -> (output: Tensor, cache: LayerCache)
+    /// f(z; x̃) without a cache (solver iterations); the same values as `f(z, x̃).output`, bit for bit.
+    func map(_ z: Tensor, _ injection: Tensor) -> Tensor
     /// Given dL/df at a cached point: (dL/dz, dL/dx̃); accumulates dL/dθ when parameters.accumulatesGradients.
     func fBackward(_ gradOutput: Tensor, _ cache: LayerCache) -> (state: Tensor, injection: Tensor)
     /// Backward of `inject` to the parameters (and the input).
@@ -25,7 +27,7 @@ public protocol EquilibriumModel: Sendable {
 }
 
 extension EquilibriumModel {
-    /// f without a cache (solver iterations).
+    /// f without a cache (solver iterations): the default for models without a faster inference path.
     public func map(_ z: Tensor, _ injection: Tensor) -> Tensor { f(z, injection).output }
 
     /// Zero state for a batch (a cold start).

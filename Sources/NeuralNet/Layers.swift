@@ -92,10 +92,29 @@ public struct Convolution2D: Layer {
         return wp
     }
 
+    /// Forward: the direct kernel where it applies (`Conv2D.supportsDirect`: Co a multiple of 16, Ci ≥ 8),
+    /// otherwise im2col + GEMM. Both compute the same sums (tested against the reference twin); their rounding differs.
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
         let g = geometry(for: x)
+        let outShape = [g.batch, g.outHeight, g.outWidth, outChannels]
+        if Conv2D.supportsDirect(g) {
+            var panels = [Float](repeating: 0, count: weight.count)
+            p.withValues(weight) { w in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, w, into: $0.baseAddress!) } }
+            let y = Tensor(shape: outShape) { py in   // the kernel writes every output
+                x.withUnsafeBufferPointer { px in panels.withUnsafeBufferPointer { pw in
+                    if let bias {
+                        p.withValues(bias) { b in
+                            Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: b, output: py.baseAddress!)
+                        }
+                    } else {
+                        Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: nil, output: py.baseAddress!)
+                    }
+                } }
+            }
+            return (y, LayerCache(tensors: [x]))
+        }
+        var y = Tensor(shape: outShape)
         let wp = packedWeight(p, g)
-        var y = Tensor(shape: [g.batch, g.outHeight, g.outWidth, outChannels])
         x.withUnsafeBufferPointer { px in wp.withUnsafeBufferPointer { pw in y.withUnsafeMutableBufferPointer { py in
             if let bias {
                 p.withValues(bias) { b in
@@ -142,17 +161,32 @@ public struct GroupNormalization: Layer {
     }
 
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
+        forward(x, p, adding: [], relu: false)
+    }
+
+    /// The fused form y = ReLU(GN(x) + a₁ + a₂) (up to two addends of x's shape; ReLU when `relu`), one pass
+    /// fewer over memory than the separate layers. The cache is GN's own, so `backward` is the gradient of GN(x)
+    /// alone: the caller masks by y > 0 for the ReLU and routes the addends' gradients itself.
+    public func forward(_ x: Tensor, _ p: ParameterStore, adding addends: [Tensor], relu: Bool) -> (output: Tensor, cache: LayerCache) {
         precondition(x.shape.last == channels, "GroupNormalization expects \(channels) channels, got \(x.shape)")
+        precondition(addends.count <= 2 && addends.allSatisfy { $0.shape == x.shape },
+                     "GroupNormalization: at most two addends of shape \(x.shape)")
         let b = x.shape[0], pos = x.count / (b * channels)
-        var y = Tensor(shape: x.shape)
         var stats = Tensor(shape: [2, b, groups])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in stats.withUnsafeMutableBufferPointer { ps in
-            p.withValues(gamma) { g in p.withValues(beta) { bt in
-                GroupNorm.forward(batch: b, positions: pos, channels: channels, groups: groups, epsilon: epsilon,
-                                  x: px.baseAddress!, gamma: g, beta: bt, y: py.baseAddress!,
-                                  mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups)
+        let a1 = addends.first ?? x, a2 = addends.count > 1 ? addends[1] : x
+        let y = Tensor(shape: x.shape) { py in   // the last pass writes every element
+            x.withUnsafeBufferPointer { px in stats.withUnsafeMutableBufferPointer { ps in
+                a1.withUnsafeBufferPointer { pa1 in a2.withUnsafeBufferPointer { pa2 in
+                    p.withValues(gamma) { g in p.withValues(beta) { bt in
+                        GroupNorm.forward(batch: b, positions: pos, channels: channels, groups: groups, epsilon: epsilon,
+                                          x: px.baseAddress!, gamma: g, beta: bt, y: py.baseAddress!,
+                                          mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups,
+                                          adding: addends.isEmpty ? nil : pa1.baseAddress!,
+                                          addends.count > 1 ? pa2.baseAddress! : nil, relu: relu)
+                    } }
+                } }
             } }
-        } } }
+        }
         return (y, LayerCache(tensors: [x, stats]))
     }
 

@@ -16,6 +16,18 @@ public struct Tensor: Sendable, Equatable {
         self.scalars = [Float](repeating: value, count: shape.reduce(1, *))
     }
 
+    /// A tensor of `shape` whose elements `fill` writes, without a zero-fill pass first (for kernels that write
+    /// their whole output). `fill` must write every element.
+    public init(shape: [Int], fillingEveryElement fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
+        let count = shape.reduce(1, *)
+        self.shape = shape
+        self.scalars = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            fill(buffer)
+            initialized = count
+        }
+    }
+
     /// A tensor of `shape` holding `scalars` (row-major).
     public init(shape: [Int], scalars: [Float]) {
         precondition(shape.reduce(1, *) == scalars.count,

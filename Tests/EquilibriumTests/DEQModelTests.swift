@@ -56,6 +56,39 @@ struct DEQModelTests {
         #expect(relativeNormError(analytic, fdP) < 2e-3)
     }
 
+    /// f at the benchmark configuration (direct convolutions, fused normalisations) against the layer-by-layer
+    /// definition of docs/deq.md written with the reference kernels in Double.
+    @Test func blockMatchesLayerByLayerDefinition() throws {
+        let c = DEQConfiguration(normalizationMean: 0.286, normalizationStd: 0.353)
+        let m = try DEQSmall(c, seed: 11)
+        var rng = TestRandom(seed: 12)
+        for name in m.parameters.slots.map(\.name) where name.contains("norm") {   // non-trivial γ, β
+            let slot = m.parameters.slot(named: name)!
+            m.parameters.set(slot, rng.tensor(slot.shape, name.hasSuffix("weight") ? 0.5 : -0.5, name.hasSuffix("weight") ? 1.5 : 0.5))
+        }
+        let z = rng.tensor(m.stateShape(batch: 3)), inj = rng.tensor(m.stateShape(batch: 3), 0, 1)
+        let p = m.parameters
+        func gn(_ x: Tensor, _ layer: String) -> Tensor {
+            Reference.groupNorm(x, groups: c.groups, gamma: p.tensor(p.slot(named: "\(layer).weight")!),
+                                beta: p.tensor(p.slot(named: "\(layer).bias")!), epsilon: c.epsilon)
+        }
+        func conv(_ x: Tensor, _ layer: String) -> Tensor {
+            Reference.conv2d(x, weight: p.tensor(p.slot(named: "\(layer).weight")!), bias: nil, stride: 1, padding: 1)
+        }
+        let relu = { (t: Tensor) in t.mapped { max($0, 0) } }
+        let inner = conv(relu(gn(conv(z, "block.conv1"), "block.norm1")), "block.conv2")
+        let expected = gn(relu(z + gn(inner, "block.norm2") + inj), "block.norm3")
+        #expect(relativeMaxError(m.map(z, inj), expected) < 1e-4)
+    }
+
+    /// `map` (blocks of 16 samples) gives exactly f's output, for a batch that leaves a short last block.
+    @Test func blockedMapEqualsFBitForBit() throws {
+        let m = try DEQSmall(DEQConfiguration(normalizationMean: 0.286, normalizationStd: 0.353), seed: 13)
+        var rng = TestRandom(seed: 14)
+        let z = rng.tensor(m.stateShape(batch: 37)), inj = rng.tensor(m.stateShape(batch: 37), 0, 1)
+        #expect(m.map(z, inj).scalars == m.f(z, inj).output.scalars)
+    }
+
     @Test func accumulationSwitchSkipsParameterGradients() throws {
         let m = try DEQSmall(tinyConfiguration(), seed: 5)
         var rng = TestRandom(seed: 6)

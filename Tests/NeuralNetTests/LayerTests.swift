@@ -50,6 +50,25 @@ struct LayerTests {
         #expect(e.input < 5e-3 && e.parameters < 5e-3, "\(e)")
     }
 
+    /// The fused form ReLU(GN(x) + a₁ + a₂) equals the separate operations, and its statistics are GN's own.
+    @Test(arguments: [0, 1, 2])
+    func fusedGroupNormMatchesSeparateOperations(addends count: Int) {
+        let p = ParameterStore(seed: 15)
+        let layer = GroupNormalization("gn", channels: 16, groups: 4, in: p)
+        randomize(p, seed: 16)
+        var rng = TestRandom(seed: UInt64(20 + count))
+        let x = rng.tensor([3, 4, 5, 16], -2, 3)
+        let addends = (0..<count).map { _ in rng.tensor([3, 4, 5, 16], -1, 1) }
+        var expected = Reference.groupNorm(x, groups: 4, gamma: p.tensor(layer.gamma), beta: p.tensor(layer.beta),
+                                           epsilon: layer.epsilon)
+        for a in addends { expected = expected + a }
+        for relu in [false, true] {
+            let (y, cache) = layer.forward(x, p, adding: addends, relu: relu)
+            #expect(relativeMaxError(y, relu ? expected.mapped { max($0, 0) } : expected) < 1e-5)
+            #expect(cache.tensors[1] == layer.forward(x, p).cache.tensors[1])
+        }
+    }
+
     @Test func layerNormMatchesReferenceAndGradients() {
         let p = ParameterStore(seed: 7)
         let layer = LayerNormalization("ln", width: 11, epsilon: 1e-12, in: p)

@@ -74,6 +74,58 @@ struct Conv2DTests {
         }
     }
 
+    /// Geometries of the direct kernel (Co a multiple of 16, Ci ≥ 8): DEQ-S's two convolutions, strides, padding 0
+    /// and 2, non-square kernels' positions, batch sizes that leave short tiles and several sample chunks.
+    static let directCases: [Case] = [
+        Case(b: 3, h: 14, w: 14, ci: 32, co: 64, k: 3, s: 1, p: 1),   // DEQ-S conv1 (196 positions: a short tile)
+        Case(b: 2, h: 14, w: 14, ci: 64, co: 32, k: 3, s: 1, p: 1),   // DEQ-S conv2
+        Case(b: 2, h: 14, w: 14, ci: 32, co: 64, k: 3, s: 2, p: 1),   // a stride-2 head
+        Case(b: 3, h: 9, w: 7, ci: 9, co: 16, k: 3, s: 1, p: 0),
+        Case(b: 2, h: 11, w: 6, ci: 12, co: 48, k: 5, s: 3, p: 2),
+        Case(b: 1, h: 5, w: 5, ci: 8, co: 16, k: 1, s: 2, p: 0),
+        Case(b: 70, h: 8, w: 8, ci: 128, co: 16, k: 3, s: 1, p: 1),   // 70 samples: several L2-sized chunks
+    ]
+
+    @Test(arguments: directCases)
+    func directForwardMatchesReference(_ c: Case) {
+        var rng = TestRandom(seed: UInt64(c.h * 31 + c.ci + c.b))
+        let g = geometry(c)
+        guard Conv2D.directKernelAvailable else { return }   // a CPU without AVX2/FMA: im2col + GEMM only
+        #expect(Conv2D.supportsDirect(g))
+        let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k]), bias = rng.tensor([c.co])
+        var panels = [Float](repeating: 0, count: w.count)
+        w.withUnsafeBufferPointer { pw in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, pw.baseAddress!, into: $0.baseAddress!) } }
+        let ref = Reference.conv2d(x, weight: w, bias: bias, stride: c.s, padding: c.p)
+        var outputs: [Tensor] = []
+        for threads in [1, 2, 3] {
+            for withBias in [true, false] {
+                var y = Tensor(shape: ref.shape)
+                x.withUnsafeBufferPointer { px in panels.withUnsafeBufferPointer { pp in bias.withUnsafeBufferPointer { pb in
+                    y.withUnsafeMutableBufferPointer { py in
+                        Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pp.baseAddress!,
+                                             bias: withBias ? pb.baseAddress! : nil, output: py.baseAddress!, threads: threads)
+                    }
+                } } }
+                let expected = withBias ? ref : Reference.conv2d(x, weight: w, bias: nil, stride: c.s, padding: c.p)
+                #expect(relativeMaxError(y, expected) < 1e-5, "\(c) threads \(threads) bias \(withBias)")
+                if withBias { outputs.append(y) }
+            }
+        }
+        // The summation order is fixed per output: any thread count gives the same bits.
+        #expect(outputs.allSatisfy { $0.scalars == outputs[0].scalars })
+    }
+
+    @Test func directKernelIsChosenOnlyWhereItApplies() {
+        func g(ci: Int, co: Int, k: Int, p: Int) -> Conv2DGeometry {
+            Conv2DGeometry(batch: 1, height: 8, width: 8, inChannels: ci, outChannels: co, kernelHeight: k, kernelWidth: k,
+                           stride: 1, padding: p)
+        }
+        #expect(Conv2D.supportsDirect(g(ci: 32, co: 64, k: 3, p: 1)) == Conv2D.directKernelAvailable)
+        #expect(!Conv2D.supportsDirect(g(ci: 32, co: 40, k: 3, p: 1)))   // Co not a multiple of 16
+        #expect(!Conv2D.supportsDirect(g(ci: 1, co: 32, k: 3, p: 1)))    // DEQ-S injection: Ci = 1
+        #expect(!Conv2D.supportsDirect(g(ci: 32, co: 32, k: 1, p: 0)))   // pointwise: a plain GEMM
+    }
+
     @Test(arguments: cases)
     func backwardMatchesReference(_ c: Case) {
         var rng = TestRandom(seed: UInt64(c.w * 77 + c.co))

@@ -10,47 +10,69 @@
 
 /// Group normalisation over channels-last activations.
 public enum GroupNorm {
-    /// y = GN(x). x, y: [B, P, C]; gamma, beta: [C]; mean, rstd: [B, G] (saved for backward).
+    /// y = GN(x), or the fused y = ReLU(GN(x) + a₁ + a₂) when addends / `relu` are given (a DEQ block's
+    /// residual sum in the normalisation's last pass). x, y, a₁, a₂: [B, P, C]; gamma, beta: [C]; mean, rstd:
+    /// [B, G] (of GN(x) alone, saved for backward).
+    /// Statistics are accumulated per channel over positions (contiguous, vectorised), then summed per group;
+    /// the variance is two-pass (about the mean) for accuracy.
     public static func forward(batch b: Int, positions p: Int, channels c: Int, groups gN: Int, epsilon: Float,
                                x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                                y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-                               rstd: UnsafeMutablePointer<Float>) {
+                               rstd: UnsafeMutablePointer<Float>,
+                               adding a1: UnsafePointer<Float>? = nil, _ a2: UnsafePointer<Float>? = nil,
+                               relu: Bool = false) {
         precondition(c % gN == 0, "channels \(c) not divisible by groups \(gN)")
+        precondition(a2 == nil || a1 != nil, "GroupNorm.forward: the second addend needs the first")
         let cg = c / gN, n = Float(p * cg)
-        var sum = [Float](repeating: 0, count: gN), sq = [Float](repeating: 0, count: gN)
-        var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * c)
+        defer { scratch.deallocate() }
+        let acc = scratch, scale = scratch + c, shift = scratch + 2 * c
         for s in 0..<b {
             let xs = x + s * p * c, ys = y + s * p * c
-            for g in 0..<gN { sum[g] = 0; sq[g] = 0 }
-            // Pass 1: mean per group.
-            for q in 0..<p {
-                let row = xs + q * c
-                for g in 0..<gN {
-                    var acc: Float = 0
-                    for j in 0..<cg { acc += row[g * cg + j] }
-                    sum[g] += acc
-                }
+            // Pass 1: per-channel sums → group means (kept per channel in `scale` until pass 2 is done).
+            acc.update(repeating: 0, count: c)
+            for q in 0..<p { let row = xs + q * c; for ch in 0..<c { acc[ch] += row[ch] } }
+            for g in 0..<gN {
+                var sum: Float = 0
+                for j in 0..<cg { sum += acc[g * cg + j] }
+                let mu = sum / n
+                mean[s * gN + g] = mu
+                for j in 0..<cg { scale[g * cg + j] = mu }
             }
-            for g in 0..<gN { mean[s * gN + g] = sum[g] / n }
-            // Pass 2: variance about the mean (two-pass for accuracy).
+            // Pass 2: per-channel sums of squared deviations → group variances.
+            acc.update(repeating: 0, count: c)
             for q in 0..<p {
                 let row = xs + q * c
-                for g in 0..<gN {
-                    let mu = mean[s * gN + g]
-                    var acc: Float = 0
-                    for j in 0..<cg { let d = row[g * cg + j] - mu; acc += d * d }
-                    sq[g] += acc
-                }
+                for ch in 0..<c { let d = row[ch] - scale[ch]; acc[ch] += d * d }
             }
             for g in 0..<gN {
-                let r = 1 / (sq[g] / n + epsilon).squareRoot()
+                var sq: Float = 0
+                for j in 0..<cg { sq += acc[g * cg + j] }
+                let r = 1 / (sq / n + epsilon).squareRoot()
                 rstd[s * gN + g] = r
                 let mu = mean[s * gN + g]
                 for j in 0..<cg { let ch = g * cg + j; scale[ch] = gamma[ch] * r; shift[ch] = beta[ch] - mu * r * gamma[ch] }
             }
+            // Pass 3: y = γ·x̂ + β (+ addends) (then ReLU).
             for q in 0..<p {
-                let xr = xs + q * c, yr = ys + q * c
-                for ch in 0..<c { yr[ch] = xr[ch] * scale[ch] + shift[ch] }
+                let off = s * p * c + q * c
+                let xr = x + off, yr = ys + q * c
+                if let a1 {
+                    let r1 = a1 + off
+                    if let a2 {
+                        let r2 = a2 + off
+                        if relu { for ch in 0..<c { yr[ch] = max(xr[ch] * scale[ch] + shift[ch] + r1[ch] + r2[ch], 0) } }
+                        else { for ch in 0..<c { yr[ch] = xr[ch] * scale[ch] + shift[ch] + r1[ch] + r2[ch] } }
+                    } else if relu {
+                        for ch in 0..<c { yr[ch] = max(xr[ch] * scale[ch] + shift[ch] + r1[ch], 0) }
+                    } else {
+                        for ch in 0..<c { yr[ch] = xr[ch] * scale[ch] + shift[ch] + r1[ch] }
+                    }
+                } else if relu {
+                    for ch in 0..<c { yr[ch] = max(xr[ch] * scale[ch] + shift[ch], 0) }
+                } else {
+                    for ch in 0..<c { yr[ch] = xr[ch] * scale[ch] + shift[ch] }
+                }
             }
         }
     }

@@ -1,0 +1,110 @@
+// Direct 2-D convolution (forward), channels-last, with an AVX2-sized register micro-kernel: no im2col.
+//
+// Why: the DEQ-S convolutions are skinny GEMMs (N = Co = 32/64), where OpenBLAS reaches 56–77 GFLOP/s through
+// im2col; this kernel keeps a 6-position × 16-channel tile of outputs in 12 AVX registers and streams the
+// weights panel by panel (BENCHMARKS.md). The micro-kernel is C with AVX2/FMA intrinsics (CDirectConv), chosen at
+// run time: on a CPU without AVX2/FMA, or another architecture, `supportsDirect` is false and im2col + GEMM is used.
+//
+// Names as in Conv2D.swift: B, H, W, Ci, Co, KH, KW, s (stride), p (padding), OH, OW.
+// Panels wq: [Co/16][KH·KW][Ci][16] — panel j holds output channels 16j…16j+15, tap-major then input channel, so
+// the micro-kernel reads it front to back.
+// Output y[b, oy, ox, o] = bias[o] + Σ_{ky,kx,c} xpad[b, oy·s + ky, ox·s + kx, c] · w[o, c, ky, kx], summed in the
+// order (ky, kx) then c, in Float: the same order for every output, whatever the chunking or thread count.
+
+import CDirectConv
+import Dispatch
+
+extension Conv2D {
+    /// Output channels per weight panel (two 8-lane vectors).
+    public static let directPanelWidth = 16
+
+    /// Whether this CPU runs the micro-kernel (x86-64 with AVX2 and FMA).
+    public static let directKernelAvailable = equicert_direct_conv_available() != 0
+
+    /// True when `forwardDirect` handles the geometry: the CPU has the kernel, Co is a multiple of 16 and there are
+    /// at least 8 input channels (with fewer, the per-tap loop is too short and im2col + GEMM is faster); 1×1
+    /// unpadded stride-1 convolutions are plain GEMMs and stay with OpenBLAS.
+    public static func supportsDirect(_ g: Conv2DGeometry) -> Bool {
+        directKernelAvailable && g.outChannels % directPanelWidth == 0 && g.inChannels >= 8 && !g.isPointwise
+    }
+
+    /// Repack a PyTorch-layout weight [Co, Ci, KH, KW] into panels [Co/16][KH·KW][Ci][16].
+    public static func packWeightPanels(_ g: Conv2DGeometry, _ w: UnsafePointer<Float>,
+                                        into wq: UnsafeMutablePointer<Float>) {
+        let ci = g.inChannels, taps = g.kernelHeight * g.kernelWidth, pw = directPanelWidth
+        for o in 0..<g.outChannels {
+            let panel = o / pw, lane = o % pw
+            for c in 0..<ci {
+                for t in 0..<taps {
+                    wq[((panel * taps + t) * ci + c) * pw + lane] = w[(o * ci + c) * taps + t]
+                }
+            }
+        }
+    }
+
+    /// y = conv(x, w) (+ bias), x [B, H, W, Ci], y [B, OH, OW, Co], weights as `packWeightPanels` makes them.
+    /// Samples are processed in chunks whose zero-padded copy stays in L2; chunks are spread over `threads`
+    /// threads (default: OpenBLAS's thread count, so a rank with one BLAS thread stays on one core).
+    public static func forwardDirect(_ g: Conv2DGeometry, input x: UnsafePointer<Float>,
+                                     panels wq: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                     output y: UnsafeMutablePointer<Float>, threads: Int = BLAS.threadCount) {
+        precondition(supportsDirect(g), "forwardDirect: unsupported geometry \(g)")
+        let paddedH = g.height + 2 * g.padding, paddedW = g.width + 2 * g.padding
+        let paddedSample = paddedH * paddedW * g.inChannels
+        let perChunk = max(1, min(g.batch, (512 << 10) / (4 * paddedSample)))
+        let chunks = (g.batch + perChunk - 1) / perChunk
+        let workers = max(1, min(threads, chunks))
+        // Addresses as integers: the closure below is @Sendable.
+        let xa = UInt(bitPattern: x), wa = UInt(bitPattern: wq), ya = UInt(bitPattern: y)
+        let ba = bias.map { UInt(bitPattern: $0) }
+        let work: @Sendable (Int) -> Void = { worker in
+            let x = UnsafePointer<Float>(bitPattern: xa)!, wq = UnsafePointer<Float>(bitPattern: wa)!
+            let y = UnsafeMutablePointer<Float>(bitPattern: ya)!
+            let bias = ba.flatMap { UnsafePointer<Float>(bitPattern: $0) }
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: perChunk * paddedSample)
+            defer { padded.deallocate() }
+            var chunk = worker
+            while chunk < chunks {
+                let b0 = chunk * perChunk, count = min(perChunk, g.batch - b0)
+                padInput(g, x, samples: b0, count, into: padded)
+                directChunk(g, padded: padded, samples: count, panels: wq, bias: bias,
+                            output: y + b0 * g.outHeight * g.outWidth * g.outChannels)
+                chunk += workers
+            }
+        }
+        if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: work) }
+    }
+
+    /// Copies samples [b0, b0 + count) of x into `padded` [count, H + 2p, W + 2p, Ci] with a zero border.
+    @usableFromInline
+    static func padInput(_ g: Conv2DGeometry, _ x: UnsafePointer<Float>, samples b0: Int, _ count: Int,
+                         into padded: UnsafeMutablePointer<Float>) {
+        let p = g.padding, ci = g.inChannels
+        let paddedH = g.height + 2 * p, paddedW = g.width + 2 * p
+        let row = g.width * ci
+        if p > 0 { padded.update(repeating: 0, count: count * paddedH * paddedW * ci) }
+        for s in 0..<count {
+            for iy in 0..<g.height {
+                let src = x + ((b0 + s) * g.height + iy) * row
+                let dst = padded + ((s * paddedH + iy + p) * paddedW + p) * ci
+                dst.update(from: src, count: row)
+            }
+        }
+    }
+
+    /// The micro-kernel over one padded chunk (C, CDirectConv): output positions (all samples of the chunk,
+    /// flattened) in tiles of 6, output channels in panels of 16.
+    @usableFromInline
+    static func directChunk(_ g: Conv2DGeometry, padded: UnsafePointer<Float>, samples: Int,
+                            panels wq: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                            output y: UnsafeMutablePointer<Float>) {
+        let ci = g.inChannels, kw = g.kernelWidth, taps = g.kernelHeight * kw
+        let paddedW = g.width + 2 * g.padding, paddedSample = (g.height + 2 * g.padding) * paddedW * ci
+        let perSample = g.outHeight * g.outWidth
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { tapOffset in
+            for t in 0..<taps { tapOffset[t] = ((t / kw) * paddedW + t % kw) * ci }
+            equicert_direct_conv_tiles(padded, samples * perSample, perSample, g.outWidth, g.stride, paddedW, paddedSample,
+                                       ci, taps, tapOffset.baseAddress!, wq, g.outChannels, bias, y)
+        }
+    }
+}
