@@ -93,3 +93,65 @@ public struct RunManifest: Codable, Sendable {
         catch { throw CoordinatorError.checkpoint(path: path, reason: "manifest unreadable: \(error)") }
     }
 }
+
+/// The per-image costs of a running certification, one JSON line per image (`x.tsv` → `x.images.jsonl`),
+/// appended and fsync'ed as each image finishes — before its report row, so every row of the report has its
+/// entry. The manifest is rewritten only at the start and the end of a run; this log is what lets `--resume`
+/// keep the counts (and so `report radius`) of the images certified before an interruption. It is removed once
+/// the complete manifest, which holds every entry, is written.
+public final class ImageCostLog {
+    public let path: String
+    /// Entries read when opening (resume) and appended since, last entry per image index.
+    public private(set) var entries: [RunManifest.ImageCost] = []
+    private var fd: Int32
+
+    public static func path(forReport report: String) -> String {
+        (report.hasSuffix(".tsv") ? String(report.dropLast(4)) : report) + ".images.jsonl"
+    }
+
+    /// Opens the log; with `resume`, keeps its complete lines (a truncated last line is cut off), else starts empty.
+    public init(path: String, resume: Bool) throws {
+        self.path = path
+        var keep = 0
+        if resume, let data = FileManager.default.contents(atPath: path) {
+            let bytes = [UInt8](data)
+            keep = (bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
+            let decoder = JSONDecoder()
+            var byIndex: [Int: RunManifest.ImageCost] = [:]
+            for line in bytes[..<keep].split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
+                guard let cost = try? decoder.decode(RunManifest.ImageCost.self, from: Data(line)) else {
+                    throw CoordinatorError.checkpoint(path: path, reason: "image log has an unreadable line")
+                }
+                byIndex[cost.index] = cost
+            }
+            entries = byIndex.values.sorted { $0.index < $1.index }
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC), 0o644)
+        guard fd >= 0 else { throw CoordinatorError.output(path: path, reason: String(cString: strerror(errno))) }
+        guard ftruncate(fd, off_t(keep)) == 0, lseek(fd, off_t(keep), SEEK_SET) == off_t(keep) else {
+            let reason = String(cString: strerror(errno))
+            Foundation.close(fd)
+            throw CoordinatorError.output(path: path, reason: reason)
+        }
+    }
+
+    deinit { if fd >= 0 { Foundation.close(fd) } }
+
+    /// Appends one entry (one write of the whole line, then fsync).
+    public func append(_ cost: RunManifest.ImageCost) throws {
+        var line = try JSONEncoder().encode(cost)
+        line.append(UInt8(ascii: "\n"))
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard written == line.count, fsync(fd) == 0 else {
+            throw CoordinatorError.output(path: path, reason: String(cString: strerror(errno)))
+        }
+        entries.removeAll { $0.index == cost.index }
+        entries.append(cost)
+    }
+
+    /// Closes and deletes the log (its entries are in the complete manifest).
+    public func remove() {
+        if fd >= 0 { Foundation.close(fd); fd = -1 }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

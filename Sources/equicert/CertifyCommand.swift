@@ -54,6 +54,7 @@ struct CertifyCommand: ParsableCommand {
         var done = Set<Int>()
         var previousCosts: [RunManifest.ImageCost] = []
         let writer: ReportWriter?
+        var costLog: ImageCostLog?
         if comm.rank == 0 {
             let parent = URL(fileURLWithPath: o.out).deletingLastPathComponent()
             try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
@@ -68,11 +69,18 @@ struct CertifyCommand: ParsableCommand {
                     }
                     previousCosts = old.images
                 }
+                let log = try ImageCostLog(path: ImageCostLog.path(forReport: o.out), resume: true)
+                let logged = Set(log.entries.map(\.index))
+                previousCosts = previousCosts.filter { !logged.contains($0.index) } + log.entries
+                costLog = log
                 let w = try ReportWriter(path: o.out, mode: .resume)
                 done = w.completedIndices
+                // Costs are kept only for images whose rows are kept (a logged image without a row is redone).
+                previousCosts = previousCosts.filter { done.contains($0.index) }.sorted { $0.index < $1.index }
                 writer = w
             } else {
                 writer = try ReportWriter(path: o.out, mode: .replace)
+                costLog = try ImageCostLog(path: ImageCostLog.path(forReport: o.out), resume: false)
             }
         } else {
             writer = nil
@@ -107,13 +115,15 @@ struct CertifyCommand: ParsableCommand {
             let row = cert.abstained
                 ? CertificationRow.abstention(index: r.index, label: r.label, seconds: r.seconds)
                 : CertificationRow(index: r.index, label: r.label, prediction: cert.prediction, radius: cert.radius, seconds: r.seconds)
+            let cost = RunManifest.ImageCost(index: r.index,
+                                             sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations,
+                                             divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples,
+                                             computeSeconds: r.seconds, agreement: cert.agreement, pALower: cert.pALower,
+                                             selectedClass: r.selection.topClass,
+                                             estimationCounts: r.estimation.words)
+            try costLog!.append(cost)   // before the row: every kept row has its costs on resume
             try writer!.append(row)
-            manifest.images.append(RunManifest.ImageCost(index: r.index,
-                                                          sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations,
-                                                          divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples,
-                                                          computeSeconds: r.seconds, agreement: cert.agreement, pALower: cert.pALower,
-                                                          selectedClass: r.selection.topClass,
-                                                          estimationCounts: r.estimation.words))
+            manifest.images.append(cost)
             certified += 1
             samples += r.selection.samples + r.estimation.samples
             if cert.abstained { abstained += 1 } else if row.correct { correct += 1 }
@@ -137,6 +147,7 @@ struct CertifyCommand: ParsableCommand {
         manifest.busySecondsMax = busy.last ?? 0
         manifest.rootAggregationSeconds = rootSeconds
         try manifest.write(to: manifestPath)
+        costLog!.remove()
         printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
                             certified, correct, abstained, wall, comm.size, Double(samples) / wall, o.out))
     }
