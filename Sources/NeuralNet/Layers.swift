@@ -101,30 +101,24 @@ public struct Convolution2D: Layer {
             var panels = [Float](repeating: 0, count: weight.count)
             p.withValues(weight) { w in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, w, into: $0.baseAddress!) } }
             let y = Tensor(shape: outShape) { py in   // the kernel writes every output
-                x.withUnsafeBufferPointer { px in panels.withUnsafeBufferPointer { pw in
-                    if let bias {
-                        p.withValues(bias) { b in
-                            Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: b, output: py.baseAddress!)
-                        }
-                    } else {
-                        Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: nil, output: py.baseAddress!)
-                    }
-                } }
+                x.withUnsafeBufferPointer { px in panels.withUnsafeBufferPointer { pw in withBias(p) { b in
+                    Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: b, output: py.baseAddress!)
+                } } }
             }
             return (y, LayerCache(tensors: [x]))
         }
         var y = Tensor(shape: outShape)
         let wp = packedWeight(p, g)
-        x.withUnsafeBufferPointer { px in wp.withUnsafeBufferPointer { pw in y.withUnsafeMutableBufferPointer { py in
-            if let bias {
-                p.withValues(bias) { b in
-                    Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: b, output: py.baseAddress!)
-                }
-            } else {
-                Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: nil, output: py.baseAddress!)
-            }
-        } } }
+        x.withUnsafeBufferPointer { px in wp.withUnsafeBufferPointer { pw in y.withUnsafeMutableBufferPointer { py in withBias(p) { b in
+            Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: b, output: py.baseAddress!)
+        } } } }
         return (y, LayerCache(tensors: [x]))
+    }
+
+    /// Runs `body` with the bias values, or nil for a convolution without bias.
+    private func withBias<R>(_ p: ParameterStore, _ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let bias else { return body(nil) }
+        return p.withValues(bias) { body($0) }
     }
 
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
