@@ -174,7 +174,7 @@ public enum DistilledEvaluation {
             result.accuracies.append(accuracy)
             result.finalLosses.append(loss)
             result.seconds.append(seconds)
-            progress?(String(format: "seed %llu: test accuracy %.2f %% (final loss %.4f, %.1f s)",
+            progress?(String(format: "seed %llu: accuracy %.2f %% (final loss %.4f, %.1f s)",
                              seed, accuracy * 100, loss, seconds))
         }
         return result

@@ -204,7 +204,7 @@ struct DistillCommand: ParsableCommand {
 struct DistillEvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill-eval",
-        abstract: "Train fresh students on a distilled set (several seeds) and report real-test-set accuracy, mean ± std.")
+        abstract: "Train fresh students on a distilled set (several seeds) and report real-test-set (or validation) accuracy, mean ± std.")
 
     @Option(help: "Distilled set (.safetensors) written by `equicert distill`.") var distilled: String
     @Option(help: "Test data set (default: the one the set was distilled from).") var data: String?
@@ -218,6 +218,9 @@ struct DistillEvalCommand: ParsableCommand {
     @Option(help: "ConvNet width.") var width: Int = 32
     @Option(help: "Random shift augmentation in pixels (0 disables).") var shift: Int = 2
     @Option(help: "Evaluate on the first N test images (0 = all).") var testLimit: Int = 0
+    @Option(help: "Evaluate on: test, or validation (a stratified hold-out of the training set, for choosing a method's settings without touching the test set).")
+    var evaluateOn: String = "test"
+    @Option(help: "Validation size (with --evaluate-on validation; stratified by class, seed 0).") var validationSize: Int = 5000
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
 
     func run() throws {
@@ -226,7 +229,22 @@ struct DistillEvalCommand: ParsableCommand {
             let url = URL(fileURLWithPath: distilled)
             let set = try DistilledSet.load(from: url)
             let source = try ImageDataSource(parsing: data ?? set.datasetName)
-            var test = try source.load(split: .test)
+            var test: ImageDataset
+            switch evaluateOn {
+            case "test":
+                test = try source.load(split: .test)
+            case "validation":
+                let train = try source.load(split: .train)
+                guard validationSize >= 10, validationSize < train.count else {
+                    throw CoordinatorError.invalidOption(name: "validation-size", value: String(validationSize),
+                                                         reason: "must be in 10..<\(train.count)")
+                }
+                let fraction = Double(validationSize) / Double(train.count)
+                let split = try StratifiedSplit(labels: train.labels, train: 1 - fraction, validation: fraction, test: 0, seed: 0)
+                test = train.subset(split.validation)
+            default:
+                throw CoordinatorError.invalidOption(name: "evaluate-on", value: evaluateOn, reason: "must be test or validation")
+            }
             if testLimit > 0 && testLimit < test.count { test = test.subset(Array(0..<testLimit)) }
             guard seeds >= 1 else {
                 throw DistillationError.invalidConfiguration(field: "seeds", value: String(seeds), requirement: "≥ 1")
@@ -235,7 +253,7 @@ struct DistillEvalCommand: ParsableCommand {
                 architecture: try StudentArchitecture(parsing: arch), labels: try LabelKind(parsing: labels), epochs: epochs,
                 batchSize: batch, learningRate: lr, weightDecay: weightDecay, width: width, maxShift: shift,
                 seeds: (0..<seeds).map(UInt64.init))
-            printFlushed("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images; \(arch), \(labels) labels, \(epochs) epochs, \(seeds) seeds, \(test.count) test images")
+            printFlushed("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images; \(arch), \(labels) labels, \(epochs) epochs, \(seeds) seeds, \(test.count) \(evaluateOn) images")
             let r = try DistilledEvaluation.run(set: set, test: test, config: config, path: distilled, progress: printFlushed)
             printFlushed(String(format: "accuracy %.2f ± %.2f %% (%@ %@ %@ IPC %d)", r.mean * 100, r.std * 100,
                                 arch, labels, set.method, set.ipc))
