@@ -101,18 +101,20 @@ public struct RunManifest: Codable, Sendable {
 /// the complete manifest, which holds every entry, is written.
 public final class ImageCostLog {
     public let path: String
-    /// Entries read when opening (resume) and appended since, last entry per image index.
-    public private(set) var entries: [RunManifest.ImageCost] = []
+    /// Entries found when opening with `resume` (last entry per image index, sorted by index).
+    public let entries: [RunManifest.ImageCost]
     private var fd: Int32
 
+    /// `x.tsv` → `x.images.jsonl` (beside the manifest `x.json`).
     public static func path(forReport report: String) -> String {
-        (report.hasSuffix(".tsv") ? String(report.dropLast(4)) : report) + ".images.jsonl"
+        String(RunManifest.path(forReport: report).dropLast(".json".count)) + ".images.jsonl"
     }
 
     /// Opens the log; with `resume`, keeps its complete lines (a truncated last line is cut off), else starts empty.
     public init(path: String, resume: Bool) throws {
         self.path = path
         var keep = 0
+        var found: [RunManifest.ImageCost] = []
         if resume, let data = FileManager.default.contents(atPath: path) {
             let bytes = [UInt8](data)
             keep = (bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
@@ -124,8 +126,9 @@ public final class ImageCostLog {
                 }
                 byIndex[cost.index] = cost
             }
-            entries = byIndex.values.sorted { $0.index < $1.index }
+            found = byIndex.values.sorted { $0.index < $1.index }
         }
+        entries = found
         fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC), 0o644)
         guard fd >= 0 else { throw CoordinatorError.output(path: path, reason: String(cString: strerror(errno))) }
         guard ftruncate(fd, off_t(keep)) == 0, lseek(fd, off_t(keep), SEEK_SET) == off_t(keep) else {
@@ -145,8 +148,6 @@ public final class ImageCostLog {
         guard written == line.count, fsync(fd) == 0 else {
             throw CoordinatorError.output(path: path, reason: String(cString: strerror(errno)))
         }
-        entries.removeAll { $0.index == cost.index }
-        entries.append(cost)
     }
 
     /// Closes and deletes the log (its entries are in the complete manifest).
