@@ -1,5 +1,6 @@
 import Certification
 import Foundation
+import Reports
 
 /// The JSON manifest written beside a certification report (`x.tsv` → `x.json`): what was run, how, and what it
 /// cost. Written atomically at the start (status "running") and at the end ("complete").
@@ -103,7 +104,7 @@ public final class ImageCostLog {
     public let path: String
     /// Entries found when opening with `resume` (last entry per image index, sorted by index).
     public let entries: [RunManifest.ImageCost]
-    private var fd: Int32
+    private let file: AppendOnlyLineFile
 
     /// `x.tsv` → `x.images.jsonl` (beside the manifest `x.json`).
     public static func path(forReport report: String) -> String {
@@ -113,46 +114,28 @@ public final class ImageCostLog {
     /// Opens the log; with `resume`, keeps its complete lines (a truncated last line is cut off), else starts empty.
     public init(path: String, resume: Bool) throws {
         self.path = path
-        var keep = 0
-        var found: [RunManifest.ImageCost] = []
-        if resume, let data = FileManager.default.contents(atPath: path) {
-            let bytes = [UInt8](data)
-            keep = (bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
+        var byIndex: [Int: RunManifest.ImageCost] = [:]
+        file = try AppendOnlyLineFile(path: path, mode: resume ? .resume : .replace) { kept in
             let decoder = JSONDecoder()
-            var byIndex: [Int: RunManifest.ImageCost] = [:]
-            for line in bytes[..<keep].split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
-                guard let cost = try? decoder.decode(RunManifest.ImageCost.self, from: Data(line)) else {
+            for line in kept.split(separator: "\n") where !line.isEmpty {
+                guard let cost = try? decoder.decode(RunManifest.ImageCost.self, from: Data(line.utf8)) else {
                     throw CoordinatorError.checkpoint(path: path, reason: "image log has an unreadable line")
                 }
                 byIndex[cost.index] = cost
             }
-            found = byIndex.values.sorted { $0.index < $1.index }
         }
-        entries = found
-        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC), 0o644)
-        guard fd >= 0 else { throw CoordinatorError.output(path: path, reason: String(cString: strerror(errno))) }
-        guard ftruncate(fd, off_t(keep)) == 0, lseek(fd, off_t(keep), SEEK_SET) == off_t(keep) else {
-            let reason = String(cString: strerror(errno))
-            Foundation.close(fd)
-            throw CoordinatorError.output(path: path, reason: reason)
-        }
+        entries = byIndex.values.sorted { $0.index < $1.index }
     }
 
-    deinit { if fd >= 0 { Foundation.close(fd) } }
-
-    /// Appends one entry (one write of the whole line, then fsync).
+    /// Appends one entry (one JSON line, written whole, then fsync; a failed write leaves the log as it was).
     public func append(_ cost: RunManifest.ImageCost) throws {
-        var line = try JSONEncoder().encode(cost)
-        line.append(UInt8(ascii: "\n"))
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
-        guard written == line.count, fsync(fd) == 0 else {
-            throw CoordinatorError.output(path: path, reason: String(cString: strerror(errno)))
-        }
+        let line = String(decoding: try JSONEncoder().encode(cost), as: UTF8.self)
+        try file.append(line: line)
     }
 
     /// Closes and deletes the log (its entries are in the complete manifest).
     public func remove() {
-        if fd >= 0 { Foundation.close(fd); fd = -1 }
+        file.close()
         try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -106,3 +106,29 @@ func concurrentAppends() async throws {
     #expect(Set(back.rows.map(\.line)) == Set(all.map(\.line)))
     #expect(back.rows.count == all.count)
 }
+
+@Test("AppendOnlyLineFile: resume keeps complete lines, cuts a line truncated inside a multi-byte character, appends after them; createNew refuses an existing file")
+func appendOnlyLineFileResume() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let path = dir.file("log.jsonl")
+    let file = try AppendOnlyLineFile(path: path, mode: .replace)
+    try file.append(line: "{\"a\":1}")
+    try file.append(line: "σ = 0.25")
+    file.close()
+    // An interrupted write: half of "σ" (2 bytes in UTF-8) and no newline.
+    let handle = try #require(FileHandle(forWritingAtPath: path))
+    handle.seekToEndOfFile()
+    handle.write(Data([0x78, 0xCF]))
+    handle.closeFile()
+    let resumed = try AppendOnlyLineFile(path: path, mode: .resume)
+    #expect(resumed.keptText == "{\"a\":1}\nσ = 0.25\n")
+    #expect(resumed.removedPartialLine != nil)
+    try resumed.append(line: "third")
+    resumed.close()
+    #expect(try dir.read("log.jsonl") == "{\"a\":1}\nσ = 0.25\nthird\n")
+    #expect(throws: ReportsError.self) { _ = try AppendOnlyLineFile(path: path, mode: .createNew) }
+    let replaced = try AppendOnlyLineFile(path: path, mode: .replace)
+    #expect(replaced.keptText.isEmpty && replaced.size == 0)
+    #expect(try dir.read("log.jsonl") == "")
+}
