@@ -12,9 +12,11 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 # Costs nothing measurable when every rank has its own core.
 export OMPI_MCA_mpi_yield_when_idle="${OMPI_MCA_mpi_yield_when_idle:-1}"
 
-# OpenBLAS kernel choice. Unset = OpenBLAS detects the CPU (Cooperlake kernels on Zen 4). On the project's
-# Zen 4 machines Haswell kernels measured about 7 % faster on square sgemm and 15-60 % on conv-like shapes:
-# measure on your machine (`equicert bench`) before setting it.
+# OpenBLAS kernel choice. Unset = OpenBLAS detects the CPU (Cooperlake kernels on Zen 4); where OpenBLAS 0.3.21
+# does not know the CPU and falls back to its SSE3 "Prescott" kernels (newer Intel Xeons), equicert re-executes
+# itself with SkylakeX or Haswell (`equicert info` says so). On the project's Zen 4 machines Haswell kernels
+# measured about 7 % faster on square sgemm and 15-60 % on conv-like shapes: measure on your machine
+# (`equicert bench`) before setting it. Any value set here turns equicert's own choice off.
 # export OPENBLAS_CORETYPE=Haswell
 
 # Open MPI refuses to run as root unless told; containers and CI run as root. Only set when we are root.

@@ -9,6 +9,16 @@ public enum BLAS {
         return String(cString: p)
     }
 
+    /// The kernel family to force (`OPENBLAS_CORETYPE`) when OpenBLAS fell back to its generic SSE3 "Prescott"
+    /// kernels on a CPU it does not know (OpenBLAS 0.3.21 on newer Intel models): SkylakeX with AVX-512 F/BW/DQ/VL,
+    /// Haswell with AVX2 + FMA; nil when the detection is to be kept.
+    public static func recognisedCoreType(detected: String, cpuFlags: Set<String>) -> String? {
+        guard detected == "Prescott" else { return nil }
+        if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(cpuFlags.contains) { return "SkylakeX" }
+        if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { return "Haswell" }
+        return nil
+    }
+
     /// OpenBLAS build configuration string.
     public static var configuration: String {
         guard let p = openblas_get_config() else { return "unknown" }

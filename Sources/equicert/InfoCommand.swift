@@ -17,7 +17,9 @@ struct InfoCommand: ParsableCommand {
         #else
         print("Swift: 6.x")
         #endif
-        print("BLAS: OpenBLAS, core \(BLAS.coreName), \(BLAS.threadCount) thread(s) [\(BLAS.configuration.trimmingCharacters(in: .whitespaces))]")
+        let chosen = ProcessInfo.processInfo.environment[BLASCoreSelection.marker] != nil
+            ? " (chosen by equicert: OpenBLAS fell back to Prescott on this CPU)" : ""
+        print("BLAS: OpenBLAS, core \(BLAS.coreName)\(chosen), \(BLAS.threadCount) thread(s) [\(BLAS.configuration.trimmingCharacters(in: .whitespaces))]")
         print("cores: \(ProcessInfo.processInfo.activeProcessorCount)")
         print("MPI: \(MPICommunicator.libraryVersion().split(separator: "\n").first.map(String.init) ?? "unknown"); "
               + (MPIEnvironment.launchedByMPI ? "launched by mpirun (world size \(MPIEnvironment.announcedWorldSize() ?? 0))"

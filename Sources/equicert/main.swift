@@ -1,2 +1,3 @@
 import ArgumentParser
+BLASCoreSelection.reexecIfNeeded()
 EquicertCommand.main()

@@ -164,3 +164,16 @@ struct Conv2DTests {
         #expect(relativeNormError(ref.dw.scalars, fdW) < 1e-3)
     }
 }
+
+@Suite("OpenBLAS core choice")
+struct BLASCoreChoiceTests {
+    @Test func prescottFallbackIsReplacedByTheWidestSupportedKernels() {
+        let avx512: Set = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"]
+        #expect(BLAS.recognisedCoreType(detected: "Prescott", cpuFlags: avx512) == "SkylakeX")
+        #expect(BLAS.recognisedCoreType(detected: "Prescott", cpuFlags: ["avx", "avx2", "fma", "avx512f"]) == "Haswell")
+        #expect(BLAS.recognisedCoreType(detected: "Prescott", cpuFlags: ["sse4_2", "avx"]) == nil)
+        // A recognised CPU keeps OpenBLAS's own choice.
+        #expect(BLAS.recognisedCoreType(detected: "Cooperlake", cpuFlags: avx512) == nil)
+        #expect(BLAS.recognisedCoreType(detected: "Haswell", cpuFlags: avx512) == nil)
+    }
+}
