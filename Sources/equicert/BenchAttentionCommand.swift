@@ -58,12 +58,12 @@ struct BenchAttentionCommand: ParsableCommand {
     private func table(_ name: String, _ input: String, _ ruleList: [AttentionRule], _ ks: [Int],
                        install: (RobustAttentionSettings) throws -> Void, forward: () -> Void) throws {
         try install(try RobustAttentionSettings(rule: .vanilla))
-        let vanilla = bestSeconds(forward)
+        let vanilla = BenchCommand.bestSeconds(budget: seconds, minimumRuns: 3, forward)
         print(String(format: "| %@ | %@ | vanilla | – | %.1f ms | 1.00 |", name, input, vanilla * 1e3))
         for rule in ruleList {
             for k in ks {
                 try install(try RobustAttentionSettings(rule: rule, steps: k))
-                let t = bestSeconds(forward)
+                let t = BenchCommand.bestSeconds(budget: seconds, minimumRuns: 3, forward)
                 print(String(format: "| %@ | %@ | %@ | %d | %.1f ms | %.2f |", name, input, rule.rawValue, k, t * 1e3, t / vanilla))
             }
         }
@@ -90,31 +90,10 @@ struct BenchAttentionCommand: ParsableCommand {
         let c = encoder.configuration
         guard length >= 2 && length <= c.maxPositions else { throw TransformersError.badMaximumLength(value: length, limit: c.maxPositions) }
         var classifier = TextClassifier(pretrained: encoder, classNames: ["a", "b"])
-        var stream = RandomStream(seed: 42, 7)
-        var ids = stream.uniform(shape: [textBatch * length], low: 1000, high: Float(c.vocabularySize - 1)).scalars.map { Int($0) }
-        for b in 0..<textBatch {
-            ids[b * length] = encoder.tokenizer.classID
-            ids[b * length + length - 1] = encoder.tokenizer.separatorID
-        }
-        let tokens = TokenBatch(batchSize: textBatch, length: length, ids: ids,
-                                attentionMask: [Float](repeating: 1, count: textBatch * length))
+        let tokens = EmbedCommand.randomTokens(encoder, batch: textBatch, length: length)
         try table("MiniLM-L6 (\(c.layerCount) layers, H \(c.hiddenSize), \(c.headCount) heads)",
                   "\(textBatch) × \(length) random tokens", ruleList, ks,
                   install: { settings in try classifier.installRobustAttention(settings) { m in _ = m.logits(tokens) } },
                   forward: { _ = classifier.logits(tokens) })
-    }
-
-    /// Best wall time of `body` over repeated runs within `seconds` (at least 3 runs, after one warm-up).
-    private func bestSeconds(_ body: () -> Void) -> Double {
-        body()
-        var best = Double.infinity, runs = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        repeat {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            body()
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-            runs += 1
-        } while Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 < seconds || runs < 3
-        return best
     }
 }

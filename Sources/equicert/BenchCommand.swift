@@ -45,17 +45,23 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// Best GFLOP/s of `body` (doing `flops` work) over repeated runs within `budget` seconds.
-    static func bestRate(flops: Double, budget: Double, _ body: () -> Void) -> Double {
+    /// Best wall time of `body` over repeated runs within `budget` seconds (at least `minimumRuns`, after one warm-up).
+    static func bestSeconds(budget: Double, minimumRuns: Int = 1, _ body: () -> Void) -> Double {
         body()  // warm-up
-        var best = Double.infinity
+        var best = Double.infinity, runs = 0
         let start = DispatchTime.now().uptimeNanoseconds
         repeat {
             let t0 = DispatchTime.now().uptimeNanoseconds
             body()
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-        } while Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 < budget
-        return flops / best * 1e-9
+            runs += 1
+        } while Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 < budget || runs < minimumRuns
+        return best
+    }
+
+    /// Best GFLOP/s of `body` (doing `flops` work) over repeated runs within `budget` seconds.
+    static func bestRate(flops: Double, budget: Double, _ body: () -> Void) -> Double {
+        flops / bestSeconds(budget: budget, body) * 1e-9
     }
 
     static func gemmRate(m: Int, n: Int, k: Int, budget: Double) -> Double {

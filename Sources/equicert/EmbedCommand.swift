@@ -69,17 +69,21 @@ struct EmbedCommand: ParsableCommand {
         }
     }
 
+    /// `batch` sequences of `length` random token ids ([CLS] … [SEP], every position attended): benchmark input.
+    static func randomTokens(_ model: PretrainedEncoder, batch: Int, length: Int) -> TokenBatch {
+        var stream = RandomStream(seed: 42, 7)
+        let u = stream.uniform(shape: [batch * length], low: 1000, high: Float(model.configuration.vocabularySize - 1)).scalars
+        var ids = u.map { Int($0) }
+        for b in 0..<batch { ids[b * length] = model.tokenizer.classID; ids[b * length + length - 1] = model.tokenizer.separatorID }
+        return TokenBatch(batchSize: batch, length: length, ids: ids, attentionMask: [Float](repeating: 1, count: batch * length))
+    }
+
     private func runBenchmark(_ model: PretrainedEncoder) throws {
         let c = model.configuration
         guard length >= 2 && length <= c.maxPositions else {
             throw TransformersError.badMaximumLength(value: length, limit: c.maxPositions)
         }
-        var stream = RandomStream(seed: 42, 7)
-        let u = stream.uniform(shape: [batch * length], low: 1000, high: Float(c.vocabularySize - 1)).scalars
-        var ids = u.map { Int($0) }
-        for b in 0..<batch { ids[b * length] = model.tokenizer.classID; ids[b * length + length - 1] = model.tokenizer.separatorID }
-        let tokens = TokenBatch(batchSize: batch, length: length, ids: ids,
-                                attentionMask: [Float](repeating: 1, count: batch * length))
+        let tokens = Self.randomTokens(model, batch: batch, length: length)
         // GEMM work per forward: per layer 4 H×H projections + 2 FFN GEMMs over all tokens, and per (sequence, head)
         // q·kᵀ and A·v.
         let n = Double(batch * length), hd = Double(c.hiddenSize), ff = Double(c.intermediateSize), t = Double(length)
