@@ -64,7 +64,8 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
             let serialized = layout(.estimation).serializedSamples
             if checkCount < 1 || checkCount > serialized {
                 throw .invalidSetting(name: "check", value: "\(checkCount)",
-                                      reason: "K must be between 1 and the \(serialized) serialized samples (n − chains)")
+                                      reason: "K must be between 1 and the \(serialized) serialized samples (n − chains = \(n) − \(min(chains, n)))"
+                                          + (serialized == 0 ? "; lower --chains below --n" : ""))
             }
         }
     }

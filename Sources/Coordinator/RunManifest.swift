@@ -1,6 +1,7 @@
 import Certification
 import Foundation
 import Reports
+import TensorCore
 
 /// The JSON manifest written beside a certification report (`x.tsv` → `x.json`): what was run, how, and what it
 /// cost. Written atomically at the start (status "running") and at the end ("complete").
@@ -33,6 +34,8 @@ public struct RunManifest: Codable, Sendable {
     }
     public var tool = "equicert"
     public var version: String
+    /// OpenBLAS's kernel family in this run (nil in manifests written before it was recorded).
+    public var blasCore: String? = BLAS.coreName
     public var status: String
     public var command: String
     public var model: String
