@@ -12,8 +12,10 @@ public enum BLAS {
     /// The kernel family to force (`OPENBLAS_CORETYPE`) when OpenBLAS fell back to its generic SSE3 "Prescott"
     /// kernels on a CPU it does not know (OpenBLAS 0.3.21 on newer Intel models): SkylakeX with AVX-512 F/BW/DQ/VL,
     /// Haswell with AVX2 + FMA; nil when the detection is to be kept.
-    public static func recognisedCoreType(detected: String, cpuFlags: Set<String>) -> String? {
+    /// `cpuFlags` is read only when it is needed (on a recognised CPU, never).
+    public static func recognisedCoreType(detected: String, cpuFlags flags: @autoclosure () -> Set<String>) -> String? {
         guard detected == "Prescott" else { return nil }
+        let cpuFlags = flags()
         if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(cpuFlags.contains) { return "SkylakeX" }
         if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { return "Haswell" }
         return nil
