@@ -134,7 +134,7 @@ public enum ViTEvaluation {
     public static let architecture = "vit"
 
     /// x ← (x − mean)/std elementwise.
-    static func standardize(_ x: inout Tensor, _ n: (mean: Float, std: Float)) {
+    public static func standardize(_ x: inout Tensor, _ n: (mean: Float, std: Float)) {
         x.withUnsafeMutableBufferPointer { px in for i in 0..<px.count { px[i] = (px[i] - n.mean) / n.std } }
     }
 

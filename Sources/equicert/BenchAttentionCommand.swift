@@ -74,8 +74,7 @@ struct BenchAttentionCommand: ParsableCommand {
         let test = try source.load(split: .test)
         let n = min(batch, test.count)
         var (x, _) = test.batch(Array(0..<n))
-        let norm = source.normalization
-        x.withUnsafeMutableBufferPointer { px in for i in 0..<px.count { px[i] = (px[i] - norm.mean) / norm.std } }
+        ViTEvaluation.standardize(&x, source.normalization)
         let c = vit.configuration
         let tokens = (c.imageHeight / c.patchSize) * (c.imageWidth / c.patchSize) + 1
         try table("ViT \(source.rawValue) (\(c.layerCount) blocks, d \(c.hiddenSize), \(c.headCount) heads)",
