@@ -52,7 +52,7 @@ public enum ThreadGroup {
         }
         for t in threads { t.join() }
 
-        if let first = state.firstFailure {
+        if let first = state.causeOfFailure {
             if case .aborted = first.error { throw first.error }
             if case .failure(let e)? = slots.get(first.rank) { throw e }
             throw first.error
@@ -178,6 +178,10 @@ final class ThreadGroupState: @unchecked Sendable {
     private var mailboxes: [[ReceivedMessage]]
     private var finished: [Bool]
     private var failure: (rank: Int, error: DistributedError)?
+    /// The first failure that is not merely a rank learning of another's (`workQueueCancelled`, `peerFailed`): the
+    /// cause. A worker can record its `workQueueCancelled` before the root, which cancelled because of its own
+    /// error, has unwound to record that error.
+    private var cause: (rank: Int, error: DistributedError)?
 
     init(size: Int, timeout: Double) {
         self.size = size
@@ -191,13 +195,23 @@ final class ThreadGroupState: @unchecked Sendable {
         return failure
     }
 
+    /// The failure to report for the group: the first one that caused the others, else the first one.
+    var causeOfFailure: (rank: Int, error: DistributedError)? {
+        condition.lock(); defer { condition.unlock() }
+        return cause ?? failure
+    }
+
     func recordFailure(rank: Int, error: any Error) {
         condition.lock(); defer { condition.unlock() }
-        if failure == nil {
-            let e = (error as? DistributedError).flatMap { e -> DistributedError? in
-                if case .aborted = e { return e } else { return nil }
-            } ?? .peerFailed(rank: rank, reason: "\(error)")
-            failure = (rank, e)
+        let recorded = (error as? DistributedError).flatMap { e -> DistributedError? in
+            if case .aborted = e { return e } else { return nil }
+        } ?? .peerFailed(rank: rank, reason: "\(error)")
+        if failure == nil { failure = (rank, recorded) }
+        if cause == nil {
+            switch error as? DistributedError {
+            case .workQueueCancelled?, .peerFailed?: break   // a rank learning of another's failure
+            default: cause = (rank, recorded)
+            }
         }
         condition.broadcast()
     }
@@ -205,6 +219,7 @@ final class ThreadGroupState: @unchecked Sendable {
     func recordAbort(rank: Int, message: String, code: Int32) {
         condition.lock(); defer { condition.unlock() }
         if failure == nil { failure = (rank, .aborted(rank: rank, message: message, code: code)) }
+        if cause == nil { cause = (rank, .aborted(rank: rank, message: message, code: code)) }
         condition.broadcast()
     }
 
