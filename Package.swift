@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Attacks", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
-        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium"],
+        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib"],
                 swiftSettings: optimizedInDebug),
 
         // Distribution.
@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "RobustAttentionTests", dependencies: ["RobustAttention", "Transformers", "_TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Transformers", "_TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"]),
-        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "_TestSupport"]),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "CZlib", "_TestSupport"]),
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

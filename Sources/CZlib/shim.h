@@ -1,2 +1,2 @@
-// C import surface for zlib (gzip-compressed IDX files). Only Datasets imports this module.
+// C import surface for zlib: gzip-compressed IDX files (Datasets) and PNG compression (Distillation).
 #include <zlib.h>

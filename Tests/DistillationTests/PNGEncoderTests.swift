@@ -1,5 +1,7 @@
+import CZlib
 import Foundation
 import Testing
+import Datasets
 import TensorCore
 @testable import Distillation
 
@@ -24,53 +26,83 @@ func parseChunks(_ png: [UInt8]) -> [(type: String, data: [UInt8], crcOK: Bool)]
     return i == png.count ? chunks : nil
 }
 
-/// Inflate a zlib stream made only of stored blocks (fails on anything else); checks the Adler-32 trailer.
-func inflateStored(_ z: [UInt8]) -> [UInt8]? {
-    guard z.count >= 6, (Int(z[0]) << 8 | Int(z[1])) % 31 == 0, z[0] & 0x0F == 8 else { return nil }
-    var out: [UInt8] = []
-    var i = 2
-    while true {
-        let header = z[i]
-        guard header & 0b110 == 0 else { return nil }
-        let len = Int(z[i + 1]) | Int(z[i + 2]) << 8, nlen = Int(z[i + 3]) | Int(z[i + 4]) << 8
-        guard len == (~nlen & 0xFFFF) else { return nil }
-        out += z[(i + 5)..<(i + 5 + len)]
-        i += 5 + len
-        if header & 1 == 1 { break }
+/// The scanlines of a PNG's IDAT data: zlib-inflated (the system zlib's `uncompress`, independent of the encoder's
+/// deflate), then unfiltered by the PNG spec's reconstruction functions (§9.2–9.4) written out here once more.
+/// nil for a bad zlib stream or an unknown filter type.
+func decodeScanlines(_ z: [UInt8], width: Int, height: Int, channels: Int) -> [UInt8]? {
+    let stride = width * channels
+    var length = uLong(height * (stride + 1))
+    var raw = [UInt8](repeating: 0, count: Int(length) + 1)
+    let status = raw.withUnsafeMutableBufferPointer { dst in
+        z.withUnsafeBufferPointer { uncompress(dst.baseAddress, &length, $0.baseAddress, uLong(z.count)) }
     }
-    let adler = z[i..<(i + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-    var a: UInt32 = 1, b: UInt32 = 0
-    for x in out { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
-    return adler == (b << 16 | a) && i + 4 == z.count ? out : nil
+    guard status == Z_OK, Int(length) == height * (stride + 1) else { return nil }
+    var pixels = [UInt8](repeating: 0, count: height * stride)
+    for y in 0..<height {
+        let filter = raw[y * (stride + 1)]
+        for i in 0..<stride {
+            let f = Int(raw[y * (stride + 1) + 1 + i])
+            let a = i >= channels ? Int(pixels[y * stride + i - channels]) : 0
+            let b = y > 0 ? Int(pixels[(y - 1) * stride + i]) : 0
+            let c = i >= channels && y > 0 ? Int(pixels[(y - 1) * stride + i - channels]) : 0
+            let predictor: Int
+            switch filter {
+            case 0: predictor = 0
+            case 1: predictor = a
+            case 2: predictor = b
+            case 3: predictor = (a + b) >> 1
+            case 4:
+                let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                predictor = pa <= pb && pa <= pc ? a : (pb <= pc ? b : c)
+            default: return nil
+            }
+            pixels[y * stride + i] = UInt8((f + predictor) & 0xFF)
+        }
+    }
+    return pixels
 }
 
 @Suite("PNG encoder")
 struct PNGEncoderTests {
-    @Test("CRC-32 and Adler-32 check values")
+    @Test("CRC-32 check value")
     func checksums() {
         #expect(PNGEncoder.crc32(Array("123456789".utf8)) == 0xCBF4_3926)
-        #expect(PNGEncoder.adler32(Array("Wikipedia".utf8)) == 0x11E6_0398)
-        let long = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }
-        var a: UInt32 = 1, b: UInt32 = 0
-        for x in long { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
-        #expect(PNGEncoder.adler32(long) == (b << 16 | a))
     }
 
-    @Test("structure: signature, IHDR/IDAT/IEND with valid CRCs, stored blocks (multi-block) inflating to filtered scanlines")
-    func structure() throws {
-        let (w, h) = (300, 250)  // 250·301 bytes > 65,535: several stored blocks
-        let pixels = (0..<(w * h)).map { UInt8(truncatingIfNeeded: $0 % 251) }
-        let png = [UInt8](PNGEncoder.encode(width: w, height: h, channels: 1, pixels: pixels))
+    @Test("structure: signature, IHDR/IDAT/IEND with valid CRCs; the IDAT inflates and unfilters to the pixels",
+          arguments: [1, 3])
+    func structure(channels: Int) throws {
+        let (w, h) = (300, 250)
+        // A mix that makes every filter win somewhere: a horizontal ramp, a vertical ramp, noise, a flat band.
+        var rng = SplitMix64(seed: 7)
+        let pixels = (0..<(w * h * channels)).map { k -> UInt8 in
+            let x = (k / channels) % w, y = k / (channels * w)
+            switch y / 63 {
+            case 0: return UInt8(truncatingIfNeeded: x * 3 + k % channels)
+            case 1: return UInt8(truncatingIfNeeded: y * 5)
+            case 2: return UInt8(truncatingIfNeeded: rng.next())
+            default: return 200
+            }
+        }
+        let png = [UInt8](PNGEncoder.encode(width: w, height: h, channels: channels, pixels: pixels))
         let chunks = try #require(parseChunks(png))
         #expect(chunks.map(\.type) == ["IHDR", "IDAT", "IEND"])
         #expect(chunks.allSatisfy { $0.crcOK })
-        #expect(chunks[0].data == [0, 0, 1, 44, 0, 0, 0, 250, 8, 0, 0, 0, 0])
-        let raw = try #require(inflateStored(chunks[1].data))
-        #expect(raw.count == h * (w + 1))
-        for y in 0..<h {
-            #expect(raw[y * (w + 1)] == 0)
-            #expect(Array(raw[(y * (w + 1) + 1)..<((y + 1) * (w + 1))]) == Array(pixels[(y * w)..<((y + 1) * w)]))
-        }
+        #expect(chunks[0].data == [0, 0, 1, 44, 0, 0, 0, 250, 8, channels == 1 ? 0 : 2, 0, 0, 0])
+        #expect(try #require(decodeScanlines(chunks[1].data, width: w, height: h, channels: channels)) == pixels)
+        let filters = Set(PNGEncoder.filteredScanlines(width: w, height: h, channels: channels, pixels: pixels)
+            .enumerated().filter { $0.offset % (w * channels + 1) == 0 }.map(\.element))
+        #expect(filters.count >= 3, "filters used: \(filters.sorted())")
+        #expect(png.count < w * h * channels / 2, "\(png.count) bytes: the smooth three quarters must compress")
+    }
+
+    @Test("the Paeth predictor picks the neighbour closest to a + b − c, ties to a then b")
+    func paeth() {
+        #expect(PNGEncoder.paeth(10, 20, 10) == 20)   // p = 20: b exact
+        #expect(PNGEncoder.paeth(20, 10, 10) == 20)   // p = 20: a exact
+        #expect(PNGEncoder.paeth(10, 10, 10) == 10)   // all tie: a
+        #expect(PNGEncoder.paeth(0, 255, 255) == 0)   // p = 0
+        #expect(PNGEncoder.paeth(100, 50, 200) == 50) // p = −50: pa 150, pb 100, pc 250
     }
 
     @Test("a distilled set's grid: one row per class, ipc columns, pixels quantised from [0, 1]")
@@ -82,10 +114,9 @@ struct PNGEncoderTests {
         let chunks = try #require(parseChunks(png))
         let width = 2 * 4 + 3, height = 3 * 4 + 4
         #expect(chunks[0].data.prefix(8) == [0, 0, 0, UInt8(width), 0, 0, 0, UInt8(height)])
-        let raw = try #require(inflateStored(chunks[1].data))
-        #expect(raw.count == height * (width + 1))
+        let pixels = try #require(decodeScanlines(chunks[1].data, width: width, height: height, channels: 1))
         // tile (class 0, image 0) starts at (1, 1): pixel value 0; its top-right 2×2 block is 1/3 → 85.
-        #expect(raw[1 * (width + 1) + 1 + 1] == 0 && raw[1 * (width + 1) + 1 + 3] == 85)
-        #expect(raw[0 * (width + 1) + 1] == 128)  // padding
+        #expect(pixels[1 * width + 1] == 0 && pixels[1 * width + 3] == 85)
+        #expect(pixels[0] == 128)  // padding
     }
 }
