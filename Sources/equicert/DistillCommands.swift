@@ -229,6 +229,11 @@ struct DistillEvalCommand: ParsableCommand {
             let url = URL(fileURLWithPath: distilled)
             let set = try DistilledSet.load(from: url)
             let source = try ImageDataSource(parsing: data ?? set.datasetName)
+            if source.rawValue != set.datasetName.lowercased() {
+                // Same image shape and class count, so it runs — but it tests a transfer, not the distillation.
+                FileHandle.standardError.write(Data(("equicert: note: \(distilled) was distilled from \(set.datasetName); "
+                    + "evaluating on \(source.rawValue) as --data asks\n").utf8))
+            }
             var test: ImageDataset
             switch evaluateOn {
             case "test":
