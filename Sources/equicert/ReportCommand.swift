@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import Certification
 import Coordinator
+import Distillation
 import Reports
 
 /// `equicert report …`: operations on certification reports.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report",
-        abstract: "Operations on reports (merge, radius; pruning summary).",
-        subcommands: [ReportMergeCommand.self, ReportRadiusCommand.self, ReportPruningCommand.self])
+        abstract: "Operations on reports (merge, radius; pruning summary; a distilled set's image grid).",
+        subcommands: [ReportMergeCommand.self, ReportRadiusCommand.self, ReportPruningCommand.self, ReportGridCommand.self])
 }
 
 /// `equicert report merge part1.tsv part2.tsv … -o all.tsv`: merge partial reports by idx.
@@ -80,6 +81,30 @@ struct ReportPruningCommand: ParsableCommand {
         try runReportingErrors {
             guard !reports.isEmpty else { throw CoordinatorError.invalidOption(name: "reports", value: "", reason: "no report given") }
             print(PruningSummary.markdown(try PruningSummary.read(reports)), terminator: "")
+        }
+    }
+}
+
+/// `equicert report grid set.safetensors -o set.png --scale 4`: (re-)draw a distilled set's PNG grid — one row per
+/// class, the set's images as columns — at another scale or width than `distill` wrote it, without regenerating.
+struct ReportGridCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "grid",
+        abstract: "Draw a distilled set (from `equicert distill`) as a PNG grid: one row per class.")
+    @Argument(help: "Distilled set (.safetensors).") var distilled: String
+    @Option(name: .shortAndLong, help: "PNG path (written atomically).") var output: String
+    @Option(help: "Pixel scale (nearest neighbour).") var scale: Int = 2
+    @Option(help: "Gray padding between tiles, in pixels.") var padding: Int = 1
+    @Option(help: "Columns before a class wraps onto another row.") var maxColumns: Int = 50
+
+    func run() throws {
+        try runReportingErrors {
+            for (name, value, low) in [("scale", scale, 1), ("padding", padding, 0), ("max-columns", maxColumns, 1)]
+            where value < low {
+                throw CoordinatorError.invalidOption(name: name, value: String(value), reason: "must be ≥ \(low)")
+            }
+            let set = try DistilledSet.load(from: URL(fileURLWithPath: distilled))
+            try set.writePNGGrid(to: URL(fileURLWithPath: output), padding: padding, scale: scale, maxColumns: maxColumns)
+            print("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images → \(output)")
         }
     }
 }
