@@ -183,9 +183,46 @@ def binomial():
                                         "pmf": ["k", "n", "p", "scipy logpmf", "mpmath logpmf", "cdf", "sf"]}})
 
 
+def hypergeometric():
+    """scipy.stats.hypergeom(M = population, n = marked, N = draws): cdf and logpmf, and the audit's exact upper
+    confidence bound on the marked count (largest K with cdf(x; N, K, k) > alpha, by bisection on SciPy's cdf)."""
+    cases = [(10000, 225, 400, 0), (10000, 225, 400, 3), (10000, 50, 400, 0), (10000, 9000, 400, 350),
+             (10000, 300, 2000, 45), (10000, 300, 2000, 80), (10000, 0, 400, 0), (10000, 10000, 400, 400),
+             (1000, 37, 100, 2), (1000, 500, 100, 50), (1000, 500, 100, 30), (50, 20, 10, 1), (50, 20, 10, 9),
+             (100000, 1000, 5000, 30), (100000, 1000, 5000, 70), (20, 5, 20, 5), (10000, 2, 400, 1),
+             (10000, 1500, 400, 10), (10000, 1500, 400, 80), (10000, 4000, 2000, 700)]
+    cdf = []
+    for n, m, k, x in cases:
+        d = stats.hypergeom(n, m, k)
+        cdf.append([n, m, k, x, f(d.cdf(x)), f(d.logpmf(x)) if d.pmf(x) > 0 else -1e308])
+
+    def ucb(x, n, k, alpha):
+        lo, hi = x, n - k + x
+        if stats.hypergeom(n, hi, k).cdf(x) > alpha:
+            return hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if stats.hypergeom(n, mid, k).cdf(x) > alpha:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    bounds = []
+    for n, k, x, alpha in [(10000, 400, 0, 0.0005), (10000, 400, 0, 0.000125), (10000, 400, 8, 0.0005),
+                           (10000, 2000, 0, 0.000125), (10000, 2000, 40, 0.000125), (10000, 400, 400, 0.001),
+                           (10000, 400, 200, 0.05), (1000, 100, 3, 0.01), (1000, 1000, 7, 0.01),
+                           (100000, 5000, 12, 1e-6), (50, 10, 0, 0.1), (10000, 1, 0, 0.5), (10000, 400, 17, 1e-9)]:
+        bounds.append([n, k, x, alpha, ucb(x, n, k, alpha)])
+    write("hypergeometric.json", {"cdf": cdf, "upper_bound": bounds,
+                                  "columns": {"cdf": ["population", "marked", "draws", "x", "cdf", "logpmf (-1e308: 0)"],
+                                              "upper_bound": ["population", "draws", "x", "alpha", "bound"]}})
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     normal()
     beta()
     clopper_pearson()
     binomial()
+    hypergeometric()

@@ -3,12 +3,16 @@ public enum CertificationError: Error, CustomStringConvertible, Equatable, Senda
     case invalidSetting(name: String, value: String, reason: String)
     case modelMismatch(reason: String)
     case nonFiniteInput(image: Int)
+    /// Every from-zero solve of the base classifier on an image diverged: the certified classifier is undefined there.
+    case baseClassifierDiverged(image: Int, samples: Int)
 
     public var description: String {
         switch self {
         case let .invalidSetting(name, value, reason): return "invalid --\(name) \(value): \(reason)"
         case let .modelMismatch(reason): return "model does not fit the input: \(reason)"
         case let .nonFiniteInput(image): return "image \(image) contains NaN or infinite values"
+        case let .baseClassifierDiverged(image, samples):
+            return "image \(image): the base solver diverged on all \(samples) of its from-zero solves; the base classifier is undefined (check the model or the base solver's settings)"
         }
     }
 }

@@ -29,4 +29,28 @@ public struct ChainLayout: Sendable, Equatable {
         for k in 0..<c { base += max(0, length(ofChain: k) - 1) }
         return base + t - 1
     }
+
+    /// Chain-major index of sample (c, t) among all samples of the phase: Σ_{c' < c} L_c' + t = c·q + min(c, r) + t
+    /// (q = ⌊n/chains⌋, r = n mod chains). A block's samples are the contiguous range `sampleRange(ofBlock:)`.
+    public func sampleIndex(chain c: Int, step t: Int) -> Int {
+        precondition(t >= 0 && t < length(ofChain: c))
+        return c * (samples / chains) + min(c, samples % chains) + t
+    }
+
+    /// The (chain, step) of a chain-major sample index (inverse of `sampleIndex`).
+    public func chainAndStep(ofSample i: Int) -> (chain: Int, step: Int) {
+        precondition(i >= 0 && i < samples)
+        let q = samples / chains, r = samples % chains
+        let long = r * (q + 1)   // samples of the r chains of length q + 1
+        if i < long { return (i / (q + 1), i % (q + 1)) }
+        return (r + (i - long) / q, (i - long) % q)
+    }
+
+    /// The chain-major sample indices of block b's counted samples.
+    public func sampleRange(ofBlock b: Int) -> Range<Int> {
+        let chains = chainRange(ofBlock: b)
+        let start = chains.lowerBound * (samples / self.chains) + min(chains.lowerBound, samples % self.chains)
+        let count = chains.reduce(0) { $0 + length(ofChain: $1) }
+        return start..<(start + count)
+    }
 }

@@ -1,13 +1,14 @@
+import TensorCore
 /// Sampling phases; each has its own noise streams (the phase is part of the noise key).
 public enum SmoothingPhase: UInt32, Sendable, Codable, CaseIterable {
     /// n0 samples choosing ĉA.
     case selection = 0
-    /// n fresh samples counting ĉA (and, in SRS, the K-sample check).
+    /// n fresh samples counting ĉA (in SRS, also the samples the audit re-solves).
     case estimation = 1
     /// PREDICT's n samples.
     case prediction = 2
-    /// Stream of the seeded random K-subset of serialized samples (not a sampling phase itself).
-    case checkSubset = 3
+    /// Stream of the audit's random permutation of the estimation samples (not a sampling phase itself).
+    case auditPositions = 3
 }
 
 extension SmoothingConfiguration {
@@ -28,4 +29,14 @@ extension SmoothingConfiguration {
 
     /// The work units of one image: (phase, block) pairs; estimation units need ĉA from selection first.
     public func blocks(_ phase: SmoothingPhase) -> Range<Int> { 0..<layout(phase).blockCount }
+}
+
+extension SmoothingConfiguration {
+    /// The audit's positions of an image: the first `count` entries of a uniformly random permutation of the n
+    /// estimation samples (chain-major indices), from a stream keyed by (seed, image) alone — independent of the
+    /// noise and of every prediction. A longer prefix extends a shorter one.
+    public func auditPositions(image: Int, count: Int) -> [Int] {
+        var s = RandomStream(seed: seed, example: UInt32(image), phase: SmoothingPhase.auditPositions.rawValue)
+        return s.sample(count, from: n)
+    }
 }

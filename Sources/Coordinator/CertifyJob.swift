@@ -7,11 +7,17 @@ import TensorCore
 
 /// CERTIFY over any number of ranks.
 ///
-/// Work units are (image, phase, chain block) — selection blocks, then estimation blocks, image after image —
-/// with a fixed batch shape; a dynamic queue hands them to ranks as they finish, so a slow rank does not stall
-/// the job. Every unit is a pure function of (model, configuration, image, phase, block), so the merged counts,
-/// the certificates and the report are bit-identical at any rank count. The root merges a unit's counts as it
-/// arrives (in unit order) and emits an image's result as soon as its last unit is in.
+/// Work units are (image, phase, chain block) — selection blocks, then estimation blocks — and, in SRS, audit
+/// units (a slice of the image's audit positions re-solved from zero by the base classifier), image after image,
+/// with a fixed batch shape; a dynamic queue hands them to ranks as they finish, so a slow rank does not stall the
+/// job. Every unit is a pure function of (model, configuration, image, unit), so the merged counts, the records,
+/// the certificates and the report are bit-identical at any rank count.
+///
+/// The audit's first stage is queued with the image's other units (its positions do not depend on any
+/// prediction). Later stages depend on the root's view of the image (escalate where N_A ≥ escalation·N), so
+/// adaptive audits run images in windows: pass 1 queues every first-stage unit of the window, the root decides
+/// and broadcasts which images escalate, pass 2 queues their next stage. Images that cannot escalate are emitted
+/// as soon as they and every earlier image are done; the others after their last stage. Rows stay in image order.
 public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
     /// One finished image.
     public struct ImageResult: Sendable {
@@ -19,13 +25,33 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
         public var label: Int
         public var certificate: Certificate
         public var selection: SampleCounts
+        /// Estimation counts (SRS: with the paper's check tallies from the audit's first stage).
         public var estimation: SampleCounts
-        /// Compute seconds summed over the image's units (the per-image cost; independent of interleaving).
+        /// The audit's cost: evaluations and diverged solves (no class counts).
+        public var audit: SampleCounts
+        /// SRS: the serialized classes and the audited base classes.
+        public var record: SerializedRecord?
+        public var auditBound: AuditBound?
+        /// Audit stages run (0 in standard mode).
+        public var auditStagesRun: Int
+        /// Compute seconds summed over the image's units (the per-image cost; independent of interleaving), and
+        /// those of each audit stage's units.
         public var seconds: Double
+        public var auditStageSeconds: [Double]
+        /// f-evaluations × samples of each audit stage's units.
+        public var auditStageEvaluations: [Int64]
     }
 
-    /// CERTIFY (selection + estimation → class and radius) or PREDICT (n samples → class or abstention).
+    /// CERTIFY (selection + estimation (+ audit) → class and radius) or PREDICT (n samples → class or abstention).
     public enum Kind: Sendable { case certify, predict }
+
+    /// A unit of work.
+    public enum Unit: Sendable, Equatable {
+        case block(image: Int, phase: SmoothingPhase, block: Int)
+        /// Audit positions `range` of image position `image`, stage `stage` (0-based).
+        case audit(image: Int, stage: Int, range: Range<Int>)
+        var image: Int { switch self { case let .block(i, _, _), let .audit(i, _, _): return i } }
+    }
 
     public let smoothing: Smoothing<Classifier>
     public let data: ImageDataset
@@ -37,62 +63,173 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
         self.smoothing = smoothing; self.data = data; self.images = images; self.kind = kind
     }
 
-    /// The phases whose blocks make up one image's units.
-    var phases: [SmoothingPhase] { kind == .certify ? [.selection, .estimation] : [.prediction] }
+    var configuration: SmoothingConfiguration { smoothing.configuration }
 
-    /// (image position, phase, block) of every unit, in delivery order.
-    public var units: [(image: Int, phase: SmoothingPhase, block: Int)] {
-        let c = smoothing.configuration
-        var u: [(Int, SmoothingPhase, Int)] = []
-        for i in images.indices {
-            for p in phases { for b in c.blocks(p) { u.append((i, p, b)) } }
+    /// Whether any image can go beyond the first audit stage.
+    var adaptive: Bool { kind == .certify && configuration.mode == .srs && configuration.radius == .audit && configuration.auditStages.count > 1 }
+
+    /// The first-pass units of image positions `positions`, in delivery order.
+    public func firstPassUnits(_ positions: Range<Int>) -> [Unit] {
+        let c = configuration
+        var u: [Unit] = []
+        for i in positions {
+            if kind == .predict {
+                for b in c.blocks(.prediction) { u.append(.block(image: i, phase: .prediction, block: b)) }
+                continue
+            }
+            for p in [SmoothingPhase.selection, .estimation] { for b in c.blocks(p) { u.append(.block(image: i, phase: p, block: b)) } }
+            if c.mode == .srs { for r in smoothing.auditUnits(stage: 0) { u.append(.audit(image: i, stage: 0, range: r)) } }
         }
         return u
+    }
+
+    /// Image positions per window: all of them unless the audit is adaptive.
+    func windowSize(ranks: Int) -> Int { adaptive ? Swift.max(8, 4 * ranks) : Swift.max(1, images.count) }
+
+    /// The per-image state the root accumulates.
+    struct Accumulator {
+        var selection: SampleCounts, estimation: SampleCounts, audit: SampleCounts
+        var serialized: [UInt8] = [], audited: [UInt8] = []
+        var seconds = 0.0
+        var stageSeconds: [Double], stageEvaluations: [Int64]
+        var unitsLeft: Int
+        var stagesRun = 0
+        var emitted = false
+        init(classes: Int, stages: Int, units: Int) {
+            selection = SampleCounts(classes: classes); estimation = selection; audit = selection
+            stageSeconds = Array(repeating: 0, count: stages); stageEvaluations = Array(repeating: 0, count: stages)
+            unitsLeft = units
+        }
     }
 
     /// Run on `comm`; `emit` is called on the root only, once per image, in image order. For PREDICT the
     /// prediction-phase counts arrive in `estimation` and the certificate's radius is 0.
     public func run(on comm: any Communicator, emit: (ImageResult) throws -> Void) throws -> WorkQueueReport {
-        let units = self.units
+        let c = configuration
         let classes = smoothing.model.classes
-        let perImage = phases.reduce(0) { $0 + smoothing.configuration.blocks($1).count }
-        var selection = SampleCounts(classes: classes), estimation = SampleCounts(classes: classes)
-        var seconds = 0.0, received = 0
+        let stageCount = Swift.max(1, c.auditStages.count)
         var cachedImage: (Int, Tensor)? = nil
-        return try WorkQueue(unitCount: units.count).run(on: comm, compute: { u in
-            let unit = units[u]
+        func image(_ position: Int) throws -> Tensor {
+            let index = images[position]
+            if let (i, t) = cachedImage, i == index { return t }
+            let t = data.images.slice(rows: index..<(index + 1)).reshaped(data.imageShape)
+            guard t.isFinite else { throw CertificationError.nonFiniteInput(image: index) }
+            cachedImage = (index, t)
+            return t
+        }
+        func compute(_ unit: Unit) throws -> [UInt8] {
+            let x = try image(unit.image)
             let index = images[unit.image]
-            let image: Tensor
-            if let (i, t) = cachedImage, i == index { image = t } else {
-                image = data.images.slice(rows: index..<(index + 1)).reshaped(data.imageShape)
-                cachedImage = (index, image)
-            }
-            guard image.isFinite else { throw CertificationError.nonFiniteInput(image: index) }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let counts = smoothing.run(image: image, index: index, phase: unit.phase, block: unit.block)
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            return ByteCoding.bytes(of: counts.words) + ByteCoding.bytes(of: [dt])
-        }, deliver: { u, bytes in
-            let unit = units[u]
-            let k = 3 * classes + 3
-            let words = try ByteCoding.values(of: Array(bytes[0..<(8 * k)]), as: Int64.self, context: "unit \(u) counts")
-            let dt = try ByteCoding.values(of: Array(bytes[(8 * k)...]), as: Double.self, context: "unit \(u) time")[0]
-            let counts = SampleCounts(words: words, classes: classes)
-            if unit.phase == .selection { selection += counts } else { estimation += counts }
-            seconds += dt
-            received += 1
-            if received == perImage {
-                let index = images[unit.image]
-                let cert = kind == .certify
-                    ? try smoothing.finish(selection: selection, estimation: estimation)
-                    : Certificate(prediction: try CertificateEstimator.predict(estimation, alpha: smoothing.configuration.alpha),
-                                  radius: 0, pALower: 0, agreement: 1)
-                try emit(ImageResult(index: index, label: data.labels[index], certificate: cert, selection: selection,
-                                     estimation: estimation, seconds: seconds))
-                selection = SampleCounts(classes: classes); estimation = SampleCounts(classes: classes)
-                seconds = 0; received = 0
+            var out: [UInt8]
+            switch unit {
+            case let .block(_, phase, block):
+                let o = smoothing.run(image: x, index: index, phase: phase, block: block)
+                out = ByteCoding.bytes(of: o.counts.words) + o.serializedClasses
+            case let .audit(_, _, range):
+                let o = smoothing.audit(image: x, index: index, positions: range)
+                out = ByteCoding.bytes(of: [o.sampleEvaluations, o.divergedSamples]) + o.baseClasses
             }
-        })
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            return ByteCoding.bytes(of: [dt]) + out
+        }
+
+        var state: [Int: Accumulator] = [:]
+        var nextEmit = 0
+        func finishImage(_ position: Int) throws {
+            let a = state.removeValue(forKey: position)!
+            let index = images[position]
+            let result: ImageResult
+            if kind == .predict {
+                let cert = Certificate(prediction: try CertificateEstimator.predict(a.estimation, alpha: c.alpha),
+                                       radius: 0, pALower: 0, agreement: 1)
+                result = ImageResult(index: index, label: data.labels[index], certificate: cert, selection: a.selection,
+                                     estimation: a.estimation, audit: a.audit, record: nil, auditBound: nil, auditStagesRun: 0,
+                                     seconds: a.seconds, auditStageSeconds: [], auditStageEvaluations: [])
+            } else {
+                let record = c.mode == .srs ? SerializedRecord(serialized: a.serialized, audited: a.audited) : nil
+                let (solves, diverged) = c.mode == .srs ? (Int64(a.audited.count), a.audit.divergedSamples)
+                                                        : (a.estimation.samples, a.estimation.divergedSamples)
+                if solves > 0 && diverged == solves { throw CertificationError.baseClassifierDiverged(image: index, samples: Int(solves)) }
+                let f = try smoothing.finish(index: index, selection: a.selection, estimation: a.estimation, record: record)
+                result = ImageResult(index: index, label: data.labels[index], certificate: f.certificate, selection: a.selection,
+                                     estimation: f.estimation, audit: a.audit, record: record, auditBound: f.auditBound,
+                                     auditStagesRun: a.stagesRun, seconds: a.seconds,
+                                     auditStageSeconds: c.mode == .srs ? a.stageSeconds : [],
+                                     auditStageEvaluations: c.mode == .srs ? a.stageEvaluations : [])
+            }
+            try emit(result)
+        }
+        /// Emits, in order, every finished image that can no longer escalate.
+        func emitReady(upTo end: Int, escalating: (Int) -> Bool) throws {
+            while nextEmit < end, let a = state[nextEmit], a.unitsLeft == 0, !escalating(nextEmit) {
+                try finishImage(nextEmit)
+                nextEmit += 1
+            }
+        }
+        func deliver(_ unit: Unit, _ bytes: [UInt8], escalating: (Int) -> Bool, end: Int) throws {
+            let context = "certify unit result"
+            let dt = try ByteCoding.values(of: Array(bytes[0..<8]), as: Double.self, context: context)[0]
+            let body = Array(bytes[8...])
+            var a = state[unit.image]!
+            a.seconds += dt
+            switch unit {
+            case let .block(_, phase, _):
+                let k = 3 * classes + 3
+                guard body.count >= 8 * k else { throw DistributedError.malformedMessage(context: context, reason: "short counts") }
+                let counts = SampleCounts(words: try ByteCoding.values(of: Array(body[0..<(8 * k)]), as: Int64.self, context: context), classes: classes)
+                if phase == .selection { a.selection += counts } else { a.estimation += counts }
+                a.serialized += body[(8 * k)...]
+            case let .audit(_, stage, _):
+                let w = try ByteCoding.values(of: Array(body[0..<16]), as: Int64.self, context: context)
+                a.audit.sampleEvaluations += w[0]; a.audit.divergedSamples += w[1]
+                a.audited += body[16...]
+                a.stageSeconds[stage] += dt; a.stageEvaluations[stage] += w[0]
+            }
+            a.unitsLeft -= 1
+            if a.unitsLeft == 0 { a.stagesRun += c.mode == .srs && kind == .certify ? 1 : 0 }
+            state[unit.image] = a
+            try emitReady(upTo: end, escalating: escalating)
+        }
+
+        var reports: [WorkQueueReport] = []
+        let w = windowSize(ranks: comm.size)
+        for start in stride(from: 0, to: images.count, by: w) {
+            let window = start..<Swift.min(images.count, start + w)
+            // Pass 1: selection, estimation, first audit stage. An image may escalate if the audit is adaptive
+            // and its decision is not yet known (it is known once its pass-1 units are all in).
+            var units = firstPassUnits(window)
+            var unitsPerImage = [Int: Int]()
+            for u in units { unitsPerImage[u.image, default: 0] += 1 }
+            if comm.rank == 0 {
+                for i in window { state[i] = Accumulator(classes: classes, stages: stageCount, units: unitsPerImage[i] ?? 0) }
+            }
+            var stage = 0
+            let mayEscalate: (Int) -> Bool = { i in
+                guard self.adaptive, let a = state[i] else { return false }
+                return self.smoothing.shouldEscalate(selected: a.selection.topClass, estimation: a.estimation, stagesRun: a.stagesRun)
+            }
+            while true {
+                let current = units
+                reports.append(try WorkQueue(unitCount: current.count).run(on: comm, compute: { try compute(current[$0]) },
+                    deliver: { try deliver(current[$0], $1, escalating: mayEscalate, end: window.upperBound) }))
+                stage += 1
+                guard adaptive, stage < stageCount else { break }
+                // The root decides which images of the window run stage `stage`; every rank learns the list.
+                var escalated: [Int64] = comm.rank == 0 ? window.filter { mayEscalate($0) }.map(Int64.init) : []
+                var count: [Int64] = [Int64(escalated.count)]
+                try comm.broadcast(&count, root: 0)
+                if comm.rank != 0 { escalated = Array(repeating: 0, count: Int(count[0])) }
+                if count[0] > 0 { try comm.broadcast(&escalated, root: 0) }
+                if escalated.isEmpty { break }
+                units = escalated.flatMap { i in smoothing.auditUnits(stage: stage).map { Unit.audit(image: Int(i), stage: stage, range: $0) } }
+                if comm.rank == 0 {
+                    for i in escalated { state[Int(i)]!.unitsLeft = smoothing.auditUnits(stage: stage).count }
+                }
+            }
+            if comm.rank == 0 { try emitReady(upTo: window.upperBound, escalating: { _ in false }) }
+        }
+        return WorkQueueReport.combining(reports, rank: comm.rank)
     }
 }
 

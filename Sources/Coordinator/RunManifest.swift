@@ -18,11 +18,21 @@ public struct RunManifest: Codable, Sendable {
         /// Absent in manifests of older runs.
         public var selectedClass: Int?
         public var estimationCounts: [Int64]?
+        /// SRS: audit stages run, each stage's f-evaluations × samples and compute seconds (cumulative stages are
+        /// not double-counted: stage s holds only its own positions), and the bound that gave p̲A.
+        public var auditStagesRun: Int?
+        public var auditStageEvaluations: [Int64]?
+        public var auditStageSeconds: [Double]?
+        public var auditBound: AuditBound?
         public init(index: Int, sampleEvaluations: Int64, divergedSamples: Int64, computeSeconds: Double,
-                    agreement: Double, pALower: Double, selectedClass: Int? = nil, estimationCounts: [Int64]? = nil) {
+                    agreement: Double, pALower: Double, selectedClass: Int? = nil, estimationCounts: [Int64]? = nil,
+                    auditStagesRun: Int? = nil, auditStageEvaluations: [Int64]? = nil, auditStageSeconds: [Double]? = nil,
+                    auditBound: AuditBound? = nil) {
             self.index = index; self.sampleEvaluations = sampleEvaluations; self.divergedSamples = divergedSamples
             self.computeSeconds = computeSeconds; self.agreement = agreement; self.pALower = pALower
             self.selectedClass = selectedClass; self.estimationCounts = estimationCounts
+            self.auditStagesRun = auditStagesRun; self.auditStageEvaluations = auditStageEvaluations
+            self.auditStageSeconds = auditStageSeconds; self.auditBound = auditBound
         }
     }
     public struct RankFigures: Codable, Sendable {
@@ -45,8 +55,16 @@ public struct RunManifest: Codable, Sendable {
     public var skip: Int, max: Int
     public var shard: String?
     public var configuration: SmoothingConfiguration
-    /// Named explicitly: `paper` or `reference-code` (SRS), `cohen` (standard).
+    /// Named explicitly: `audit`, `paper` or `reference-code` (SRS), `cohen` (standard).
     public var radiusEstimator: String
+    /// The classifier whose smoothed version is certified (`SmoothingConfiguration.baseClassifierDescription`).
+    public var baseClassifier: String?
+    /// Whether the radius comes with a proof under chain dependence (cohen, audit) or not (paper, reference-code).
+    public var radiusIsSound: Bool?
+    /// The audit's α shares (SRS with the audit radius).
+    public var auditAlphaShares: AuditAlphaShares?
+    /// SRS: the per-image record file (serialized classes and audited base classes; `x.records.jsonl`).
+    public var records: String?
     public var worldSize: Int
     public var wallSeconds: Double
     public var imagesCertified: Int
@@ -68,6 +86,16 @@ public struct RunManifest: Codable, Sendable {
         self.samplesPerSecond = samplesPerSecond; self.ranks = ranks; self.busySecondsMin = busySecondsMin
         self.busySecondsMedian = busySecondsMedian; self.busySecondsMax = busySecondsMax
         self.rootAggregationSeconds = rootAggregationSeconds; self.images = images
+        describeRadius()
+    }
+
+    /// Sets the fields that say what the radius is about from `configuration` and `radiusEstimator`.
+    public mutating func describeRadius() {
+        radiusEstimator = configuration.radius.rawValue
+        baseClassifier = configuration.baseClassifierDescription
+        radiusIsSound = configuration.radius.isSound
+        auditAlphaShares = configuration.radius == .audit
+            ? AuditAlphaShares(alpha: configuration.alpha, plannedStages: configuration.auditStages.count) : nil
     }
 
     public static func path(forReport report: String) -> String {
@@ -92,53 +120,115 @@ public struct RunManifest: Codable, Sendable {
         }
     }
 
+    /// The manifest of `report` with, for a run still in progress (or killed), the per-image entries of its
+    /// images log added (`x.images.jsonl`; a torn last line is skipped).
+    public static func readWithLog(forReport report: String) throws -> RunManifest {
+        var m = try read(path(forReport: report))
+        let log = ImageCostLog.path(forReport: report)
+        if m.status != "complete", FileManager.default.fileExists(atPath: log) {
+            let logged = try ImageLineLog<ImageCost>.read(log, index: \.index)
+            m.images = m.images.filter { logged[$0.index] == nil } + logged.keys.sorted().map { logged[$0]! }
+        }
+        return m
+    }
+
     public static func read(_ path: String) throws -> RunManifest {
         do { return try JSONDecoder().decode(RunManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path))) }
         catch { throw CoordinatorError.checkpoint(path: path, reason: "manifest unreadable: \(error)") }
     }
 }
 
-/// The per-image costs of a running certification, one JSON line per image (`x.tsv` → `x.images.jsonl`),
-/// appended and fsync'ed as each image finishes — before its report row, so every row of the report has its
-/// entry. The manifest is rewritten only at the start and the end of a run; this log is what lets `--resume`
-/// keep the counts (and so `report radius`) of the images certified before an interruption. It is removed once
-/// the complete manifest, which holds every entry, is written.
-public final class ImageCostLog {
+/// An append-only JSON-lines log of per-image entries beside a report, one line per image, appended and fsync'ed
+/// as each image finishes — before its report row, so every row of the report has its entry. On `resume` its
+/// complete lines are kept (a truncated last line is cut off; the last entry of an index wins).
+public final class ImageLineLog<Entry: Codable & Sendable> {
     public let path: String
     /// Entries found when opening with `resume` (last entry per image index, sorted by index).
-    public let entries: [RunManifest.ImageCost]
+    public let entries: [Entry]
     private let file: AppendOnlyLineFile
 
-    /// `x.tsv` → `x.images.jsonl` (beside the manifest `x.json`).
-    public static func path(forReport report: String) -> String {
-        String(RunManifest.path(forReport: report).dropLast(".json".count)) + ".images.jsonl"
-    }
-
-    /// Opens the log; with `resume`, keeps its complete lines (a truncated last line is cut off), else starts empty.
-    public init(path: String, resume: Bool) throws {
+    public init(path: String, resume: Bool, index: @escaping (Entry) -> Int) throws {
         self.path = path
-        var byIndex: [Int: RunManifest.ImageCost] = [:]
+        var byIndex: [Int: Entry] = [:]
         file = try AppendOnlyLineFile(path: path, mode: resume ? .resume : .replace) { kept in
             let decoder = JSONDecoder()
             for line in kept.split(separator: "\n") where !line.isEmpty {
-                guard let cost = try? decoder.decode(RunManifest.ImageCost.self, from: Data(line.utf8)) else {
-                    throw CoordinatorError.checkpoint(path: path, reason: "image log has an unreadable line")
+                guard let entry = try? decoder.decode(Entry.self, from: Data(line.utf8)) else {
+                    throw CoordinatorError.checkpoint(path: path, reason: "per-image log has an unreadable line")
                 }
-                byIndex[cost.index] = cost
+                byIndex[index(entry)] = entry
             }
         }
-        entries = byIndex.values.sorted { $0.index < $1.index }
+        entries = byIndex.keys.sorted().map { byIndex[$0]! }
     }
 
     /// Appends one entry (one JSON line, written whole, then fsync; a failed write leaves the log as it was).
-    public func append(_ cost: RunManifest.ImageCost) throws {
-        let line = String(decoding: try JSONEncoder().encode(cost), as: UTF8.self)
-        try file.append(line: line)
+    public func append(_ entry: Entry) throws {
+        try file.append(line: String(decoding: try JSONEncoder().encode(entry), as: UTF8.self))
     }
 
-    /// Closes and deletes the log (its entries are in the complete manifest).
+    public func close() { file.close() }
+
+    /// Closes and deletes the log (when its entries are kept elsewhere).
     public func remove() {
         file.close()
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Reads a log's entries (last per index) without opening it for writing.
+    public static func read(_ path: String, index: (Entry) -> Int) throws -> [Int: Entry] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CoordinatorError.checkpoint(path: path, reason: "missing or unreadable")
+        }
+        var byIndex: [Int: Entry] = [:]
+        let decoder = JSONDecoder()
+        for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
+            // A torn last line (a killed run) is skipped, as on resume.
+            guard let entry = try? decoder.decode(Entry.self, from: Data(line)) else { continue }
+            byIndex[index(entry)] = entry
+        }
+        return byIndex
+    }
+}
+
+/// The per-image costs of a running certification (`x.tsv` → `x.images.jsonl`). The manifest is rewritten only at
+/// the start and the end of a run; this log is what lets `--resume` keep the counts (and so `report radius`) of
+/// the images certified before an interruption. It is removed once the complete manifest, which holds every entry,
+/// is written.
+public enum ImageCostLog {
+    public static func path(forReport report: String) -> String {
+        String(RunManifest.path(forReport: report).dropLast(".json".count)) + ".images.jsonl"
+    }
+    public static func open(path: String, resume: Bool) throws -> ImageLineLog<RunManifest.ImageCost> {
+        try ImageLineLog(path: path, resume: resume, index: \.index)
+    }
+}
+
+/// SRS: one image's `SerializedRecord` as kept on disk (`x.tsv` → `x.records.jsonl`, kept after the run): ĉA, the
+/// serialized class of each estimation sample (chain-major) and the audited base classes (audit order), as base64
+/// bytes — 10,000 samples take 13 KB. With the manifest's configuration it determines every SRS radius at any α.
+public struct StoredRecord: Codable, Sendable, Equatable {
+    public var index: Int
+    public var selectedClass: Int
+    public var serialized: String
+    public var audited: String
+
+    public init(index: Int, selectedClass: Int, record: SerializedRecord) {
+        self.index = index; self.selectedClass = selectedClass
+        serialized = Data(record.serialized).base64EncodedString(); audited = Data(record.audited).base64EncodedString()
+    }
+
+    public func record(path: String) throws -> SerializedRecord {
+        guard let s = Data(base64Encoded: serialized), let a = Data(base64Encoded: audited) else {
+            throw CoordinatorError.checkpoint(path: path, reason: "image \(index)'s record is not valid base64")
+        }
+        return SerializedRecord(serialized: [UInt8](s), audited: [UInt8](a))
+    }
+
+    public static func path(forReport report: String) -> String {
+        String(RunManifest.path(forReport: report).dropLast(".json".count)) + ".records.jsonl"
+    }
+    public static func open(path: String, resume: Bool) throws -> ImageLineLog<StoredRecord> {
+        try ImageLineLog(path: path, resume: resume, index: \.index)
     }
 }

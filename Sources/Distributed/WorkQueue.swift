@@ -37,6 +37,25 @@ public struct WorkQueueReport: Sendable, Equatable {
     public var ranks: [WorkQueueRankStatistics]?
     /// The rank that computed each unit, indexed by unit (root only; `nil` on workers).
     public var unitRanks: [Int]?
+
+    /// The statistics of a job that ran the queue several times (in passes): figures summed per rank, unit ranks
+    /// concatenated in pass order.
+    public static func combining(_ reports: [WorkQueueReport], rank: Int) -> WorkQueueReport {
+        func sum(_ a: WorkQueueRankStatistics, _ b: WorkQueueRankStatistics) -> WorkQueueRankStatistics {
+            WorkQueueRankStatistics(rank: a.rank, unitsDone: a.unitsDone + b.unitsDone, busySeconds: a.busySeconds + b.busySeconds,
+                                    waitSeconds: a.waitSeconds + b.waitSeconds)
+        }
+        let zero = WorkQueueRankStatistics(rank: rank, unitsDone: 0, busySeconds: 0, waitSeconds: 0)
+        var out = WorkQueueReport(local: zero, ranks: nil, unitRanks: nil)
+        for r in reports {
+            out.local = sum(out.local, r.local)
+            if let ranks = r.ranks {
+                out.ranks = out.ranks.map { zip($0, ranks).map(sum) } ?? ranks
+                out.unitRanks = (out.unitRanks ?? []) + (r.unitRanks ?? [])
+            }
+        }
+        return out
+    }
 }
 
 /// A dynamic work queue over units `0..<unitCount`.

@@ -85,21 +85,34 @@ public enum ReportAnalysis {
     /// Read the reports at `paths` and summarise them. `names` (same count, or nil for the file names without
     /// extension) label them; `baseline` (one of `paths` or another report) sets the speedup column.
     /// Throws the reading errors, `emptyReport` for a report without rows, `invalidOption` for a names count mismatch.
+    /// With `commonImagesOnly`, every report (and the baseline) is restricted to the image indices all of them
+    /// have — the fair comparison of runs still in progress.
     public static func analyze(paths: [String], names: [String]? = nil, radii: [Double] = defaultRadii,
-                               baseline: String? = nil) throws -> (summaries: [ReportSummary], reports: [CertificationReport]) {
+                               baseline: String? = nil, commonImagesOnly: Bool = false) throws -> (summaries: [ReportSummary], reports: [CertificationReport]) {
         guard !paths.isEmpty else { throw ReportsError.invalidOption(name: "reports", value: "", reason: "no report given") }
         guard !radii.isEmpty else { throw ReportsError.invalidOption(name: "radii", value: "", reason: "no radius given") }
         if let names, names.count != paths.count {
             throw ReportsError.invalidOption(name: "names", value: names.joined(separator: ","),
                                              reason: "\(names.count) names for \(paths.count) reports")
         }
-        let reports = try paths.map { try CertificationReport.read(path: $0) }
+        var reports = try paths.map { try CertificationReport.read(path: $0) }
         for r in reports where r.rows.isEmpty { throw ReportsError.emptyReport(path: r.path) }
+        var common: Set<Int>? = nil
+        if commonImagesOnly {
+            let all = try reports + (baseline.map { [try CertificationReport.read(path: $0)] } ?? [])
+            let shared = all.dropFirst().reduce(Set(all[0].rows.map(\.index))) { $0.intersection($1.rows.map(\.index)) }
+            guard !shared.isEmpty else {
+                throw ReportsError.invalidOption(name: "common", value: "", reason: "the reports have no image in common")
+            }
+            common = shared
+            reports = reports.map { CertificationReport(path: $0.path, rows: $0.rows.filter { shared.contains($0.index) }) }
+        }
         var baselineMean: Double?
         if let baseline {
             let canonical = URL(fileURLWithPath: baseline).standardizedFileURL.path
-            let report = try reports.first { URL(fileURLWithPath: $0.path).standardizedFileURL.path == canonical }
+            var report = try reports.first { URL(fileURLWithPath: $0.path).standardizedFileURL.path == canonical }
                 ?? CertificationReport.read(path: baseline)
+            if let common { report = CertificationReport(path: report.path, rows: report.rows.filter { common.contains($0.index) }) }
             guard !report.rows.isEmpty else { throw ReportsError.emptyReport(path: baseline) }
             baselineMean = ReportSummary(name: "", rows: report.rows, radii: []).meanSeconds
         }

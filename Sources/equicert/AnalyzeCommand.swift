@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Certification
 import Coordinator
 import Reports
 
@@ -18,6 +19,7 @@ struct AnalyzeCommand: ParsableCommand {
     var plot: String?
     @Option(help: "Names for the table and legend, comma-separated, one per report (default: file names).")
     var names: String?
+    @Flag(help: "Only the images every report has (compares runs still in progress fairly).") var common = false
 
     func run() throws {
         try runReportingErrors {
@@ -25,10 +27,17 @@ struct AnalyzeCommand: ParsableCommand {
             let nameList = names.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
             if let plot { try ReportWriter.checkWritable(path: plot) }
             var (summaries, read) = try ReportAnalysis.analyze(paths: reports, names: nameList, radii: radiusList,
-                                                               baseline: baseline)
-            // f-evaluations per image from the manifests beside the reports (absent or unreadable: no column value).
+                                                               baseline: baseline, commonImagesOnly: common)
+            // f-evaluations per image from the manifests beside the reports (absent or unreadable: no column value),
+            // and what each report's radius is about.
+            var about: [String] = []
             for (i, report) in read.enumerated() {
-                guard let m = try? RunManifest.read(RunManifest.path(forReport: report.path)) else { continue }
+                guard let m = try? RunManifest.readWithLog(forReport: report.path) else { continue }
+                let c = m.configuration
+                let stages = c.radius == .audit ? " K = " + c.auditStages.map(String.init).joined(separator: "→") : ""
+                about.append("- \(summaries[i].name): \(c.mode.rawValue) smoothing, radius \(c.radius.rawValue)\(stages)"
+                    + (c.radius.isSound ? "" : " (not proven under chain dependence)")
+                    + ", σ = \(c.sigma), n = \(c.n), α = \(c.alpha); certifies \(c.baseClassifierDescription)")
                 let cost = Dictionary(m.images.map { ($0.index, $0.sampleEvaluations) }, uniquingKeysWith: { _, b in b })
                 let known = report.rows.compactMap { cost[$0.index] }
                 if known.count == report.rows.count {
@@ -36,6 +45,7 @@ struct AnalyzeCommand: ParsableCommand {
                 }
             }
             print(ReportAnalysis.markdownTable(summaries), terminator: "")
+            if !about.isEmpty { print("\n" + about.joined(separator: "\n")) }
             guard let plot else { return }
             let chart = CertifiedAccuracyPlot(
                 series: zip(summaries, read).map { CertifiedAccuracyPlot.Series(name: $0.name, rows: $1.rows) },

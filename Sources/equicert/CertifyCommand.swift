@@ -19,11 +19,6 @@ struct CertifyCommand: ParsableCommand {
         try runDistributed(o.distributed, threads: o.threads, workers: try o.inProcessWorkers()) { try certify($0) }
     }
 
-    func solverConfig(_ name: String, _ steps: Int, option: String) throws -> SolverConfig {
-        guard o.steps >= 1 else { throw CoordinatorError.invalidOption(name: option, value: "\(o.steps)", reason: "must be ≥ 1") }
-        return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: o.steps, tolerance: o.tolerance, stopMode: .relative)
-    }
-
     func certify(_ comm: any Communicator) throws {
         let started = Date()
         // Options first: nothing is read or written before they are valid.
@@ -54,7 +49,9 @@ struct CertifyCommand: ParsableCommand {
         var done = Set<Int>()
         var previousCosts: [RunManifest.ImageCost] = []
         let writer: ReportWriter?
-        var costLog: ImageCostLog?
+        var costLog: ImageLineLog<RunManifest.ImageCost>?
+        var recordLog: ImageLineLog<StoredRecord>?
+        let recordPath = StoredRecord.path(forReport: o.out)
         if comm.rank == 0 {
             let parent = URL(fileURLWithPath: o.out).deletingLastPathComponent()
             try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
@@ -69,7 +66,8 @@ struct CertifyCommand: ParsableCommand {
                     }
                     previousCosts = old.images
                 }
-                let log = try ImageCostLog(path: ImageCostLog.path(forReport: o.out), resume: true)
+                let log = try ImageCostLog.open(path: ImageCostLog.path(forReport: o.out), resume: true)
+                if smoothingMode == .srs { recordLog = try StoredRecord.open(path: recordPath, resume: true) }
                 let logged = Set(log.entries.map(\.index))
                 previousCosts = previousCosts.filter { !logged.contains($0.index) } + log.entries
                 costLog = log
@@ -80,7 +78,8 @@ struct CertifyCommand: ParsableCommand {
                 writer = w
             } else {
                 writer = try ReportWriter(path: o.out, mode: .replace)
-                costLog = try ImageCostLog(path: ImageCostLog.path(forReport: o.out), resume: false)
+                costLog = try ImageCostLog.open(path: ImageCostLog.path(forReport: o.out), resume: false)
+                if smoothingMode == .srs { recordLog = try StoredRecord.open(path: recordPath, resume: false) }
             }
         } else {
             writer = nil
@@ -101,10 +100,11 @@ struct CertifyCommand: ParsableCommand {
                                    modelMetadata: target.metadata,
                                    data: target.source.rawValue, split: o.split, skip: o.skip, max: o.max, shard: o.shard,
                                    configuration: config,
-                                   radiusEstimator: smoothingMode == .standard ? "cohen" : estimator.rawValue,
+                                   radiusEstimator: estimator.rawValue,
                                    worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
                                    ranks: [], busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0,
                                    rootAggregationSeconds: 0, images: previousCosts)
+        if smoothingMode == .srs { manifest.records = URL(fileURLWithPath: recordPath).lastPathComponent }
         if comm.rank == 0 { try manifest.write(to: manifestPath) }
 
         let bar = ProgressBar(label: "certify", total: images.count, unit: "img", enabled: comm.rank == 0 && !o.quiet)
@@ -115,13 +115,22 @@ struct CertifyCommand: ParsableCommand {
             let row = cert.abstained
                 ? CertificationRow.abstention(index: r.index, label: r.label, seconds: r.seconds)
                 : CertificationRow(index: r.index, label: r.label, prediction: cert.prediction, radius: cert.radius, seconds: r.seconds)
+            let srs = smoothingMode == .srs
             let cost = RunManifest.ImageCost(index: r.index,
-                                             sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations,
-                                             divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples,
+                                             sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations
+                                                 + r.audit.sampleEvaluations,
+                                             divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples
+                                                 + r.audit.divergedSamples,
                                              computeSeconds: r.seconds, agreement: cert.agreement, pALower: cert.pALower,
                                              selectedClass: r.selection.topClass,
-                                             estimationCounts: r.estimation.words)
-            try costLog!.append(cost)   // before the row: every kept row has its costs on resume
+                                             estimationCounts: r.estimation.words,
+                                             auditStagesRun: srs ? r.auditStagesRun : nil,
+                                             auditStageEvaluations: srs ? r.auditStageEvaluations : nil,
+                                             auditStageSeconds: srs ? r.auditStageSeconds : nil,
+                                             auditBound: r.auditBound)
+            // Record and costs before the row: every kept row has both on resume.
+            if let record = r.record { try recordLog!.append(StoredRecord(index: r.index, selectedClass: r.selection.topClass, record: record)) }
+            try costLog!.append(cost)
             try writer!.append(row)
             manifest.images.append(cost)
             certified += 1
@@ -148,6 +157,7 @@ struct CertifyCommand: ParsableCommand {
         manifest.rootAggregationSeconds = rootSeconds
         try manifest.write(to: manifestPath)
         costLog!.remove()
+        recordLog?.close()
         printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
                             certified, correct, abstained, wall, comm.size, Double(samples) / wall, o.out))
     }
@@ -168,12 +178,18 @@ struct SmoothingOptions: ParsableArguments {
     @Option(help: "Solver of every sample (standard) or serialized step (srs): naive, anderson, broyden.") var solver: String = "anderson"
     @Option(help: "Solver steps (S for srs, D for standard).") var steps: Int = 1
     @Option(help: "SRS warm-up (step 0 of each chain) steps, with Anderson.") var warmupSteps: Int = 10
-    @Option(help: "SRS: K serialized samples re-solved from zero.") var check: Int = 400
-    @Option(help: "SRS: solver of the K-sample check and of selection.") var checkSolver: String = "anderson"
-    @Option(help: "SRS: steps of the check solver.") var checkSteps: Int = 10
-    @Option(help: "Stop a solve early when every sample's relative residual is below this (0: always run all steps).")
+    @Option(help: ArgumentHelp("SRS: the audit's cumulative stage sizes (from-zero re-solves of uniformly drawn estimation samples); a later stage runs only where the previous one limits p̲A. The paper and reference-code radii use the first stage as their K checks.", valueName: "K1,K2,…"))
+    var audit: String?
+    @Option(help: "SRS: escalate to the next audit stage where N_A ≥ this share of n.") var auditEscalation: Double = 0.97
+    @Option(help: "SRS: the base classifier's solver (from zero; the classifier certified, also used for selection and the audit): naive, anderson, broyden.")
+    var baseSolver: String = "anderson"
+    @Option(help: "SRS: the base classifier's maximum solver steps.") var baseMaxSteps: Int = 30
+    @Option(help: "SRS: the base classifier stops a sample at this relative residual (0: always run every step).")
+    var baseTolerance: Float = 1e-3
+    @Option(help: "Stop a solve early when a sample's relative residual is below this (0: always run all steps): the standard-mode classifier, SRS's warm-up and serialized steps.")
     var tolerance: Float = 0
-    @Option(help: "Radius estimator for srs: paper or reference-code.") var radius: String = "paper"
+    @Option(help: "Radius: audit (srs default, sound under chain dependence), paper or reference-code (srs, for comparison: not proven under dependence), cohen (standard).")
+    var radius: String?
     @Option(help: "Chains per (image, phase).") var chains: Int = 400
     @Option(help: "Chains per block (the batch of every unit of work).") var chainsPerBlock: Int = 50
     @Option(help: "Seed of the noise.") var seed: UInt64 = 0
@@ -198,32 +214,54 @@ extension SmoothingOptions {
         return threads == nil ? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
     }
 
-    func solverConfig(_ name: String, _ steps: Int, option: String) throws -> SolverConfig {
+    func solverConfig(_ name: String, _ steps: Int, option: String, tolerance: Float? = nil) throws -> SolverConfig {
         guard steps >= 1 else { throw CoordinatorError.invalidOption(name: option, value: "\(steps)", reason: "must be ≥ 1") }
-        return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: steps, tolerance: tolerance, stopMode: .relative)
+        let tol = tolerance ?? self.tolerance
+        guard tol >= 0, tol.isFinite else { throw CoordinatorError.invalidOption(name: "tolerance", value: "\(tol)", reason: "must be ≥ 0") }
+        return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: steps, tolerance: tol, stopMode: .relative)
     }
 
-    /// The validated smoothing configuration (PREDICT needs no K-sample check).
+    /// `--audit 400,2000` → [400, 2000] (nil: SRS's default 400, 2000; refused in standard mode).
+    func auditStages(_ mode: SmoothingMode) throws -> [Int] {
+        guard let audit else { return mode == .srs ? [400, 2_000] : [] }
+        guard mode == .srs else {
+            throw CoordinatorError.invalidOption(name: "audit", value: audit, reason: "standard mode has no audit: every sample is already a from-zero solve of the base classifier")
+        }
+        let parts = audit.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try parts.map { p in
+            guard let k = Int(p) else { throw CoordinatorError.invalidOption(name: "audit", value: audit, reason: "expected stage sizes such as 400,2000") }
+            return k
+        }
+    }
+
+    /// The validated smoothing configuration (PREDICT: standard mode only).
     func smoothingConfiguration(forPredict: Bool) throws -> SmoothingConfiguration {
         guard let smoothingMode = SmoothingMode(rawValue: mode) else {
             throw CoordinatorError.invalidOption(name: "mode", value: mode, reason: "expected srs or standard")
         }
-        guard let estimator = RadiusEstimator(rawValue: radius) else {
-            throw CoordinatorError.invalidOption(name: "radius", value: radius, reason: "expected paper or reference-code")
-        }
+        let estimator = try radius.map { name -> RadiusEstimator in
+            guard let e = RadiusEstimator(rawValue: name) else {
+                throw CoordinatorError.invalidOption(name: "radius", value: name, reason: "expected audit, paper, reference-code or cohen")
+            }
+            return e
+        } ?? .default(for: smoothingMode)
         guard split == "test" || split == "train" else {
             throw CoordinatorError.invalidOption(name: "split", value: split, reason: "expected test or train")
         }
         guard skip >= 1 else { throw CoordinatorError.invalidOption(name: "skip", value: "\(skip)", reason: "must be ≥ 1") }
         guard max >= 0 else { throw CoordinatorError.invalidOption(name: "max", value: "\(max)", reason: "must be ≥ 0") }
         let anderson = try solverConfig("anderson", warmupSteps, option: "warmup-steps")
-        var config = SmoothingConfiguration(sigma: sigma, n0: n0, n: n, alpha: alpha, mode: smoothingMode,
+        let config = SmoothingConfiguration(sigma: sigma, n0: n0, n: n, alpha: alpha, mode: smoothingMode,
                                             solver: try solverConfig(solver, steps, option: "steps"),
                                             warmupSolver: anderson,
-                                            checkSolver: try solverConfig(checkSolver, checkSteps, option: "check-steps"),
-                                            checkCount: check, chains: chains, chainsPerBlock: chainsPerBlock,
-                                            radius: estimator, seed: seed)
-        if forPredict { config.checkCount = 1 }
+                                            baseSolver: try solverConfig(baseSolver, baseMaxSteps, option: "base-max-steps",
+                                                                         tolerance: baseTolerance),
+                                            auditStages: try auditStages(smoothingMode), auditEscalation: auditEscalation,
+                                            chains: chains, chainsPerBlock: chainsPerBlock, radius: estimator, seed: seed)
+        if forPredict && smoothingMode == .srs {
+            throw CoordinatorError.invalidOption(name: "mode", value: "srs",
+                reason: "PREDICT's binomial test needs independent samples and serialized predictions are not; use predict --mode standard (the base classifier from zero), or certify --mode srs, whose predict column is sound (the audit)")
+        }
         try config.validate()
         return config
     }

@@ -37,34 +37,50 @@ struct ReportMergeCommand: ParsableCommand {
     }
 }
 
-/// `equicert report radius run.tsv --radius reference-code -o run.reference-code.tsv`: the same run's radii with
-/// another SRS estimator and/or α, from the counts kept in the run's manifest (no re-run).
+/// `equicert report radius run.tsv --radius paper -o run.paper.tsv`: the same run's radii with another SRS estimator,
+/// α or a prefix of its audit stages, from the counts in its manifest and the per-image records (no re-run).
 struct ReportRadiusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "radius",
-        abstract: "Recompute a finished run's radii with another SRS radius estimator or α, from its manifest's counts.")
+        abstract: "Recompute a finished run's radii with another radius estimator, α or audit stages, from what the run kept.")
 
     @Argument(help: "A certification report (its manifest must be beside it).") var report: String
-    @Option(help: "SRS radius estimator: paper or reference-code (default: the run's).") var radius: String?
+    @Option(help: "SRS radius estimator: audit, paper or reference-code (default: the run's).") var radius: String?
     @Option(help: "Failure probability α (default: the run's).") var alpha: Double?
+    @Option(help: ArgumentHelp("SRS: use only these audit stages, a prefix of the run's (e.g. 400 from a 400,2000 run); their cost is what the rows and manifest report.", valueName: "K1,…"))
+    var audit: String?
     @Option(name: .shortAndLong, help: "Output report (.tsv, written atomically; its manifest goes beside it).") var output: String
 
     func run() throws {
         try runReportingErrors {
             let estimator = try radius.map { name -> RadiusEstimator in
                 guard let e = RadiusEstimator(rawValue: name) else {
-                    throw CoordinatorError.invalidOption(name: "radius", value: name, reason: "expected paper or reference-code")
+                    throw CoordinatorError.invalidOption(name: "radius", value: name, reason: "expected audit, paper, reference-code or cohen")
                 }
                 return e
+            }
+            let stages = try audit.map { text in
+                try text.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
+                    guard let k = Int(part.trimmingCharacters(in: .whitespaces)), k >= 1 else {
+                        throw CoordinatorError.invalidOption(name: "audit", value: text, reason: "expected stage sizes such as 400,2000")
+                    }
+                    return k
+                }
             }
             guard output != report else {
                 throw CoordinatorError.invalidOption(name: "output", value: output, reason: "must differ from the input report")
             }
             try ReportWriter.checkWritable(path: output)
             let rows = try CertificationReport.read(path: report)
-            let manifest = try RunManifest.read(RunManifest.path(forReport: report))
+            let manifest = try RunManifest.readWithLog(forReport: report)
             var (recomputed, outManifest) = try RadiusRecomputation.recompute(report: rows, manifest: manifest, reportPath: report,
-                                                                              estimator: estimator, alpha: alpha)
+                                                                              estimator: estimator, alpha: alpha, auditStages: stages)
             outManifest.command = commandLine() + " (recomputed from: " + manifest.command + ")"
+            // The output names the input's records (the same samples): relative when beside it, else absolute.
+            if let records = manifest.records, !records.hasPrefix("/") {
+                let input = URL(fileURLWithPath: report).deletingLastPathComponent().standardized
+                let out = URL(fileURLWithPath: output).deletingLastPathComponent().standardized
+                outManifest.records = input == out ? records : input.appendingPathComponent(records).path
+            }
             try CertificationReport.write(recomputed, to: output)
             try outManifest.write(to: RunManifest.path(forReport: output))
             print("\(recomputed.count) rows, radius \(outManifest.radiusEstimator), α = \(outManifest.configuration.alpha) → \(output)")

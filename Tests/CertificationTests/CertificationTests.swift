@@ -99,7 +99,7 @@ struct UnitTests {
         let anderson = SolverConfig(kind: .anderson, maxSteps: 8, tolerance: 1e-3, stopMode: .relative)
         let config = SmoothingConfiguration(sigma: 0.5, n0: 20, n: 120, alpha: 0.01, mode: mode,
                                             solver: mode == .srs ? SolverConfig(kind: .naive, maxSteps: 1, tolerance: 0) : anderson,
-                                            warmupSolver: anderson, checkSolver: anderson, checkCount: 30,
+                                            warmupSolver: anderson, baseSolver: anderson, auditStages: [30],
                                             chains: 20, chainsPerBlock: 10, seed: seed)
         return try Smoothing(model: EquilibriumClassifier(model), configuration: config)
     }
@@ -110,15 +110,19 @@ struct UnitTests {
     func countsAreExactAndUnitsArePure(mode: SmoothingMode) throws {
         let s = try tinySmoothing(mode: mode)
         let x = image()
-        let sel = s.runPhase(image: x, index: 7, phase: .selection)
-        let est = s.runPhase(image: x, index: 7, phase: .estimation)
+        let sel = s.runPhase(image: x, index: 7, phase: .selection).counts
+        let outcome = s.runPhase(image: x, index: 7, phase: .estimation)
+        let est = outcome.counts
         #expect(sel.samples == 20 && sel.counts.reduce(0, +) == 20)
         #expect(est.samples == 120 && est.counts.reduce(0, +) == 120)
-        #expect(est.checkServed.reduce(0, +) == (mode == .srs ? 30 : 0))
-        #expect(est.checkAgree.reduce(0, +) <= est.checkServed.reduce(0, +))
+        // SRS records every sample's serialized class (chain-major), consistent with the counts.
+        #expect(outcome.serializedClasses.count == (mode == .srs ? 120 : 0))
+        if mode == .srs {
+            #expect((0..<4).allSatisfy { c in Int64(outcome.serializedClasses.filter { Int($0) == c }.count) == est.counts[c] })
+        }
         // Blocks in reverse order, run again: the same sums (pure units, order-independent merge).
         let reversed = s.configuration.blocks(.estimation).reversed().reduce(SampleCounts(classes: 4)) {
-            $0 + s.run(image: x, index: 7, phase: .estimation, block: $1)
+            $0 + s.run(image: x, index: 7, phase: .estimation, block: $1).counts
         }
         #expect(reversed == est)
     }
@@ -133,25 +137,67 @@ struct UnitTests {
         #expect(differs)
     }
 
-    @Test func checkSubsetIsSeededAndSized() throws {
+    @Test func auditPositionsAreSeededDistinctAndExtendable() throws {
         let s = try tinySmoothing(mode: .srs)
-        let k = s.checkSubset(image: 3)
-        #expect(k.count == 30 && k == s.checkSubset(image: 3) && k != s.checkSubset(image: 4))
-        #expect(k.allSatisfy { $0 >= 0 && $0 < s.configuration.layout(.estimation).serializedSamples })
+        let k = s.auditPositions(image: 3, count: 30)
+        #expect(k.count == 30 && Set(k).count == 30 && k == s.auditPositions(image: 3, count: 30) && k != s.auditPositions(image: 4, count: 30))
+        #expect(k.allSatisfy { $0 >= 0 && $0 < 120 })
+        #expect(Array(s.auditPositions(image: 3, count: 90).prefix(30)) == k, "a later stage extends the earlier one")
+    }
+
+    /// An audit unit re-solves exactly the estimation sample at its position: with a classifier whose answer does not
+    /// depend on its start state, the audited class equals the recorded serialized class at every position, and
+    /// the base classifier's solver is what the audit passes.
+    @Test func auditReSolvesTheSameNoisySample() throws {
+        let s = SolverConfig(kind: .naive, maxSteps: 1), base = SolverConfig(kind: .anderson, maxSteps: 7)
+        let config = SmoothingConfiguration(sigma: 1, n0: 20, n: 300, alpha: 0.01, mode: .srs, solver: s, warmupSolver: s,
+                                            baseSolver: base, auditStages: [40, 120], chains: 50, chainsPerBlock: 25, seed: 4)
+        let smoothing = try Smoothing(model: StatelessThresholdClassifier(), configuration: config)
+        let x = Tensor(shape: [4])
+        let serialized = smoothing.runPhase(image: x, index: 2, phase: .estimation).serializedClasses
+        let positions = smoothing.auditPositions(image: 2, count: 120)
+        let audited = (0..<2).flatMap { st in smoothing.auditUnits(stage: st).flatMap { smoothing.audit(image: x, index: 2, positions: $0).baseClasses } }
+        #expect(audited.count == 120 && Set(serialized).count == 2, "both classes occur")
+        #expect(zip(positions, audited).allSatisfy { serialized[$0] == $1 })
+        #expect(smoothing.audit(image: x, index: 2, positions: 0..<25).sampleEvaluations == 25 * 7)
+    }
+
+    @Test func chainLayoutIndicesRoundTrip() {
+        for l in [ChainLayout(samples: 120, chains: 20, chainsPerBlock: 10), ChainLayout(samples: 107, chains: 20, chainsPerBlock: 5),
+                  ChainLayout(samples: 10, chains: 20, chainsPerBlock: 10)] {
+            var next = 0
+            for b in 0..<l.blockCount {
+                let r = l.sampleRange(ofBlock: b)
+                #expect(r.lowerBound == next)
+                next = r.upperBound
+                for ch in l.chainRange(ofBlock: b) {
+                    for t in 0..<l.length(ofChain: ch) {
+                        let i = l.sampleIndex(chain: ch, step: t)
+                        #expect(r.contains(i) && l.chainAndStep(ofSample: i) == (ch, t))
+                    }
+                }
+            }
+            #expect(next == l.samples)
+        }
     }
 
     @Test func invalidSettingsAreRefused() throws {
         let s = try tinySmoothing(mode: .srs)
         var c = s.configuration
         for mutate in [{ (c: inout SmoothingConfiguration) in c.sigma = 0 }, { $0.alpha = 1 }, { $0.n0 = 0 }, { $0.n = 0 },
-                       { $0.checkCount = 10_000 }, { $0.chains = 25 }] {
+                       { $0.auditStages = [10_000] }, { $0.auditStages = [40, 30] }, { $0.auditStages = [] },
+                       { $0.auditStages = [0, 10] }, { $0.radius = .cohen }, { $0.chains = 25 }] {
             var bad = c
             mutate(&bad)
             #expect(throws: CertificationError.self) { try bad.validate() }
         }
         c.mode = .standard
-        c.checkCount = 10_000  // K is irrelevant in standard mode
+        c.radius = .cohen; c.auditStages = []
         try c.validate()
+        c.radius = .audit
+        #expect(throws: CertificationError.self) { try c.validate() }   // the audit is an SRS radius
+        c.radius = .cohen; c.auditStages = [30]
+        #expect(throws: CertificationError.self) { try c.validate() }   // standard mode has no audit
     }
 
     @Test func nonFiniteImageIsRefused() throws {
@@ -175,12 +221,25 @@ struct ThresholdClassifier: SmoothableClassifier {
     }
 }
 
+/// Class 1 when the first input is below 0; a "fixed point" that ignores its start (so SRS and from-zero agree);
+/// f-evaluations = the solver's step count.
+struct StatelessThresholdClassifier: SmoothableClassifier {
+    var classes: Int { 2 }
+    var inputShape: [Int] { [4] }
+    var supportsSerializedSmoothing: Bool { true }
+    func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch {
+        let b = x.shape[0], per = x.count / b
+        return ClassifiedBatch(predictions: (0..<b).map { x.scalars[$0 * per] < 0 ? 1 : 0 }, state: x,
+                               evaluations: solver.maxSteps, diverged: Array(repeating: false, count: b))
+    }
+}
+
 @Suite("Smoothing any classifier")
 struct GenericSmoothingTests {
     func smoothing(alpha: Double, n: Int, mode: SmoothingMode = .standard) throws -> Smoothing<ThresholdClassifier> {
         let s = SolverConfig(kind: .naive, maxSteps: 1)
         let config = SmoothingConfiguration(sigma: 1, n0: 20, n: n, alpha: alpha, mode: mode, solver: s, warmupSolver: s,
-                                            checkSolver: s, checkCount: 1, chains: 50, chainsPerBlock: 50, seed: 9)
+                                            baseSolver: s, auditStages: [1], chains: 50, chainsPerBlock: 50, seed: 9)
         return try Smoothing(model: ThresholdClassifier(threshold: 0.5), configuration: config)
     }
 
@@ -198,7 +257,7 @@ struct GenericSmoothingTests {
         var misses = 0, sum = 0.0
         let image = Tensor(shape: [4])
         for i in 0..<600 {
-            let est = s.runPhase(image: image, index: i, phase: .estimation)
+            let est = s.runPhase(image: image, index: i, phase: .estimation).counts
             let p = try ClopperPearson.lowerBound(successes: Double(est.counts[1]), trials: Double(est.samples), alpha: 0.1)
             if p > pA { misses += 1 }
             sum += p

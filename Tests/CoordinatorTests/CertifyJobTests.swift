@@ -18,8 +18,8 @@ struct CertifyJobTests {
         let anderson = SolverConfig(kind: .anderson, maxSteps: 6, tolerance: 1e-3, stopMode: .relative)
         let config = SmoothingConfiguration(sigma: 0.3, n0: 20, n: 80, alpha: 0.05, mode: mode,
                                             solver: mode == .srs ? SolverConfig(kind: .anderson, maxSteps: 1, tolerance: 0) : anderson,
-                                            warmupSolver: anderson, checkSolver: anderson, checkCount: 20,
-                                            chains: 20, chainsPerBlock: 10, seed: 11)
+                                            warmupSolver: anderson, baseSolver: anderson, auditStages: [20, 50],
+                                            auditEscalation: 0.5, chains: 20, chainsPerBlock: 10, seed: 11)
         var r = TestRandom(seed: 2)
         let data = ImageDataset(name: "synthetic", images: r.tensor([5, 8, 8, 1], 0, 1), labels: [0, 1, 2, 1, 0],
                                 classNames: ["a", "b", "c"], mean: [0.5], std: [0.3])
@@ -29,6 +29,7 @@ struct CertifyJobTests {
 
     struct Row: Sendable, Equatable {
         var index: Int, certificate: Certificate, selection: SampleCounts, estimation: SampleCounts
+        var record: SerializedRecord?, stagesRun: Int
     }
 
     @Test(arguments: [SmoothingMode.standard, .srs])
@@ -39,7 +40,8 @@ struct CertifyJobTests {
             let perRank = try ThreadGroup.run(size: size, timeout: 120) { comm -> [Row] in
                 var rows: [Row] = []
                 _ = try job.run(on: comm) { r in
-                    rows.append(Row(index: r.index, certificate: r.certificate, selection: r.selection, estimation: r.estimation))
+                    rows.append(Row(index: r.index, certificate: r.certificate, selection: r.selection, estimation: r.estimation,
+                                    record: r.record, stagesRun: r.auditStagesRun))
                 }
                 return rows
             }
@@ -47,6 +49,18 @@ struct CertifyJobTests {
             #expect(perRank.dropFirst().allSatisfy { $0.isEmpty }, "only the root emits")
             #expect(rows.map(\.index) == [0, 1, 2, 3, 4], "image order at size \(size)")
             #expect(rows.allSatisfy { $0.estimation.samples == 80 && $0.selection.samples == 20 })
+            if mode == .srs {
+                // The adaptive audit ran its second stage where N_A ≥ 0.5·N, and only there; the records are complete.
+                #expect(rows.allSatisfy { r in
+                    let escalate = r.estimation.counts[r.selection.topClass] >= 40
+                    return r.stagesRun == (escalate ? 2 : 1) && r.record?.audited.count == (escalate ? 50 : 20)
+                        && r.record?.serialized.count == 80
+                })
+                #expect(rows.contains { $0.stagesRun == 2 }, "some image should escalate")
+                // The same certificates as the single-process CERTIFY.
+                let single = try rows.map { try job.smoothing.certify(image: job.data.images.slice(rows: $0.index..<($0.index + 1)).reshaped(job.data.imageShape), index: $0.index) }
+                #expect(zip(rows, single).allSatisfy { $0.certificate == $1.certificate && $0.record == $1.record })
+            }
             if let reference { #expect(rows == reference, "size \(size) differs from size 1") } else { reference = rows }
         }
     }

@@ -15,7 +15,7 @@ func imageCostLogResume() throws {
         RunManifest.ImageCost(index: i, sampleEvaluations: evals, divergedSamples: 0, computeSeconds: 0.5, agreement: 1,
                               pALower: 0.9, selectedClass: 3, estimationCounts: [1, 2, 3])
     }
-    let log = try ImageCostLog(path: path, resume: false)
+    let log = try ImageCostLog.open(path: path, resume: false)
     #expect(log.entries.isEmpty)
     try log.append(cost(20, 100))
     try log.append(cost(0, 200))
@@ -25,14 +25,14 @@ func imageCostLogResume() throws {
     handle.seekToEndOfFile()
     handle.write(Data("{\"index\":40,\"sampleEv".utf8))
     handle.closeFile()
-    let resumed = try ImageCostLog(path: path, resume: true)
+    let resumed = try ImageCostLog.open(path: path, resume: true)
     #expect(resumed.entries == [cost(0, 200), cost(20, 300)])
     try resumed.append(cost(40, 400))
-    #expect(try ImageCostLog(path: path, resume: true).entries == [cost(0, 200), cost(20, 300), cost(40, 400)])
+    #expect(try ImageCostLog.open(path: path, resume: true).entries == [cost(0, 200), cost(20, 300), cost(40, 400)])
     resumed.remove()
     #expect(!FileManager.default.fileExists(atPath: path))
     // A file that is not a cost log is refused on resume and left exactly as it was.
     try Data("not json\n{\"index\":".utf8).write(to: URL(fileURLWithPath: path))
-    #expect(throws: CoordinatorError.self) { _ = try ImageCostLog(path: path, resume: true) }
+    #expect(throws: CoordinatorError.self) { _ = try ImageCostLog.open(path: path, resume: true) }
     #expect(try String(contentsOfFile: path, encoding: .utf8) == "not json\n{\"index\":")
 }

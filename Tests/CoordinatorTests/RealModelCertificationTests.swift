@@ -29,7 +29,7 @@ struct RealModelCertificationTests {
         let anderson = SolverConfig(kind: .anderson, maxSteps: 10, tolerance: 1e-3, stopMode: .relative)
         let config = SmoothingConfiguration(sigma: sigma, n0: 50, n: n, alpha: 0.001, mode: mode,
                                             solver: mode == .srs ? SolverConfig(kind: .anderson, maxSteps: 1) : anderson,
-                                            warmupSolver: anderson, checkSolver: anderson, checkCount: check,
+                                            warmupSolver: anderson, baseSolver: anderson, auditStages: [check],
                                             chains: 50, chainsPerBlock: 50, seed: seed)
         return try Smoothing(model: EquilibriumClassifier(model), configuration: config)
     }
@@ -41,7 +41,7 @@ struct RealModelCertificationTests {
         // Another seed: other check samples, and other noise — visible in the counts at σ = 1, where the model's
         // predictions vary (at σ = 0.25 it is unanimous on most images under any seed).
         let s0 = try smoothing(.srs, n: 300, sigma: 1), s1 = try smoothing(.srs, n: 300, seed: 1, sigma: 1)
-        #expect(s0.checkSubset(image: 0) != s1.checkSubset(image: 0))
+        #expect(s0.auditPositions(image: 0, count: 100) != s1.auditPositions(image: 0, count: 100))
         var differs = false
         for i in 0..<10 where !differs {
             differs = s0.runPhase(image: image(i), index: i, phase: .estimation) != s1.runPhase(image: image(i), index: i, phase: .estimation)
@@ -63,14 +63,14 @@ struct RealModelCertificationTests {
         #expect(both >= 4, "the model should certify most of these easy images in both modes")
     }
 
-    /// Over-claim: the SRS radius (paper mode) above σ·Φ⁻¹(UCB) of a high-n standard estimate of p_A at the same
+    /// Over-claim: the SRS radius (the audit) above σ·Φ⁻¹(UCB) of a high-n standard estimate of p_A at the same
     /// α — impossible for a sound radius except with probability about α per image.
     @Test func serializedRadiusIsSound() throws {
         let srs = try smoothing(.srs, n: 500, check: 150)
         let reference = try smoothing(.standard, n: 2_000, seed: 7)
         for i in [0, 7, 11] {
             let r = try srs.certify(image: image(i), index: i)
-            let est = reference.runPhase(image: image(i), index: i, phase: .estimation)
+            let est = reference.runPhase(image: image(i), index: i, phase: .estimation).counts
             let cA = r.selection.topClass
             let upper = try ClopperPearson.upperBound(successes: Double(est.counts[cA]), trials: Double(est.samples), alpha: 0.001)
             let ceiling = upper >= 1 ? Double.infinity : 0.25 * Normal.quantile(upper)

@@ -31,7 +31,7 @@ struct TransformerSmoothingTests {
     static func config(_ mode: SmoothingMode) -> SmoothingConfiguration {
         let s = SolverConfig(kind: .naive, maxSteps: 1, tolerance: 0)
         return SmoothingConfiguration(sigma: 0.3, n0: 20, n: 100, alpha: 0.05, mode: mode, solver: s, warmupSolver: s,
-                                      checkSolver: s, checkCount: 20, chains: 20, chainsPerBlock: 10, seed: 3)
+                                      baseSolver: s, auditStages: [20], chains: 20, chainsPerBlock: 10, seed: 3)
     }
 
     @Test("ViT standard smoothing: same certificates at 1 and 3 ranks; robust attention changes the counts; SRS refused")
