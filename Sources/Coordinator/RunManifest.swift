@@ -162,9 +162,12 @@ public final class ImageLineLog<Entry: Codable & Sendable> {
         entries = byIndex.keys.sorted().map { byIndex[$0]! }
     }
 
-    /// Appends one entry (one JSON line, written whole, then fsync; a failed write leaves the log as it was).
+    /// Appends one entry (one JSON line with sorted keys, so equal entries are equal bytes; written whole, then
+    /// fsync; a failed write leaves the log as it was).
     public func append(_ entry: Entry) throws {
-        try file.append(line: String(decoding: try JSONEncoder().encode(entry), as: UTF8.self))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try file.append(line: String(decoding: try encoder.encode(entry), as: UTF8.self))
     }
 
     public func close() { file.close() }

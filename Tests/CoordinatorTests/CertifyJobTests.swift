@@ -74,3 +74,30 @@ struct CertifyJobTests {
         #expect(parts.sorted() == CertifyImages.selectImages(count: 50, skip: 3, max: 0))
     }
 }
+
+/// A "DEQ" whose from-zero solves by Broyden (the base solver below) all diverge; other solves are fine.
+private struct BaseDivergesClassifier: SmoothableClassifier {
+    var classes: Int { 2 }
+    var inputShape: [Int] { [2, 2, 1] }
+    var supportsSerializedSmoothing: Bool { true }
+    func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch {
+        let b = x.shape[0]
+        return ClassifiedBatch(predictions: Array(repeating: 0, count: b), state: x, evaluations: 1,
+                               diverged: Array(repeating: start == nil && solver.kind == .broyden, count: b))
+    }
+}
+
+@Test("A base classifier that diverges on every audited solve is a clear error naming the image, not a certificate")
+func divergingBaseClassifierIsRefused() throws {
+    let s = SolverConfig(kind: .naive, maxSteps: 1), base = SolverConfig(kind: .broyden, maxSteps: 3)
+    let config = SmoothingConfiguration(sigma: 0.5, n0: 10, n: 40, alpha: 0.01, mode: .srs, solver: s, warmupSolver: s,
+                                        baseSolver: base, auditStages: [10], chains: 10, chainsPerBlock: 10, seed: 1)
+    let data = ImageDataset(name: "synthetic", images: Tensor(shape: [2, 2, 2, 1]), labels: [0, 1], classNames: ["a", "b"],
+                            mean: [0], std: [1])
+    let job = CertifyJob(smoothing: try Smoothing(model: BaseDivergesClassifier(), configuration: config), data: data, images: [0, 1])
+    var emitted = 0
+    #expect(throws: CertificationError.baseClassifierDiverged(image: 0, samples: 10)) {
+        _ = try job.run(on: SingleProcessCommunicator()) { _ in emitted += 1 }
+    }
+    #expect(emitted == 0)
+}
