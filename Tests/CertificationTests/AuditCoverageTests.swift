@@ -5,21 +5,10 @@ import Testing
 import Certification
 import Equilibrium
 import Statistics
+import _TestSupport
 
 @Suite("Audit coverage under chain dependence")
 struct AuditCoverageTests {
-    /// SplitMix64 → uniform in [0, 1).
-    struct Uniform {
-        var state: UInt64
-        mutating func next() -> Double {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Double((z ^ (z >> 31)) >> 11) / 9_007_199_254_740_992
-        }
-    }
-
     struct Rates { var audit = 0, paper = 0, referenceCode = 0, uncorrected = 0, auditCertified = 0, escalated = 0 }
 
     /// "Lock-in": the base classifier gives ĉA = 1 with probability p_A, i.i.d.; in a random `locked` share of the
@@ -30,17 +19,18 @@ struct AuditCoverageTests {
         let n = 2_000, chains = 40, length = n / chains
         let s = SolverConfig(kind: .naive, maxSteps: 1)
         var rates = Rates()
-        var u = Uniform(state: UInt64(pA * 1e6) ^ UInt64(stages.last!))
+        var r = TestRandom(seed: UInt64(pA * 1e6) ^ UInt64(stages.last!))
+        func uniform() -> Double { Double(r.next() >> 11) / 9_007_199_254_740_992 }
         for rep in 0..<repetitions {
             var config = SmoothingConfiguration(sigma: 1, n0: 100, n: n, alpha: alpha, mode: .srs, solver: s, warmupSolver: s,
                                                 baseSolver: s, auditStages: stages, chains: chains, chainsPerBlock: chains,
                                                 seed: UInt64(rep))
             var base = [UInt8](repeating: 0, count: n), serialized = base
             for c in 0..<chains {
-                let lock = u.next() < locked
+                let lock = uniform() < locked
                 for t in 0..<length {
                     let i = c * length + t
-                    base[i] = u.next() < pA ? 1 : 0
+                    base[i] = uniform() < pA ? 1 : 0
                     serialized[i] = lock ? 1 : base[i]
                 }
             }

@@ -40,15 +40,14 @@ struct HypergeometricTests {
     /// about half the time, so the test can fail.
     @Test func upperBoundCoversTheTruth() throws {
         let alpha = 0.1, n = 500, k = 60, reps = 4_000
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 11 }
+        var random = SplitMix64(state: 0x9E37_79B9_7F4A_7C15)
         for d in [3, 40, 250] {
             var misses = 0, naiveMisses = 0
             for _ in 0..<reps {
                 // Draw k of n without replacement; items 0..<d are marked.
                 var pool = Array(0..<n), x = 0
                 for i in 0..<k {
-                    let j = i + Int(next() % UInt64(n - i))
+                    let j = i + Int(random.next() % UInt64(n - i))
                     pool.swapAt(i, j)
                     if pool[i] < d { x += 1 }
                 }
