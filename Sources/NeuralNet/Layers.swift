@@ -346,6 +346,31 @@ public struct Flatten: Layer {
     }
 }
 
+/// [B, H, W, C] → [B, C·H·W] in PyTorch's (c, h, w) order (`torch.flatten` of an NCHW tensor), so a following
+/// Dense layer's weight columns are in PyTorch's order: y[b, (c·H + h)·W + w] = x[b, h, w, c].
+public struct ChannelsFirstFlatten: Layer {
+    public init() {}
+    public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
+        precondition(x.rank == 4, "ChannelsFirstFlatten expects [B, H, W, C], got \(x.shape)")
+        let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let y = Tensor(shape: [b, c * h * w]) { py in
+            x.withUnsafeBufferPointer { px in
+                for n in 0..<b { for q in 0..<(h * w) { for k in 0..<c { py[(n * c + k) * h * w + q] = px[(n * h * w + q) * c + k] } } }
+            }
+        }
+        return (y, LayerCache(tensors: [Tensor(shape: [4], scalars: [b, h, w, c].map(Float.init))]))
+    }
+    public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
+        let s = cache.tensors[0].scalars.map { Int($0) }
+        let (b, h, w, c) = (s[0], s[1], s[2], s[3])
+        return Tensor(shape: s) { px in
+            dy.withUnsafeBufferPointer { py in
+                for n in 0..<b { for q in 0..<(h * w) { for k in 0..<c { px[(n * h * w + q) * c + k] = py[(n * c + k) * h * w + q] } } }
+            }
+        }
+    }
+}
+
 /// Nearest-neighbour upsampling by an integer factor s on [B, H, W, C] → [B, sH, sW, C] (`UpsampleNearest`);
 /// the backward sums each s×s block of dL/dy.
 public struct Upsample2D: Layer {
