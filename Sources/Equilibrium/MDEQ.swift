@@ -22,6 +22,8 @@ import TensorCore
 /// `fullstage.branches.i.blocks.0.{conv1,gn1,conv2,gn2,gn3}`, `fullstage.fuse_layers.i.j.net[.k].{conv,gnorm}`,
 /// `fullstage.post_fuse_layers.i.{conv,gnorm}`, `incre_modules.i.0.{conv1,conv2,conv3,downsample.0}`,
 /// `downsamp_modules.i.0`, `final_layer.0`, `classifier` (+ `.weight`/`.bias`). See `MDEQ+Import.swift`.
+/// The injection x̃ is branch 0's only ([B, h₀, w₀, C₀], not the state's shape). MDEQ's variational dropout (a training
+/// regulariser, identity in eval mode) is not modelled; one block per branch (NUM_BLOCKS = 1, as every public YAML).
 public struct MDEQ: EquilibriumModel, @unchecked Sendable {
     // @unchecked: `parameters` is a reference type; a model is used by one thread at a time.
     public let configuration: MDEQConfiguration
