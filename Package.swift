@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Transformers", "_TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "CZlib", "_TestSupport"]),
-        .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
+        .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -15,7 +15,15 @@ public struct DEQConfiguration: Sendable, Equatable, Codable {
         case flatten
     }
 
-    /// Model family tag (for MDEQ later).
+    /// Column order of the flatten head's linear weight `head.fc.weight` [classes, 2C·h'·w'].
+    public enum FlattenOrder: String, Sendable, Equatable, Codable, CaseIterable {
+        /// PyTorch's (c, h, w) order (`torch.flatten` of NCHW): checkpoints interchangeable with PyTorch. New models.
+        case channelsFirst = "chw"
+        /// equicert's original (h, w, c) order: checkpoints written before the flag existed (no `flattenOrder` key).
+        case channelsLast = "hwc"
+    }
+
+    /// Model family tag ("deq-s"; MDEQ checkpoints say "mdeq").
     public var family: String = "deq-s"
     /// Input image [H, W, c].
     public var inputHeight: Int, inputWidth: Int, inputChannels: Int
@@ -26,6 +34,10 @@ public struct DEQConfiguration: Sendable, Equatable, Codable {
     /// Stride of the injection convolution (2: 28×28 → 14×14).
     public var injectionStride: Int
     public var head: Head
+    /// Column order of the flatten head's weight: PyTorch's for new configurations; checkpoints whose architecture
+    /// JSON lacks the key are the old channels-last order. (Declared beside `head`, in its padding: as the last field
+    /// it made the struct 97 bytes, and copies of DEQSmall built by Swift 6.3 test code then crashed.)
+    public var flattenOrder: FlattenOrder = .channelsFirst
     /// Per-channel normalisation applied first inside the model: (x − mean)/std, so σ and radii are in [0,1] pixels.
     public var normalizationMean: Float, normalizationStd: Float
     /// GroupNorm ε.
@@ -38,6 +50,30 @@ public struct DEQConfiguration: Sendable, Equatable, Codable {
         self.classes = classes; self.channels = channels; self.expansion = expansion; self.groups = groups
         self.injectionStride = injectionStride; self.head = head
         self.normalizationMean = normalizationMean; self.normalizationStd = normalizationStd
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case family, inputHeight, inputWidth, inputChannels, classes, channels, expansion, groups, injectionStride, head
+        case normalizationMean, normalizationStd, epsilon, flattenOrder
+    }
+
+    /// Decodes every field as before; a missing `flattenOrder` means an old checkpoint (channels-last columns).
+    public init(from decoder: any Decoder) throws {
+        let k = try decoder.container(keyedBy: CodingKeys.self)
+        family = try k.decode(String.self, forKey: .family)
+        inputHeight = try k.decode(Int.self, forKey: .inputHeight)
+        inputWidth = try k.decode(Int.self, forKey: .inputWidth)
+        inputChannels = try k.decode(Int.self, forKey: .inputChannels)
+        classes = try k.decode(Int.self, forKey: .classes)
+        channels = try k.decode(Int.self, forKey: .channels)
+        expansion = try k.decode(Int.self, forKey: .expansion)
+        groups = try k.decode(Int.self, forKey: .groups)
+        injectionStride = try k.decode(Int.self, forKey: .injectionStride)
+        head = try k.decode(Head.self, forKey: .head)
+        normalizationMean = try k.decode(Float.self, forKey: .normalizationMean)
+        normalizationStd = try k.decode(Float.self, forKey: .normalizationStd)
+        epsilon = try k.decode(Float.self, forKey: .epsilon)
+        flattenOrder = try k.decodeIfPresent(FlattenOrder.self, forKey: .flattenOrder) ?? .channelsLast
     }
 
     /// Spatial size of the state: ⌊(H + 2 − 3)/s⌋ + 1.

@@ -9,7 +9,8 @@ import TensorCore
 ///                                                             conv1: 3×3 pad 1, C → E·C; conv2: E·C → C
 ///     head(z)  = Linear(C → classes)(mean over positions of z)            (head = mean-pool)
 ///              | Linear(2C → classes)(mean ∘ ReLU ∘ GN4 ∘ conv_h(z))     (head = downsample, conv_h 3×3 s2)
-///              | Linear(2C·7·7 → classes)(flatten ∘ ReLU ∘ GN4 ∘ conv_h(z)) (head = flatten)
+///              | Linear(2C·7·7 → classes)(flatten ∘ ReLU ∘ GN4 ∘ conv_h(z)) (head = flatten; columns in PyTorch's
+///                (c, h, w) order, or (h, w, c) for checkpoints older than `DEQConfiguration.flattenOrder`)
 ///
 /// Convolutions have no bias (each is followed by an affine GroupNorm, which makes a bias redundant).
 /// Parameter names: `inject.conv`, `inject.norm`, `block.conv1`, `block.norm1`, `block.conv2`, `block.norm2`,
@@ -50,7 +51,7 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
                 Convolution2D("head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,
                               bias: false, in: p),
                 GroupNormalization("head.norm", channels: 2 * ch, groups: c.groups, epsilon: c.epsilon, in: p),
-                ReLU(), Flatten(),
+                ReLU(), c.flattenOrder == .channelsFirst ? ChannelsFirstFlatten() as any Layer : Flatten(),
                 Dense("head.fc", inFeatures: 2 * ch * h * w, outFeatures: c.classes, in: p),
             ])
         case .downsample:
@@ -148,4 +149,27 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
         return (y, c)
     }
     public func headBackward(_ g: Tensor, _ cache: LayerCache) -> Tensor { headLayers.backward(g, cache, parameters) }
+}
+
+extension DEQSmall {
+    /// The same function with the flatten head's weight columns in `order` (a permutation of `head.fc.weight`'s
+    /// columns between (h, w, c) and (c, h, w)); every other parameter copied. For exporting an old checkpoint in
+    /// PyTorch's order: the result's logits equal this model's (up to nothing: the products are the same).
+    public func withFlattenOrder(_ order: DEQConfiguration.FlattenOrder) throws(EquilibriumError) -> DEQSmall {
+        var c = configuration
+        c.flattenOrder = order
+        let m = try DEQSmall(c, seed: parameters.seed)
+        m.parameters.values = parameters.values
+        guard c.head == .flatten, order != configuration.flattenOrder, let slot = parameters.slot(named: "head.fc.weight") else { return m }
+        let h = (c.stateHeight - 1) / 2 + 1, w = (c.stateWidth - 1) / 2 + 1, ch = 2 * c.channels
+        let old = parameters.tensor(slot)
+        var new = old
+        for k in 0..<c.classes { for y in 0..<h { for x in 0..<w { for j in 0..<ch {
+            let hwc = (y * w + x) * ch + j, chw = (j * h + y) * w + x
+            if order == .channelsFirst { new.scalars[k * old.shape[1] + chw] = old.scalars[k * old.shape[1] + hwc] }
+            else { new.scalars[k * old.shape[1] + hwc] = old.scalars[k * old.shape[1] + chw] }
+        } } } }
+        m.parameters.set(slot, new)
+        return m
+    }
 }

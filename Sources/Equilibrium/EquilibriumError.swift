@@ -5,6 +5,8 @@ public enum EquilibriumError: Error, CustomStringConvertible, Equatable, Sendabl
     case invalidConfiguration(field: String, value: String, reason: String)
     /// A name that does not denote a known option, e.g. a solver kind read from the command line.
     case unknownName(field: String, value: String, allowed: [String])
+    /// A checkpoint tensor that is missing, unexpected, of the wrong shape, or not finite (named).
+    case checkpointTensor(name: String, reason: String)
 
     /// One line, naming the field and the offending value.
     public var description: String {
@@ -13,6 +15,8 @@ public enum EquilibriumError: Error, CustomStringConvertible, Equatable, Sendabl
             return "invalid \(field) = \(value): \(reason)"
         case let .unknownName(field, value, allowed):
             return "unknown \(field) '\(value)' (allowed: \(allowed.joined(separator: ", ")))"
+        case let .checkpointTensor(name, reason):
+            return "tensor '\(name)': \(reason)"
         }
     }
 }

@@ -346,35 +346,55 @@ public struct Flatten: Layer {
     }
 }
 
-/// Nearest-neighbour upsampling by an integer factor s on [B, H, W, C] → [B, sH, sW, C]; the backward sums
-/// each s×s block of dL/dy.
+/// [B, H, W, C] → [B, C·H·W] in PyTorch's (c, h, w) order (`torch.flatten` of an NCHW tensor), so a following
+/// Dense layer's weight columns are in PyTorch's order: y[b, (c·H + h)·W + w] = x[b, h, w, c].
+public struct ChannelsFirstFlatten: Layer {
+    public init() {}
+    public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
+        precondition(x.rank == 4, "ChannelsFirstFlatten expects [B, H, W, C], got \(x.shape)")
+        let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let y = Tensor(shape: [b, c * h * w]) { py in
+            x.withUnsafeBufferPointer { px in
+                for n in 0..<b { for q in 0..<(h * w) { for k in 0..<c { py[(n * c + k) * h * w + q] = px[(n * h * w + q) * c + k] } } }
+            }
+        }
+        return (y, LayerCache(tensors: [Tensor(shape: [4], scalars: [b, h, w, c].map(Float.init))]))
+    }
+    public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
+        let s = cache.tensors[0].scalars.map { Int($0) }
+        let (b, h, w, c) = (s[0], s[1], s[2], s[3])
+        return Tensor(shape: s) { px in
+            dy.withUnsafeBufferPointer { py in
+                for n in 0..<b { for q in 0..<(h * w) { for k in 0..<c { px[(n * h * w + q) * c + k] = py[(n * c + k) * h * w + q] } } }
+            }
+        }
+    }
+}
+
+/// Nearest-neighbour upsampling by an integer factor s on [B, H, W, C] → [B, sH, sW, C] (`UpsampleNearest`);
+/// the backward sums each s×s block of dL/dy.
 public struct Upsample2D: Layer {
     public let factor: Int
     public init(factor: Int = 2) { precondition(factor >= 1); self.factor = factor }
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
         let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let s = factor
-        var y = Tensor(shape: [b, h * s, w * s, c])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            for n in 0..<b { for i in 0..<(h * s) { for j in 0..<(w * s) {
-                let src = ((n * h + i / s) * w + j / s) * c, dst = ((n * h * s + i) * w * s + j) * c
-                for k in 0..<c { py[dst + k] = px[src + k] }
-            } } }
-        } }
+        let y = Tensor(shape: [b, h * s, w * s, c]) { py in
+            x.withUnsafeBufferPointer { px in
+                UpsampleNearest.forward(batch: b, height: h, width: w, channels: c, factor: s, px.baseAddress!, py.baseAddress!)
+            }
+        }
         return (y, LayerCache())
     }
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         let s = factor
         let (b, hs, ws, c) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3])
-        let (h, w) = (hs / s, ws / s)
-        var dx = Tensor(shape: [b, h, w, c])
-        dy.withUnsafeBufferPointer { pd in dx.withUnsafeMutableBufferPointer { px in
-            for n in 0..<b { for i in 0..<hs { for j in 0..<ws {
-                let dst = ((n * h + i / s) * w + j / s) * c, src = ((n * hs + i) * ws + j) * c
-                for k in 0..<c { px[dst + k] += pd[src + k] }
-            } } }
-        } }
-        return dx
+        return Tensor(shape: [b, hs / s, ws / s, c]) { px in
+            dy.withUnsafeBufferPointer { pd in
+                UpsampleNearest.backward(batch: b, height: hs / s, width: ws / s, channels: c, factor: s,
+                                         pd.baseAddress!, px.baseAddress!)
+            }
+        }
     }
 }
 

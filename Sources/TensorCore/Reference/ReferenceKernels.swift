@@ -150,3 +150,37 @@ public enum Reference {
         return y
     }
 }
+
+extension Reference {
+    /// Nearest upsampling by s: y[b, i, j, c] = x[b, ⌊i/s⌋, ⌊j/s⌋, c]; x [B, H, W, C] → [B, sH, sW, C].
+    public static func upsampleNearest(_ x: Tensor, factor s: Int) -> Tensor {
+        let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var y = Tensor(shape: [b, h * s, w * s, c])
+        for n in 0..<b { for i in 0..<(h * s) { for j in 0..<(w * s) { for k in 0..<c {
+            y[n, i, j, k] = x[n, i / s, j / s, k]
+        } } } }
+        return y
+    }
+
+    /// Adjoint of `upsampleNearest`: dx[b, i, j, c] = Σ_{u,v < s} dy[b, si + u, sj + v, c] (Double sums).
+    public static func upsampleNearestBackward(_ dy: Tensor, factor s: Int) -> Tensor {
+        let (b, oh, ow, c) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3])
+        var dx = Tensor(shape: [b, oh / s, ow / s, c])
+        for n in 0..<b { for i in 0..<(oh / s) { for j in 0..<(ow / s) { for k in 0..<c {
+            var acc = 0.0
+            for u in 0..<s { for v in 0..<s { acc += Double(dy[n, i * s + u, j * s + v, k]) } }
+            dx[n, i, j, k] = Float(acc)
+        } } } }
+        return dx
+    }
+
+    /// Fusion sum y = Σₖ partsₖ (then ReLU when `relu`), summed in Double.
+    public static func fusionSum(_ parts: [Tensor], relu: Bool) -> Tensor {
+        var y = Tensor(shape: parts[0].shape)
+        for i in 0..<y.count {
+            let s = parts.reduce(0.0) { $0 + Double($1.scalars[i]) }
+            y.scalars[i] = Float(relu ? max(s, 0) : s)
+        }
+        return y
+    }
+}
