@@ -16,150 +16,16 @@ struct CertifyCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        try runDistributed(o.distributed, threads: o.threads, workers: try o.inProcessWorkers()) { try certify($0) }
-    }
-
-    func certify(_ comm: any Communicator) throws {
-        let started = Date()
-        // Options first: nothing is read or written before they are valid.
-        let config = try o.smoothingConfiguration(forPredict: false)
-        let spec = try o.shard.map { try ShardSpec(parsing: $0) }
-        if spec != nil && comm is MPICommunicator {
-            throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
-        }
-        let modelPath = try o.model ?? EmbeddedModels.defaultCertificationModel()
-        let target = try SmoothingTarget(checkpoint: modelPath, data: o.data, attention: try o.attention.settings(),
-                                         calibrationCount: o.attention.calibrationExamples)
-        // The smoothing is built before any file is touched: a ViT with --mode srs fails here, leaving nothing.
-        switch target.model {
-        case .deq(let m):
-            try certify(comm, smoothing: try Smoothing(model: EquilibriumClassifier(m), configuration: config), target: target,
-                        config: config, spec: spec, modelPath: modelPath, started: started)
-        case .vit(let c):
-            try certify(comm, smoothing: try Smoothing(model: c, configuration: config), target: target,
-                        config: config, spec: spec, modelPath: modelPath, started: started)
-        }
-    }
-
-    func certify<C: SmoothableClassifier>(_ comm: any Communicator, smoothing: Smoothing<C>, target: SmoothingTarget,
-                                          config: SmoothingConfiguration, spec: ShardSpec?, modelPath: String, started: Date) throws {
-        let smoothingMode = config.mode, estimator = config.radius
-        let dataset = o.split == "test" ? target.test : try target.source.load(split: .train)
-        let manifestPath = RunManifest.path(forReport: o.out)
-        var done = Set<Int>()
-        var previousCosts: [RunManifest.ImageCost] = []
-        let writer: ReportWriter?
-        var costLog: ImageLineLog<RunManifest.ImageCost>?
-        var recordLog: ImageLineLog<StoredRecord>?
-        let recordPath = StoredRecord.path(forReport: o.out)
-        if comm.rank == 0 {
-            let parent = URL(fileURLWithPath: o.out).deletingLastPathComponent()
-            try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
-            try ReportWriter.checkWritable(path: o.out)
-            if o.resume {
-                if FileManager.default.fileExists(atPath: manifestPath) {
-                    let old = try RunManifest.read(manifestPath)
-                    guard old.configuration == config, old.model == modelPath, old.skip == o.skip, old.max == o.max,
-                          old.shard == o.shard, old.data == target.source.rawValue else {
-                        throw CoordinatorError.invalidOption(name: "resume", value: o.out,
-                            reason: "the run in \(manifestPath) used other settings; resume needs the same command")
-                    }
-                    previousCosts = old.images
-                }
-                let log = try ImageCostLog.open(path: ImageCostLog.path(forReport: o.out), resume: true)
-                if smoothingMode == .srs { recordLog = try StoredRecord.open(path: recordPath, resume: true) }
-                let logged = Set(log.entries.map(\.index))
-                previousCosts = previousCosts.filter { !logged.contains($0.index) } + log.entries
-                costLog = log
-                let w = try ReportWriter(path: o.out, mode: .resume)
-                done = w.completedIndices
-                // Costs are kept only for images whose rows are kept (a logged image without a row is redone).
-                previousCosts = previousCosts.filter { done.contains($0.index) }.sorted { $0.index < $1.index }
-                writer = w
-            } else {
-                writer = try ReportWriter(path: o.out, mode: .replace)
-                costLog = try ImageCostLog.open(path: ImageCostLog.path(forReport: o.out), resume: false)
-                if smoothingMode == .srs { recordLog = try StoredRecord.open(path: recordPath, resume: false) }
+        try runDistributed(o.distributed, threads: o.threads, workers: try o.inProcessWorkers()) { comm in
+            // Options first: nothing is read or written before they are valid.
+            let settings = try o.runSettings(forPredict: false)
+            if settings.shard != nil && comm is MPICommunicator {
+                throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
             }
-        } else {
-            writer = nil
+            guard let s = try CertifyReportJob(settings).run(on: comm) else { return }
+            printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
+                                s.certified, s.correct, s.abstained, s.wallSeconds, s.worldSize, s.samplesPerSecond, o.out))
         }
-        // Every rank needs the same image list: the root's view of finished images is broadcast.
-        var doneWords = done.sorted().map(Int64.init)
-        var countWord: [Int64] = [Int64(doneWords.count)]
-        try comm.broadcast(&countWord, root: 0)
-        if comm.rank != 0 { doneWords = Array(repeating: 0, count: Int(countWord[0])) }
-        try comm.broadcast(&doneWords, root: 0)
-        done = Set(doneWords.map(Int.init))
-
-        let images = CertifyImages.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
-                                             shards: spec?.count ?? 1, done: done)
-        let job = CertifyJob(smoothing: smoothing, data: dataset, images: images)
-
-        var manifest = RunManifest(version: EquicertVersion.string, status: "running", command: commandLine(), model: modelPath,
-                                   modelMetadata: target.metadata,
-                                   data: target.source.rawValue, split: o.split, skip: o.skip, max: o.max, shard: o.shard,
-                                   configuration: config,
-                                   radiusEstimator: estimator.rawValue,
-                                   worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
-                                   ranks: [], busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0,
-                                   rootAggregationSeconds: 0, images: previousCosts)
-        if smoothingMode == .srs { manifest.records = URL(fileURLWithPath: recordPath).lastPathComponent }
-        if comm.rank == 0 { try manifest.write(to: manifestPath) }
-
-        let bar = ProgressBar(label: "certify", total: images.count, unit: "img", enabled: comm.rank == 0 && !o.quiet)
-        var certified = 0, samples: Int64 = 0, rootSeconds = 0.0, abstained = 0, correct = 0
-        let report = try job.run(on: comm) { r in
-            let t0 = Date()
-            let cert = r.certificate
-            let row = cert.abstained
-                ? CertificationRow.abstention(index: r.index, label: r.label, seconds: r.seconds)
-                : CertificationRow(index: r.index, label: r.label, prediction: cert.prediction, radius: cert.radius, seconds: r.seconds)
-            let srs = smoothingMode == .srs
-            let cost = RunManifest.ImageCost(index: r.index,
-                                             sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations
-                                                 + r.audit.sampleEvaluations,
-                                             divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples
-                                                 + r.audit.divergedSamples,
-                                             computeSeconds: r.seconds, agreement: cert.agreement, pALower: cert.pALower,
-                                             selectedClass: r.selection.topClass,
-                                             estimationCounts: r.estimation.words,
-                                             auditStagesRun: srs ? r.auditStagesRun : nil,
-                                             auditStageEvaluations: srs ? r.auditStageEvaluations : nil,
-                                             auditStageSeconds: srs ? r.auditStageSeconds : nil,
-                                             auditBound: r.auditBound)
-            // Record and costs before the row: every kept row has both on resume.
-            if let record = r.record { try recordLog!.append(StoredRecord(index: r.index, selectedClass: r.selection.topClass, record: record)) }
-            try costLog!.append(cost)
-            try writer!.append(row)
-            manifest.images.append(cost)
-            certified += 1
-            samples += r.selection.samples + r.estimation.samples
-            if cert.abstained { abstained += 1 } else if row.correct { correct += 1 }
-            let elapsed = Date().timeIntervalSince(started)
-            bar.update(certified, String(format: "%.0f samples/s, correct %d, abstained %d", Double(samples) / elapsed, correct, abstained))
-            rootSeconds += Date().timeIntervalSince(t0)
-        }
-        guard comm.rank == 0 else { return }
-        writer!.close()
-        let wall = Date().timeIntervalSince(started)
-        let busy = (report.ranks ?? [report.local]).map(\.busySeconds).sorted()
-        manifest.status = "complete"
-        manifest.wallSeconds = wall
-        manifest.imagesCertified = done.count + certified
-        manifest.samplesPerSecond = Double(samples) / wall
-        manifest.ranks = (report.ranks ?? [report.local]).map {
-            RunManifest.RankFigures(rank: $0.rank, units: $0.unitsDone, busySeconds: $0.busySeconds, waitSeconds: $0.waitSeconds)
-        }
-        manifest.busySecondsMin = busy.first ?? 0
-        manifest.busySecondsMedian = busy.isEmpty ? 0 : busy[busy.count / 2]
-        manifest.busySecondsMax = busy.last ?? 0
-        manifest.rootAggregationSeconds = rootSeconds
-        try manifest.write(to: manifestPath)
-        costLog!.remove()
-        recordLog?.close()
-        printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
-                            certified, correct, abstained, wall, comm.size, Double(samples) / wall, o.out))
     }
 }
 
@@ -232,6 +98,22 @@ extension SmoothingOptions {
             guard let k = Int(p) else { throw CoordinatorError.invalidOption(name: "audit", value: audit, reason: "expected stage sizes such as 400,2000") }
             return k
         }
+    }
+
+    /// The settings of a certify or predict run: the validated configuration, the shard, the model path.
+    func runSettings(forPredict: Bool) throws -> SmoothingRunSettings {
+        let config = try smoothingConfiguration(forPredict: forPredict)
+        let spec = try shard.map { try ShardSpec(parsing: $0) }
+        var s = SmoothingRunSettings(model: try model ?? EmbeddedModels.defaultCertificationModel(), configuration: config,
+                                     output: out, attention: try attention.settings(),
+                                     calibrationCount: attention.calibrationExamples)
+        s.data = data
+        s.split = SmoothingRunSettings.Split(rawValue: split)!
+        s.skip = skip; s.max = max
+        s.shardText = shard; s.shard = spec
+        s.resume = resume; s.showProgress = !quiet
+        s.command = commandLine()
+        return s
     }
 
     /// The validated smoothing configuration (PREDICT: standard mode only).
