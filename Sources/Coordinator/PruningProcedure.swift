@@ -4,6 +4,8 @@ import Foundation
 import NeuralNet
 import Optimizers
 import Pruning
+import Statistics
+import TensorCore
 
 /// A model family the pruning procedure can prune (docs/pruning.md): its parameters, the gradient of its training
 /// loss on chosen training examples, and its accuracy on the validation part (used for selection) and the test part
@@ -345,13 +347,8 @@ public struct PruningProcedure {
     func runKey(stage: Int, run: Int) -> UInt64 { mix(mix(settings.seed, UInt64(stage + 1)), UInt64(run + 1)) }
 }
 
-/// SplitMix64 finaliser of a ⊕ (b · golden): keys of stages, runs and steps.
-func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
-    var z = a ^ (b &* 0x9E37_79B9_7F4A_7C15)
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-}
+/// Keys of stages, runs and steps: `SplitMix64.mix(a, b)`.
+func mix(_ a: UInt64, _ b: UInt64) -> UInt64 { SplitMix64.mix(a, b) }
 
 /// Index of the largest value (the lowest index among equals).
 func argmax(_ v: [Double]) -> Int {
@@ -368,30 +365,6 @@ func difference(_ m: MaskSet, _ reference: MaskSet) -> Double {
         for i in 0..<mask.count where mask.keep[i] { k += 1; if !r.keep[i] { d += 1 } }
     }
     return k == 0 ? 0 : Double(d) / Double(k)
-}
-
-/// Spearman's rank correlation (average ranks for ties); nil when either side is constant.
-public func spearman(_ a: [Double], _ b: [Double]) -> Double? {
-    precondition(a.count == b.count)
-    func ranks(_ v: [Double]) -> [Double] {
-        let order = v.indices.sorted { v[$0] < v[$1] }
-        var r = [Double](repeating: 0, count: v.count)
-        var i = 0
-        while i < order.count {
-            var j = i
-            while j + 1 < order.count && v[order[j + 1]] == v[order[i]] { j += 1 }
-            for t in i...j { r[order[t]] = Double(i + j) / 2 + 1 }
-            i = j + 1
-        }
-        return r
-    }
-    let ra = ranks(a), rb = ranks(b)
-    let n = Double(a.count)
-    let ma = ra.reduce(0, +) / n, mb = rb.reduce(0, +) / n
-    var sab = 0.0, saa = 0.0, sbb = 0.0
-    for i in a.indices { sab += (ra[i] - ma) * (rb[i] - mb); saa += (ra[i] - ma) * (ra[i] - ma); sbb += (rb[i] - mb) * (rb[i] - mb) }
-    guard saa > 0, sbb > 0 else { return nil }
-    return sab / (saa * sbb).squareRoot()
 }
 
 private func fmt(_ x: Double) -> String { String(format: "%.4g", x) }

@@ -5,19 +5,15 @@ import Testing
 import Certification
 import Equilibrium
 import Statistics
+import TensorCore
 
 @Suite("Audit coverage under chain dependence")
 struct AuditCoverageTests {
-    /// SplitMix64 → uniform in [0, 1).
+    /// The project's SplitMix64 → uniform in [0, 1).
     struct Uniform {
-        var state: UInt64
-        mutating func next() -> Double {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Double((z ^ (z >> 31)) >> 11) / 9_007_199_254_740_992
-        }
+        var generator: SplitMix64
+        init(state: UInt64) { generator = SplitMix64(seed: state) }
+        mutating func next() -> Double { generator.uniform() }
     }
 
     struct Rates { var audit = 0, paper = 0, referenceCode = 0, uncorrected = 0, auditCertified = 0, escalated = 0 }
