@@ -163,8 +163,12 @@ public final class ImageLineLog<Entry: Codable & Sendable> {
     }
 
     /// Appends one entry (one JSON line, written whole, then fsync; a failed write leaves the log as it was).
+    /// Keys are sorted, so the same entries give the same bytes in every process (a Codable struct's keys
+    /// otherwise come out in a per-process hash order, and logs of equal runs would differ byte for byte).
     public func append(_ entry: Entry) throws {
-        try file.append(line: String(decoding: try JSONEncoder().encode(entry), as: UTF8.self))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try file.append(line: String(decoding: try encoder.encode(entry), as: UTF8.self))
     }
 
     public func close() { file.close() }
