@@ -3,9 +3,6 @@ import Attacks
 import Coordinator
 import Foundation
 
-extension AttackJob.Method: ExpressibleByArgument {}
-extension AttackJob.Part: ExpressibleByArgument {}
-extension PGDAttack.Norm: ExpressibleByArgument {}
 
 /// `equicert attack`: real attacks on the project's transformer checkpoints, with any attention rule installed.
 /// Text classifiers: `deepwordbug` / `textfooler` (black-box). ViTs: `pgd` (L∞ or L2, white-box through the model,

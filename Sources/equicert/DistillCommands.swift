@@ -41,7 +41,7 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "PNG grid path (default: the output path with .png).") var grid: String?
     @Option(help: "Teacher checkpoint for soft labels: trained on the real training set and saved here when absent.")
     var teacher: String?
-    @Option(help: "Teacher architecture: convnet or mlp.") var teacherArch: String = "convnet"
+    @Option(help: "Teacher architecture: convnet or mlp.") var teacherArch: StudentArchitecture = .convnet
     @Option(help: "Teacher training epochs (when it has to be trained).") var teacherEpochs: Int = 3
     @Option(help: "Soft-label temperature T (softmax(z/T)).") var temperature: Float = 20
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
@@ -52,7 +52,7 @@ struct DistillCommand: ParsableCommand {
         s.autoencoder = autoencoder; s.autoencoderEpochs = aeEpochs
         s.denoiser = denoiser; s.denoiserEpochs = denoiserEpochs; s.denoiserWidth = denoiserWidth
         s.strength = strength; s.steps = steps; s.guidance = guidance; s.trainLimit = trainLimit
-        s.grid = grid; s.teacher = teacher; s.teacherArchitecture = teacherArch; s.teacherEpochs = teacherEpochs
+        s.grid = grid; s.teacher = teacher; s.teacherArchitecture = teacherArch.rawValue; s.teacherEpochs = teacherEpochs
         s.temperature = temperature; s.command = commandLine()
         return s
     }
@@ -79,8 +79,8 @@ struct DistillEvalCommand: ParsableCommand {
 
     @Option(help: "Distilled set (.safetensors) written by `equicert distill`.") var distilled: String
     @Option(help: "Test data set (default: the one the set was distilled from).") var data: String?
-    @Option(help: "Student architecture: convnet, mlp or deq-s (a DEQ with state channels = --width).") var arch: String = "convnet"
-    @Option(help: "Labels: hard or soft (the set's teacher soft labels, KL at the set's temperature).") var labels: String = "hard"
+    @Option(help: "Student architecture: convnet, mlp or deq-s (a DEQ with state channels = --width).") var arch: StudentArchitecture = .convnet
+    @Option(help: "Labels: hard or soft (the set's teacher soft labels, KL at the set's temperature).") var labels: LabelKind = .hard
     @Option(help: "Number of seeds (students 0 … n−1).") var seeds: Int = 3
     @Option(help: "Epochs over the distilled set.") var epochs: Int = 300
     @Option(help: "Batch size.") var batch: Int = 256
@@ -90,7 +90,7 @@ struct DistillEvalCommand: ParsableCommand {
     @Option(help: "Random shift augmentation in pixels (0 disables).") var shift: Int = 2
     @Option(help: "Evaluate on the first N test images (0 = all).") var testLimit: Int = 0
     @Option(help: "Evaluate on: test, or validation (a stratified hold-out of the training set, for choosing a method's settings without touching the test set).")
-    var evaluateOn: String = "test"
+    var evaluateOn: EvaluationPart = .test
     @Option(help: "Validation size (with --evaluate-on validation; stratified by class, seed 0).") var validationSize: Int = 5000
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
 
@@ -107,9 +107,9 @@ struct DistillEvalCommand: ParsableCommand {
             }
             var test: ImageDataset
             switch evaluateOn {
-            case "test":
+            case .test:
                 test = try source.load(split: .test)
-            case "validation":
+            case .validation:
                 let train = try source.load(split: .train)
                 guard validationSize >= 10, validationSize < train.count else {
                     throw CoordinatorError.invalidOption(name: "validation-size", value: String(validationSize),
@@ -118,21 +118,19 @@ struct DistillEvalCommand: ParsableCommand {
                 let fraction = Double(validationSize) / Double(train.count)
                 let split = try StratifiedSplit(labels: train.labels, train: 1 - fraction, validation: fraction, test: 0, seed: 0)
                 test = train.subset(split.validation)
-            default:
-                throw CoordinatorError.invalidOption(name: "evaluate-on", value: evaluateOn, reason: "must be test or validation")
             }
             if testLimit > 0 && testLimit < test.count { test = test.subset(Array(0..<testLimit)) }
             guard seeds >= 1 else {
                 throw DistillationError.invalidConfiguration(field: "seeds", value: String(seeds), requirement: "≥ 1")
             }
             let config = DistilledEvaluationConfig(
-                architecture: try StudentArchitecture(parsing: arch), labels: try LabelKind(parsing: labels), epochs: epochs,
+                architecture: arch, labels: labels, epochs: epochs,
                 batchSize: batch, learningRate: lr, weightDecay: weightDecay, width: width, maxShift: shift,
                 seeds: (0..<seeds).map(UInt64.init))
-            printFlushed("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images; \(arch), \(labels) labels, \(epochs) epochs, \(seeds) seeds, \(test.count) \(evaluateOn) images")
+            printFlushed("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images; \(arch.rawValue), \(labels.rawValue) labels, \(epochs) epochs, \(seeds) seeds, \(test.count) \(evaluateOn.rawValue) images")
             let r = try DistilledEvaluation.run(set: set, test: test, config: config, path: distilled, progress: printFlushed)
             printFlushed(String(format: "accuracy %.2f ± %.2f %% (%@ %@ %@ IPC %d)", r.mean * 100, r.std * 100,
-                                arch, labels, set.method, set.ipc))
+                                arch.rawValue, labels.rawValue, set.method, set.ipc))
         }
     }
 }

@@ -15,7 +15,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        try runDistributed(o.distributed, threads: o.threads, workers: try o.inProcessWorkers()) { comm in
+        try runDistributed(o.distributed, threads: o.threads, workers: o.inProcessWorkers()) { comm in
             guard let s = try PredictReportJob(try o.runSettings(forPredict: true)).run(on: comm) else { return }
             printFlushed(String(format: "predicted %d images (%d correct, %d abstained) in %.1f s on %d rank(s) → %@",
                                 s.predicted, s.correct, s.abstained, s.wallSeconds, s.worldSize, o.out))
