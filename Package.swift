@@ -68,7 +68,8 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "TensorCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "DistributedMPITests", dependencies: ["Distributed", "DistributedMPI"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Certification", "Distributed", "Datasets", "Statistics",
                                                             "Transformers", "RobustAttention", "_TestSupport"]),
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "TensorCore", "_TestSupport"]),
@@ -82,6 +83,9 @@ let package = Package(
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"]),
         // The layering rules of docs/architecture.md, checked against every import under Sources/.
         .testTarget(name: "ArchitectureTests"),
+        .testTarget(name: "EquicertTests", dependencies: ["equicert", "Certification", "Coordinator", "Equilibrium",
+                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
