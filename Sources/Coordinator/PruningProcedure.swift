@@ -7,7 +7,7 @@ import Pruning
 import Statistics
 import TensorCore
 
-/// A model family the pruning procedure can prune (docs/pruning.md): its parameters, the gradient of its training
+/// A model family the pruning procedure can prune (docs/models.md §4): its parameters, the gradient of its training
 /// loss on chosen training examples, and its accuracy on the validation part (used for selection) and the test part
 /// (reported only). The subject owns its data, its loss (with or without distillation) and its augmentation.
 public protocol PruningSubject: AnyObject {
@@ -40,7 +40,7 @@ public enum PruningMethod: String, Sendable, Codable, CaseIterable {
     case singleRandom = "single-random"
 }
 
-/// Settings of `PruningProcedure` (defaults: docs/pruning.md, scaled by the caller).
+/// Settings of `PruningProcedure` (defaults: docs/models.md §4, scaled by the caller).
 public struct PruningSettings: Sendable, Codable {
     public var schedule: [Double]
     public var method: PruningMethod
@@ -136,7 +136,7 @@ public struct PruningRun: Sendable {
     public var totalEpochs: Double { stages.reduce(0) { $0 + $1.epochs } }
 }
 
-/// Iterative pruning with randomized mask generation and selection (Li et al. 2023, docs/pruning.md).
+/// Iterative pruning with randomized mask generation and selection (Li et al. 2023, docs/models.md §4).
 ///
 /// Per stage s with target sparsity s_t: from the pre-stage state (weights W, optimizer state O, masks m), the
 /// candidate masks (nested in m, every prunable matrix at s_t) are a pure function of (seed, stage, candidate);
@@ -199,7 +199,7 @@ public struct PruningProcedure {
                 let local = SingleProcessCommunicator()
                 let slots = evaluationCount
                 var series = [Double](repeating: 0, count: count * slots)
-                for c in 0..<count where c % comm.size == comm.rank {
+                for c in ShardPlan.items(count, forRankOf: comm, layout: .strided) {
                     var o = try restore()
                     let m = mask(for: .random, candidate: c, stage: stage, target: target, previous: masks, store: store, names: names)
                     differences[c] = difference(m, magnitude)
@@ -262,7 +262,8 @@ public struct PruningProcedure {
             }
             let candidates = (0..<count).map { c -> PruningCandidateRecord in
                 PruningCandidateRecord(index: c, rho: s.method == .magnitude ? nil : s.rhos[c % s.rhos.count],
-                                       rank: count > 1 ? c % comm.size : 0, differenceFromMagnitude: differences[c],
+                                       rank: count > 1 ? ShardPlan(itemCount: count, over: comm, layout: .strided).shard(ofItem: c) : 0,
+                                       differenceFromMagnitude: differences[c],
                                        earlyEvaluations: count > 1 ? evaluations[c] : [],
                                        earlyScore: early[c], fullScore: s.fullEvaluation && count > 1 ? full[c] : nil)
             }
