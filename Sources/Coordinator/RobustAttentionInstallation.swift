@@ -5,7 +5,7 @@ import RobustAttention
 import TensorCore
 import Transformers
 
-/// Installing robust attention (docs/protransformer.md) on the project's transformer checkpoints, with γ/δ
+/// Installing robust attention (docs/models.md §3) on the project's transformer checkpoints, with γ/δ
 /// calibrated on clean TRAINING examples (never the test examples that are then attacked or certified).
 public enum RobustModels {
     /// On a text classifier: calibration on the first `calibrationCount` texts of its training part.

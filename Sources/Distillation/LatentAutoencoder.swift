@@ -4,7 +4,7 @@ import NeuralNet
 import Optimizers
 import TensorCore
 
-/// The latent space of D4M (docs/d4m.md): a small convolutional autoencoder, images [B, H, W, C] in [0, 1]
+/// The latent space of D4M (docs/models.md §5): a small convolutional autoencoder, images [B, H, W, C] in [0, 1]
 /// (H, W divisible by 4) ↔ latents [B, H/4, W/4, L], with a latent scale s so that s·z has unit variance over
 /// the training set (the diffusion model works on s·z, like Stable Diffusion's 0.18215).
 ///

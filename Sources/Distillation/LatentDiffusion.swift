@@ -28,8 +28,8 @@ public struct NoiseSchedule: Sendable, Equatable {
     }
 }
 
-/// The class-conditional ε-prediction network over a latent grid [B, h, w, L] (docs/d4m.md: "a small U-Net or
-/// equivalent"; at 7×7 no down-sampling is needed, so it is a residual conv net at full resolution):
+/// The class-conditional ε-prediction network over a latent grid [B, h, w, L] (docs/models.md §5). At 7×7 no
+/// down-sampling is needed, so instead of a U-Net it is a residual conv net at full resolution:
 ///
 ///   c   = SiLU(MLP(sinusoid(t)) + E·onehot(y))            [B, D]   (y = K is the null label for guidance)
 ///   h   = conv_in(z)                                      [B, h, w, W]

@@ -40,7 +40,7 @@ public func keptCount(_ n: Int, sparsity s: Double) -> Int {
     Swift.max(1, n - Int((s * Double(n)).rounded()))
 }
 
-/// The mask generators (docs/pruning.md). All masks are nested: a weight pruned by `previous` stays pruned.
+/// The mask generators (docs/models.md §4). All masks are nested: a weight pruned by `previous` stays pruned.
 public enum MaskGenerator {
     /// Deterministic magnitude pruning: keep the k largest |w| among the previously kept weights (ties by index).
     public static func magnitude(_ w: [Float], keep k: Int, previous: PruningMask? = nil) -> PruningMask {

@@ -1,4 +1,4 @@
-// The audit's guarantee under adversarial chain dependence (srs.md §8), by simulation through the real estimator
+// The audit's guarantee under adversarial chain dependence (docs/certificate.md §4), by simulation through the real estimator
 // code (`SerializedCertificate.compute`, the same function a run and `report radius` use).
 import Foundation
 import Testing
@@ -81,7 +81,7 @@ struct AuditCoverageTests {
     }
 
     /// Where serialized and base predictions agree, the audit reaches Cohen's radius closely, and the adaptive audit
-    /// reaches further than K = 400 at high p_A (srs.md §8: the K-cap is σ·Φ⁻¹((2α)^(1/K)) for one stage).
+    /// reaches further than K = 400 at high p_A (docs/certificate.md §4: the K-cap is σ·Φ⁻¹((2α)^(1/K)) for one stage).
     @Test func adaptiveStagesLiftTheCap() throws {
         let n = 10_000
         let s = SolverConfig(kind: .naive, maxSteps: 1)
