@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
         .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Attacks", dependencies: ["TensorCore", "Transformers"], swiftSettings: optimizedInDebug),
-        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
+        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets"], swiftSettings: optimizedInDebug),
         .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib"],
                 swiftSettings: optimizedInDebug),
 

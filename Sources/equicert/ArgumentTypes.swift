@@ -4,6 +4,7 @@ import Certification
 import Coordinator
 import Distillation
 import Equilibrium
+import Pruning
 import RobustAttention
 import Transformers
 

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Certification
+import Coordinator
 import Distributed
 import DistributedMPI
 import Foundation
+import Pruning
 import TensorCore
 
 /// Which communicator a job runs on (only the executable chooses; see docs/architecture.md).
@@ -34,6 +36,9 @@ func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any 
 func describe(_ error: any Error) -> String {
     if case let .invalidSetting(name, value, reason) = error as? CertificationError {
         return "invalid --\(SmoothingOptions.flag(forSetting: name)) \(value): \(reason)"
+    }
+    if case let .invalidSetting(name, value, reason) = error as? PruningError {
+        return "invalid --\(PruningProcedure.option(forSetting: name)) \(value): \(reason)"
     }
     return "\(error)"
 }

@@ -9,8 +9,8 @@ let layers: [[String]] = [
     ["CBLAS", "CMPI", "CZlib", "CDirectConv"],                    // C import surfaces
     ["TensorCore", "Statistics", "Distributed", "Reports"],        // foundations: tensors and RNG, statistics, communication, report files
     ["NeuralNet", "Datasets"],                                     // layers and checkpoints; data sets
-    ["Optimizers", "Equilibrium", "Transformers", "Pruning", "_TestSupport"],
-    ["Certification", "RobustAttention", "Attacks", "Distillation", "TrainingLoop"],
+    ["Optimizers", "Equilibrium", "Transformers", "_TestSupport"],
+    ["Certification", "RobustAttention", "Attacks", "Distillation", "Pruning", "TrainingLoop"],
     ["Coordinator"],                                               // jobs
     ["DistributedMPI"],                                            // the MPI communicator, chosen by the executable only
     ["equicert"],                                                  // the command line
