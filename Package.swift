@@ -40,8 +40,11 @@ let package = Package(
         .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
         .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Attacks", dependencies: ["TensorCore", "Transformers"], swiftSettings: optimizedInDebug),
-        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets"], swiftSettings: optimizedInDebug),
-        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib"],
+        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "TrainingLoop"], swiftSettings: optimizedInDebug),
+        // The training loop every trainer shares (gradient reduction, clipping, update, callbacks).
+        .target(name: "TrainingLoop", dependencies: ["NeuralNet", "Optimizers", "Datasets"]),
+        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib",
+                                                    "TrainingLoop"],
                 swiftSettings: optimizedInDebug),
 
         // Distribution.
@@ -51,7 +54,7 @@ let package = Package(
         // Jobs: plan work → compute → reduce → rank-0 reports.
         .target(name: "Coordinator", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
-            "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning",
+            "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning", "TrainingLoop",
         ]),
 
         // Front end.

@@ -84,7 +84,6 @@ public struct PruningProcedure {
                     var evals: [Double] = []
                     try PruningAlgorithm.trainMasked(subject, masks: m, optimizer: &o, steps: s.earlySteps,
                                                      key: runKey(stage: stage, run: c), settings: s,
-                                                     batchGradient: PruningAlgorithm.localBatch,
                                                      rate: { _ in s.learningRate * s.earlyLearningRateFactor }) { step in
                         if PruningAlgorithm.validatesAfter(step: step, settings: s) {
                             evals.append(try subject.evaluate(.validation, limit: s.earlyValidationLimit).accuracy)
@@ -100,7 +99,7 @@ public struct PruningProcedure {
                         m.apply(to: store)
                         try PruningAlgorithm.trainMasked(subject, masks: m, optimizer: &of, steps: s.retrainSteps,
                                                          key: runKey(stage: stage, run: 1000 + c), settings: s,
-                                                         batchGradient: PruningAlgorithm.localBatch, rate: retrainRate)
+                                                         rate: retrainRate)
                         full[c] = try subject.evaluate(.validation, limit: 0).accuracy
                         line += String(format: ", fully trained %.4f", full[c])
                     }
@@ -131,9 +130,7 @@ public struct PruningProcedure {
             let retrainComm: any Communicator = s.dataParallelRetrain ? comm : SingleProcessCommunicator()
             try PruningAlgorithm.trainMasked(subject, masks: chosen, optimizer: &optimizer, steps: s.retrainSteps,
                                              key: runKey(stage: stage, run: 999), settings: s,
-                                             batchGradient: { b, store, compute in
-                                                 try DataParallel.step(retrainComm, batch: b, parameters: store, statCount: 1, compute)
-                                             }, rate: retrainRate)
+                                             batchGradient: DataParallel.reduction(over: retrainComm), rate: retrainRate)
             epochs += Double(s.retrainSteps) / batchesPerEpoch
             masks = chosen
             let retrainSeconds = Date().timeIntervalSince(t1)

@@ -3,6 +3,7 @@ import Foundation
 import NeuralNet
 import Optimizers
 import TensorCore
+import TrainingLoop
 
 /// The steps of randomized pruning (Li et al. 2023, docs/models.md §4) as functions of their inputs: candidate
 /// masks, keys, the early score, the winner, the retraining schedule, and masked training of a subject. Nothing
@@ -73,48 +74,31 @@ public enum PruningAlgorithm {
         return LearningRateSchedule.cosine(base: settings.learningRate, warmup: warmup, total: total, floor: 0).lr(step: step)
     }
 
-    /// Adds up the gradient of a batch: called with the batch size, the parameters (this rank's contribution
-    /// accumulated) and the statistics; it must leave the whole batch's gradient and statistics on every rank.
-    /// The job fills it with a data-parallel all-reduce; `localBatch` computes the whole batch on this process.
-    public typealias BatchGradient = (_ batch: Int, _ parameters: ParameterStore,
-                                      _ compute: (_ slice: Range<Int>) throws -> [Double]) throws -> [Double]
-
-    /// The whole batch on this process: zero the gradients, compute, return the statistics.
-    public static func localBatch(_ batch: Int, _ parameters: ParameterStore,
-                                  _ compute: (_ slice: Range<Int>) throws -> [Double]) throws -> [Double] {
-        parameters.zeroGradients()
-        return batch > 0 ? try compute(0..<batch) : [0]
-    }
-
     /// Train `subject` for `steps` steps with `masks` fixed: batches from a `Batcher` keyed by `key`, the batch
     /// gradient from `batchGradient`, masked gradients, optional clipping, an optimizer step at `rate(step)`,
     /// pruned weights zeroed again; `after(step)` runs after each step (1-based).
     public static func trainMasked(_ subject: PruningSubject, masks: MaskSet, optimizer: inout any Optimizer, steps: Int,
-                                   key: UInt64, settings s: PruningSettings, batchGradient: BatchGradient,
-                                   rate: (Int) -> Float, after: ((Int) throws -> Void)? = nil) throws {
+                                   key: UInt64, settings s: PruningSettings,
+                                   batchGradient: @escaping TrainingLoop.GradientReduction = TrainingLoop.wholeBatch,
+                                   rate: @escaping (Int) -> Float, after: ((Int) throws -> Void)? = nil) throws {
         let store = subject.parameters
         let batcher = Batcher(count: subject.trainingCount, batchSize: min(s.batchSize, subject.trainingCount),
                               dropLast: true, shuffle: true, seed: key)
-        var step = 0, epoch = 0
-        while step < steps {
-            for indices in batcher.batches(epoch: epoch) {
-                if step == steps { break }
-                let b = indices.count
-                let stats = try batchGradient(b, store) { sl in
-                    let r = try subject.accumulateGradients(examples: Array(indices[sl]), key: SplitMix64.mix(key, UInt64(step)))
-                    return [r.loss * Double(sl.count) / Double(b)]
-                }
-                masks.maskGradients(store)
-                let norm = subject.clipNorm.map { clipGradientNorm(&store.gradients, maxNorm: $0) } ?? 0
-                guard stats[0].isFinite, norm.isFinite else {
-                    throw PruningError.nonFiniteTraining(step: step, reason: "loss \(stats[0]) or the gradient is not finite while pruning")
-                }
-                optimizer.step(parameters: &store.values, gradients: store.gradients, learningRate: rate(step))
-                masks.apply(to: store)
-                step += 1
-                try after?(step)
+        var loop = TrainingLoop(batcher: batcher, learningRate: rate)
+        loop.gradient = batchGradient
+        loop.adjustGradients = { masks.maskGradients($0) }
+        loop.clipping = subject.clipNorm.map { .maxNorm($0) } ?? .none
+        loop.adjustParameters = { masks.apply(to: $0) }
+        var step = 0
+        try loop.run(epochs: 0..<Int.max, step: &step, stopAtStep: steps, parameters: store, optimizer: &optimizer, statCount: 1,
+                     compute: { position, sl in
+            let b = position.indices.count
+            let r = try subject.accumulateGradients(examples: Array(position.indices[sl]), key: SplitMix64.mix(key, UInt64(position.step)))
+            return [r.loss * Double(sl.count) / Double(b)]
+        }, check: { position, stats, norm in
+            guard stats[0].isFinite, norm.isFinite else {
+                throw PruningError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]) or the gradient is not finite while pruning")
             }
-            epoch += 1
-        }
+        }, afterStep: { position, _, _ in try after?(position.step + 1) })
     }
 }
