@@ -17,14 +17,12 @@ import TrainingLoop
 /// all-reduce of the flat gradient buffer gives every rank the batch gradient; all ranks then take the same
 /// optimizer step. The root alone evaluates, logs and writes checkpoints.
 public struct DEQTrainingJob {
-    public struct Options: Sendable {
+    public struct Options: Sendable, TrainingRunOptions {
+        /// Epochs, batch (128), learning rate (1e-3), seed, output and provenance.
+        public var run: TrainingRun
         public var data: ImageDataSource
         public var sigma: Float
-        public var epochs: Int
-        public var batchSize: Int = 128
-        public var learningRate: Float = 1e-3
         public var warmupSteps: Int = 200
-        public var seed: UInt64 = 0
         public var configuration: DEQConfiguration
         public var training: DEQTrainingConfig
         /// Fraction of steps with the Jacobian regulariser (1 = every step).
@@ -33,19 +31,15 @@ public struct DEQTrainingJob {
         public var trainLimit: Int = 0
         /// Test images evaluated after each epoch (0 = all).
         public var evalLimit: Int = 2000
-        public var output: String
         public var resume: Bool = false
         /// Stop after this many epochs have been done in total (0: run to `epochs`). The schedule still spans
         /// `epochs`, so stopping and resuming gives exactly the uninterrupted run.
         public var stopAfterEpochs: Int = 0
-        public var command: String = ""
-        public var codeVersion: String = ""
-        public var showProgress = true
 
         public init(data: ImageDataSource, sigma: Float, epochs: Int, configuration: DEQConfiguration,
                     training: DEQTrainingConfig, output: String) {
-            self.data = data; self.sigma = sigma; self.epochs = epochs; self.configuration = configuration
-            self.training = training; self.output = output
+            run = TrainingRun(epochs: epochs, batchSize: 128, learningRate: 1e-3, output: output)
+            self.data = data; self.sigma = sigma; self.configuration = configuration; self.training = training
         }
     }
 

@@ -59,15 +59,14 @@ public struct TextTrainingJob {
         case scratch(hiddenSize: Int, layerCount: Int, headCount: Int, intermediateSize: Int, vocabulary: String)
     }
 
-    public struct Options: Sendable {
+    public struct Options: Sendable, TrainingRunOptions {
+        /// Epochs, batch (32), learning rate (5e-5), seed, output and provenance.
+        public var run: TrainingRun
         public var data: TextDataSource
         /// Directory holding the TSV (nil: located).
         public var dataDirectory: String?
         public var encoder: Encoder = .pretrained(directory: nil)
         public var pooling: TextClassifier.Pooling = .mean
-        public var epochs: Int
-        public var batchSize: Int = 32
-        public var learningRate: Float = 5e-5
         /// Steps of linear warm-up (nil: 10 % of all steps, rounded).
         public var warmupSteps: Int? = nil
         public var weightDecay: Float = 0.01
@@ -75,19 +74,15 @@ public struct TextTrainingJob {
         public var clipNorm: Float = 1.0
         /// Tokens per text, [CLS] and [SEP] included; longer texts are truncated (and counted).
         public var maxLength: Int = 128
-        public var seed: UInt64 = 0
         public var validationFraction: Double = 0.1
         public var testFraction: Double = 0.1
         /// Use only this many documents (evenly spaced, see `TextDataSource.load`; 0 = all).
         public var limit: Int = 0
         public var evalBatchSize: Int = 64
-        public var output: String
-        public var command: String = ""
-        public var codeVersion: String = ""
-        public var showProgress = true
 
         public init(data: TextDataSource, epochs: Int, output: String) {
-            self.data = data; self.epochs = epochs; self.output = output
+            run = TrainingRun(epochs: epochs, batchSize: 32, learningRate: 5e-5, output: output)
+            self.data = data
         }
     }
 

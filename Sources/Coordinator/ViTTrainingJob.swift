@@ -12,27 +12,22 @@ import Transformers
 /// clipping, cross-entropy; test accuracy (a prefix of `evalLimit` images) after every epoch.
 /// Data-parallel exactly as `TextTrainingJob` (batch slices scaled by slice/batch, one all-reduce).
 public struct ViTTrainingJob {
-    public struct Options: Sendable {
+    public struct Options: Sendable, TrainingRunOptions {
+        /// Epochs, batch (128), learning rate (1e-3), seed, output and provenance.
+        public var run: TrainingRun
         public var data: ImageDataSource
         public var configuration: ViTConfiguration
-        public var epochs: Int
-        public var batchSize: Int = 128
-        public var learningRate: Float = 1e-3
         public var warmupSteps: Int = 200
         public var weightDecay: Float = 0.05
         public var clipNorm: Float = 1.0
-        public var seed: UInt64 = 0
         /// Limit the training set (0 = all).
         public var trainLimit: Int = 0
         /// Test images evaluated after each epoch (0 = all).
         public var evalLimit: Int = 0
-        public var output: String
-        public var command: String = ""
-        public var codeVersion: String = ""
-        public var showProgress = true
 
         public init(data: ImageDataSource, configuration: ViTConfiguration = ViTConfiguration(), epochs: Int, output: String) {
-            self.data = data; self.configuration = configuration; self.epochs = epochs; self.output = output
+            run = TrainingRun(epochs: epochs, batchSize: 128, learningRate: 1e-3, output: output)
+            self.data = data; self.configuration = configuration
         }
     }
 
