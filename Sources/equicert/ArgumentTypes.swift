@@ -25,6 +25,7 @@ extension LabelKind: ExpressibleByArgument {}
 extension AttackJob.Method: ExpressibleByArgument {}
 extension AttackJob.Part: ExpressibleByArgument {}
 extension PGDAttack.Norm: ExpressibleByArgument {}
+extension DistillEvaluationJob.Part: ExpressibleByArgument {}
 
 extension SolverKind: ExpressibleByArgument {
     /// Solver names are case-insensitive (`Anderson` = `anderson`), as `SolverKind(parsing:)` reads them.
@@ -42,11 +43,4 @@ enum BackwardKind: String, ExpressibleByArgument, CaseIterable {
     case implicit
     /// Phantom gradients: `--backward-steps` unrolled damped steps.
     case phantom
-}
-
-/// What `distill-eval` evaluates students on.
-enum EvaluationPart: String, ExpressibleByArgument, CaseIterable {
-    case test
-    /// A stratified hold-out of the training set (for choosing settings without touching the test set).
-    case validation
 }

@@ -90,47 +90,20 @@ struct DistillEvalCommand: ParsableCommand {
     @Option(help: "Random shift augmentation in pixels (0 disables).") var shift: Int = 2
     @Option(help: "Evaluate on the first N test images (0 = all).") var testLimit: Int = 0
     @Option(help: "Evaluate on: test, or validation (a stratified hold-out of the training set, for choosing a method's settings without touching the test set).")
-    var evaluateOn: EvaluationPart = .test
+    var evaluateOn: DistillEvaluationJob.Part = .test
     @Option(help: "Validation size (with --evaluate-on validation; stratified by class, seed 0).") var validationSize: Int = 5000
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
 
     func run() throws {
         try runReportingErrors {
             if let threads { setBLASThreads(threads) }
-            let url = URL(fileURLWithPath: distilled)
-            let set = try DistilledSet.load(from: url)
-            let source = try ImageDataSource(parsing: data ?? set.datasetName)
-            if source.rawValue != set.datasetName.lowercased() {
-                // Same image shape and class count, so it runs — but it tests a transfer, not the distillation.
-                FileHandle.standardError.write(Data(("equicert: note: \(distilled) was distilled from \(set.datasetName); "
-                    + "evaluating on \(source.rawValue) as --data asks\n").utf8))
+            var s = DistillEvaluationJob.Settings(distilled: distilled)
+            s.data = data; s.part = evaluateOn; s.validationSize = validationSize; s.limit = testLimit; s.seeds = seeds
+            s.architecture = arch; s.labels = labels; s.epochs = epochs; s.batchSize = batch; s.learningRate = lr
+            s.weightDecay = weightDecay; s.width = width; s.maxShift = shift
+            try DistillEvaluationJob(s).run(log: printFlushed) { note in
+                FileHandle.standardError.write(Data("equicert: note: \(note)\n".utf8))
             }
-            var test: ImageDataset
-            switch evaluateOn {
-            case .test:
-                test = try source.load(split: .test)
-            case .validation:
-                let train = try source.load(split: .train)
-                guard validationSize >= 10, validationSize < train.count else {
-                    throw CoordinatorError.invalidOption(name: "validation-size", value: String(validationSize),
-                                                         reason: "must be in 10..<\(train.count)")
-                }
-                let fraction = Double(validationSize) / Double(train.count)
-                let split = try StratifiedSplit(labels: train.labels, train: 1 - fraction, validation: fraction, test: 0, seed: 0)
-                test = train.subset(split.validation)
-            }
-            if testLimit > 0 && testLimit < test.count { test = test.subset(Array(0..<testLimit)) }
-            guard seeds >= 1 else {
-                throw DistillationError.invalidConfiguration(field: "seeds", value: String(seeds), requirement: "≥ 1")
-            }
-            let config = DistilledEvaluationConfig(
-                architecture: arch, labels: labels, epochs: epochs,
-                batchSize: batch, learningRate: lr, weightDecay: weightDecay, width: width, maxShift: shift,
-                seeds: (0..<seeds).map(UInt64.init))
-            printFlushed("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images; \(arch.rawValue), \(labels.rawValue) labels, \(epochs) epochs, \(seeds) seeds, \(test.count) \(evaluateOn.rawValue) images")
-            let r = try DistilledEvaluation.run(set: set, test: test, config: config, path: distilled, progress: printFlushed)
-            printFlushed(String(format: "accuracy %.2f ± %.2f %% (%@ %@ %@ IPC %d)", r.mean * 100, r.std * 100,
-                                arch.rawValue, labels.rawValue, set.method, set.ipc))
         }
     }
 }

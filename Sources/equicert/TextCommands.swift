@@ -60,23 +60,3 @@ func runTextTraining(_ c: TrainCommand, comm: any Communicator) throws {
                  source.rawValue, s.seconds, perEpoch, 100 * (s.validationAccuracy.last ?? .nan), 100 * s.testAccuracy,
                  s.counts.test, c.out, s.splitPath))
 }
-
-/// `equicert evaluate --model <text checkpoint>`: accuracy on a part of the checkpoint's own split.
-func runTextEvaluation(checkpoint: String, data: String?, options: TextEvaluateOptions, attention: AttentionOptions) throws {
-    let part = options.part
-    let settings = try attention.settings()
-    var loaded = try TextCheckpoint.load(checkpoint)
-    if let data, try TextDataSource(parsing: data) != loaded.dataSet {
-        throw CoordinatorError.invalidOption(name: "data", value: data,
-                                             reason: "this checkpoint was trained on \(loaded.dataSet.rawValue) and is evaluated on its own split")
-    }
-    let rule = try RobustModels.install(settings, on: &loaded, calibrationCount: attention.calibrationExamples,
-                                        dataDirectory: options.dataDir)
-    let t0 = Date()
-    let e = try TextCheckpoint.evaluate(loaded, part: part, dataDirectory: options.dataDir, maxLength: options.maxLength,
-                                        batchSize: options.evalBatch)
-    print(String(format: "%@ on %@ %@ (%d texts, max length %d, %d truncated): accuracy %.2f%%, loss %.4f; %.1f s",
-                 checkpoint, e.dataSet.rawValue, part.rawValue, e.result.count, e.maxLength, e.truncated,
-                 100 * e.result.accuracy, e.result.loss, Date().timeIntervalSince(t0)))
-    print("attention: \(rule)")
-}
