@@ -1,12 +1,11 @@
 import Certification
-import Equilibrium
 import NeuralNet
 import TensorCore
 import Transformers
 
 /// A ViT checkpoint as a smoothable classifier (standard smoothing only: it has no state to warm-start):
 /// x [B, H, W, C] in pixel space, standardised inside; one "evaluation" per sample.
-public struct ViTSmoothingClassifier: SmoothableClassifier, @unchecked Sendable {
+public struct ViTSmoothingClassifier: StatelessClassifier, @unchecked Sendable {
     // @unchecked: `parameters` is a reference type; each rank (thread) loads its own model.
     public let model: VisionTransformer
     public let parameters: ParameterStore
@@ -18,13 +17,10 @@ public struct ViTSmoothingClassifier: SmoothableClassifier, @unchecked Sendable 
 
     public var classes: Int { model.configuration.classes }
     public var inputShape: [Int] { [model.configuration.imageHeight, model.configuration.imageWidth, model.configuration.channels] }
-    public var supportsSerializedSmoothing: Bool { false }
 
-    public func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch {
+    public func predict(_ x: Tensor) -> [Int] {
         var s = x
         ViTEvaluation.standardize(&s, normalization)
-        let b = x.shape[0]
-        return ClassifiedBatch(predictions: model(s, parameters).argmaxRows(), state: nil, evaluations: 1,
-                               diverged: Array(repeating: false, count: b))
+        return model(s, parameters).argmaxRows()
     }
 }
