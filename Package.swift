@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // equicert: certified robustness of neural networks (DEQs first) on CPU clusters with MPI.
-// Module layout and dependency rules: see README.md ("Where things live").
+// Module layout and dependency rules: docs/architecture.md (checked by Tests/ArchitectureTests).
 import PackageDescription
 
 /// Numeric modules are optimised in debug builds too: the test suite runs real kernels and real models, which are
@@ -30,18 +30,21 @@ let package = Package(
         .target(name: "CDirectConv", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CDirectConv"], swiftSettings: optimizedInDebug),
         .target(name: "NeuralNet", dependencies: ["TensorCore"], swiftSettings: optimizedInDebug),
-        .target(name: "Optimizers", dependencies: ["NeuralNet"]),
+        .target(name: "Optimizers"),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"]),
         .target(name: "Statistics", swiftSettings: optimizedInDebug),
-        .target(name: "Equilibrium", dependencies: ["NeuralNet"], swiftSettings: optimizedInDebug),
+        .target(name: "Equilibrium", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
 
-        .target(name: "Certification", dependencies: ["TensorCore", "NeuralNet", "Equilibrium", "Statistics"], swiftSettings: optimizedInDebug),
+        .target(name: "Certification", dependencies: ["TensorCore", "Equilibrium", "Statistics"], swiftSettings: optimizedInDebug),
         .target(name: "Reports"),
         .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
         .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
-        .target(name: "Attacks", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
-        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
-        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib"],
+        .target(name: "Attacks", dependencies: ["TensorCore", "Transformers"], swiftSettings: optimizedInDebug),
+        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "TrainingLoop"], swiftSettings: optimizedInDebug),
+        // The training loop every trainer shares (gradient reduction, clipping, update, callbacks).
+        .target(name: "TrainingLoop", dependencies: ["NeuralNet", "Optimizers", "Datasets"]),
+        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib",
+                                                    "TrainingLoop"],
                 swiftSettings: optimizedInDebug),
 
         // Distribution.
@@ -51,12 +54,12 @@ let package = Package(
         // Jobs: plan work → compute → reduce → rank-0 reports.
         .target(name: "Coordinator", dependencies: [
             "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
-            "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning",
+            "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning", "TrainingLoop",
         ]),
 
         // Front end.
         .executableTarget(name: "equicert", dependencies: [
-            "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium",
+            "TensorCore", "NeuralNet", "Datasets", "Equilibrium",
             "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -67,11 +70,12 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "_TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
-        .testTarget(name: "StatisticsTests", dependencies: ["Statistics"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "DistributedMPI"]),
+        .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "TensorCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "DistributedMPITests", dependencies: ["Distributed", "DistributedMPI"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Certification", "Distributed", "Datasets", "Statistics",
                                                             "Transformers", "RobustAttention", "_TestSupport"]),
-        .testTarget(name: "CertificationTests", dependencies: ["Certification", "_TestSupport"]),
+        .testTarget(name: "CertificationTests", dependencies: ["Certification", "TensorCore", "_TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "TransformersTests", dependencies: ["Transformers", "Optimizers", "Datasets", "_TestSupport"],
                     exclude: ["Fixtures"]),
@@ -80,6 +84,11 @@ let package = Package(
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "CZlib", "_TestSupport"]),
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"], exclude: ["Fixtures"]),
+        // The layering rules of docs/architecture.md, checked against every import under Sources/.
+        .testTarget(name: "ArchitectureTests"),
+        .testTarget(name: "EquicertTests", dependencies: ["equicert", "Certification", "Coordinator", "Equilibrium",
+                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 import Foundation
 import Statistics
 
-// The audit (srs.md §8): a certificate for the smoothed base classifier g that holds whatever the dependence
+// The audit (docs/certificate.md §4): a certificate for the smoothed base classifier g that holds whatever the dependence
 // between serialized predictions.
 //
 // Notation for one image: N estimation samples with noise ε_i i.i.d.; Z_i = 1 when the base classifier (a
@@ -67,7 +67,7 @@ public struct AuditBound: Sendable, Equatable, Codable {
 }
 
 extension CertificateEstimator {
-    /// The audit's certificate (srs.md §8) from N, N_A, the tallies of the stages run, and the number of planned
+    /// The audit's certificate (docs/certificate.md §4) from N, N_A, the tallies of the stages run, and the number of planned
     /// stages (which fixes the α shares). `agreement` is (N_A − D̄)/N_A of the winning stage.
     public static func audit(selected cA: Int, samples n: Int, selectedCount nA: Int, stages: [AuditStageTally],
                              plannedStages: Int, sigma: Double, alpha: Double) throws -> (Certificate, AuditBound) {
@@ -116,7 +116,7 @@ public struct SerializedRecord: Sendable, Equatable {
         return out
     }
 
-    /// The paper's check tallies (srs.md §3) from the first `k` audited positions: per serialized class c,
+    /// The paper's check tallies (docs/certificate.md §3) from the first `k` audited positions: per serialized class c,
     /// served[c] = #{M = c} and agree[c] = #{M = c and base = c}.
     public func checkTallies(positions: [Int], first k: Int, classes: Int) -> (served: [Int64], agree: [Int64]) {
         var served = [Int64](repeating: 0, count: classes), agree = served

@@ -20,7 +20,7 @@ public struct Certificate: Sendable, Equatable, Codable {
     public var abstained: Bool { prediction < 0 }
 }
 
-/// CERTIFY's final step (srs.md §1, §3; the audit of §8 is in Audit.swift).
+/// CERTIFY's final step (docs/certificate.md §1, §3; the audit of §4 is in Audit.swift).
 public enum CertificateEstimator {
     /// Standard (Cohen): p̲A = LCB(n_A, n, 1 − α); abstain if p̲A < ½, else R = σΦ⁻¹(p̲A).
     /// Guarantee: with probability ≥ 1 − α over the sampling, the result is g(x) with a correct radius or an abstention.
@@ -30,7 +30,7 @@ public enum CertificateEstimator {
         return certificate(cA, p, sigma: sigma, agreement: 1)
     }
 
-    /// SRS, the forms of srs.md §3 that treat serialized predictions as i.i.d. (for comparison; the sound SRS
+    /// SRS, the forms of docs/certificate.md §3 that treat serialized predictions as i.i.d. (for comparison; the sound SRS
     /// radius is `audit`). `paper`: α̃ = α/2; r = LCB(N1, N2, 1 − α̃) with N1, N2 for class ĉA (N2 = 0 → r = 0);
     /// N_A^E = r·N_A (Eq. 9); p̲A = LCB(N_A^E, N, 1 − α̃) (Eq. 13); R = σΦ⁻¹(p̲A) (Eq. 14).
     /// `referenceCode`: the check class is the majority of the checked serialized predictions;

@@ -1,5 +1,7 @@
-/// Bad input to certification (options, model/data mismatch). One line each.
+/// Bad input to certification (settings, model/data mismatch). One line each.
 public enum CertificationError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// A `SmoothingConfiguration` field (named as in Swift, e.g. `chainsPerBlock`) with a value it cannot take;
+    /// front ends map the field to their own spelling of it.
     case invalidSetting(name: String, value: String, reason: String)
     case modelMismatch(reason: String)
     case nonFiniteInput(image: Int)
@@ -8,7 +10,7 @@ public enum CertificationError: Error, CustomStringConvertible, Equatable, Senda
 
     public var description: String {
         switch self {
-        case let .invalidSetting(name, value, reason): return "invalid --\(name) \(value): \(reason)"
+        case let .invalidSetting(name, value, reason): return "invalid setting \(name) = \(value): \(reason)"
         case let .modelMismatch(reason): return "model does not fit the input: \(reason)"
         case let .nonFiniteInput(image): return "image \(image) contains NaN or infinite values"
         case let .baseClassifierDiverged(image, samples):

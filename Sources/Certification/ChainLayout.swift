@@ -1,4 +1,4 @@
-/// How the n samples of one (image, phase) are laid out as chains and blocks (docs/srs.md §2, this project's layout).
+/// How the n samples of one (image, phase) are laid out as chains and blocks (docs/certificate.md §2, this project's layout).
 ///
 /// `chains` chains share the n samples: chain c has length L_c = ⌊n/chains⌋ + (c < n mod chains ? 1 : 0)
 /// (all chains of length ≥ 1 when n ≥ chains; with n < chains only the first n chains have a sample).

@@ -13,6 +13,22 @@ public protocol SmoothableClassifier: Sendable {
     func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch
 }
 
+/// A classifier without a state (a feed-forward network such as a ViT): it only predicts, so it supports standard
+/// smoothing only, and its conformance to `SmoothableClassifier` — which is shaped for models that solve for a
+/// state — comes from this extension: `start` and `solver` do not apply, one evaluation per batch, nothing diverges.
+public protocol StatelessClassifier: SmoothableClassifier {
+    /// The predicted class of each sample of x [B, …].
+    func predict(_ x: Tensor) -> [Int]
+}
+
+extension StatelessClassifier {
+    public var supportsSerializedSmoothing: Bool { false }
+
+    public func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch {
+        ClassifiedBatch(predictions: predict(x), state: nil, evaluations: 1, diverged: Array(repeating: false, count: x.shape[0]))
+    }
+}
+
 /// The result of classifying one batch.
 public struct ClassifiedBatch: Sendable {
     public var predictions: [Int]

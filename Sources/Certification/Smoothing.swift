@@ -17,7 +17,7 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
         try configuration.validate()
         if configuration.mode == .srs && !model.supportsSerializedSmoothing {
             throw .invalidSetting(name: "mode", value: "srs",
-                                  reason: "serialized smoothing needs a model with a fixed-point state (a DEQ); use --mode standard")
+                                  reason: "serialized smoothing needs a model with a fixed-point state (a DEQ); use the standard mode")
         }
         if configuration.mode == .srs && model.classes > 256 {
             throw .modelMismatch(reason: "SRS records classes as bytes: at most 256 classes, the model has \(model.classes)")

@@ -9,11 +9,11 @@ public enum SmoothingMode: String, Sendable, Codable, CaseIterable {
     case srs
 }
 
-/// Which radius a run reports (srs.md §3 and §8). Always named in reports and manifests.
+/// Which radius a run reports (docs/certificate.md §3 and §4). Always named in reports and manifests.
 public enum RadiusEstimator: String, Sendable, Codable, CaseIterable {
     /// Standard mode: Cohen's p̲A = CP_lower(n_A, n, α) on i.i.d. from-zero solves.
     case cohen
-    /// SRS (default): the audit of srs.md §8 — sound whatever the dependence between serialized predictions.
+    /// SRS (default): the audit of docs/certificate.md §4 — sound whatever the dependence between serialized predictions.
     case audit
     /// SRS, Eqs. 9/12/13/14 with α split in two, ĉA from selection, the checks the audit's first stage. Treats
     /// dependent serialized predictions as i.i.d., so its 1 − α is not proven (kept for comparison).
@@ -52,7 +52,7 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
     /// estimation samples). Stage s + 1 runs only where stage s's bound limits p̲A (`auditEscalation`).
     /// Empty in standard mode. The paper and reference-code forms use stage 1 as their K checks.
     public var auditStages: [Int]
-    /// SRS: escalate to the next audit stage when N_A ≥ this share of N (srs.md §8: 0.97).
+    /// SRS: escalate to the next audit stage when N_A ≥ this share of N (docs/certificate.md §4: 0.97).
     public var auditEscalation: Double
     /// Total chains per (image, phase) and chains per block (the batch shape of every unit of work).
     public var chains: Int, chainsPerBlock: Int
@@ -93,11 +93,11 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
         if !(alpha > 0 && alpha < 1) { throw .invalidSetting(name: "alpha", value: "\(alpha)", reason: "must lie in (0, 1)") }
         if n0 < 1 { throw .invalidSetting(name: "n0", value: "\(n0)", reason: "must be ≥ 1") }
         if n < 1 { throw .invalidSetting(name: "n", value: "\(n)", reason: "must be ≥ 1") }
-        if chainsPerBlock < 1 { throw .invalidSetting(name: "chains-per-block", value: "\(chainsPerBlock)", reason: "must be ≥ 1") }
+        if chainsPerBlock < 1 { throw .invalidSetting(name: "chainsPerBlock", value: "\(chainsPerBlock)", reason: "must be ≥ 1") }
         if chains < 1 || chains % chainsPerBlock != 0 {
-            throw .invalidSetting(name: "chains", value: "\(chains)", reason: "must be a positive multiple of chains-per-block (\(chainsPerBlock))")
+            throw .invalidSetting(name: "chains", value: "\(chains)", reason: "must be a positive multiple of chainsPerBlock (\(chainsPerBlock))")
         }
-        for (name, s) in [("solver", solver), ("warmup-solver", warmupSolver), ("base-solver", baseSolver)] {
+        for (name, s) in [("solver", solver), ("warmupSolver", warmupSolver), ("baseSolver", baseSolver)] {
             do { try s.validate() } catch { throw .invalidSetting(name: name, value: s.kind.rawValue, reason: "\(error)") }
         }
         guard RadiusEstimator.allowed(in: mode).contains(radius) else {
@@ -107,20 +107,20 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
         if mode == .srs {
             let stages = auditStages.map(String.init).joined(separator: ",")
             guard let first = auditStages.first else {
-                throw .invalidSetting(name: "audit", value: "", reason: "SRS needs at least one audit stage (e.g. 400)")
+                throw .invalidSetting(name: "auditStages", value: "", reason: "SRS needs at least one audit stage (e.g. 400)")
             }
-            if first < 1 { throw .invalidSetting(name: "audit", value: stages, reason: "stage sizes must be ≥ 1") }
+            if first < 1 { throw .invalidSetting(name: "auditStages", value: stages, reason: "stage sizes must be ≥ 1") }
             if zip(auditStages, auditStages.dropFirst()).contains(where: { $0 >= $1 }) {
-                throw .invalidSetting(name: "audit", value: stages, reason: "stage sizes must increase (each stage extends the previous one)")
+                throw .invalidSetting(name: "auditStages", value: stages, reason: "stage sizes must increase (each stage extends the previous one)")
             }
             if auditStages.last! > n {
-                throw .invalidSetting(name: "audit", value: stages, reason: "the last stage exceeds n = \(n) estimation samples")
+                throw .invalidSetting(name: "auditStages", value: stages, reason: "the last stage exceeds n = \(n) estimation samples")
             }
             if !(auditEscalation > 0 && auditEscalation <= 1) {
-                throw .invalidSetting(name: "audit-escalation", value: "\(auditEscalation)", reason: "must lie in (0, 1]")
+                throw .invalidSetting(name: "auditEscalation", value: "\(auditEscalation)", reason: "must lie in (0, 1]")
             }
         } else if !auditStages.isEmpty {
-            throw .invalidSetting(name: "audit", value: auditStages.map(String.init).joined(separator: ","),
+            throw .invalidSetting(name: "auditStages", value: auditStages.map(String.init).joined(separator: ","),
                                   reason: "standard mode has no audit: every sample is already a from-zero solve")
         }
     }

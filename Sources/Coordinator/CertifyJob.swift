@@ -216,11 +216,7 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
                 stage += 1
                 guard adaptive, stage < stageCount else { break }
                 // The root decides which images of the window run stage `stage`; every rank learns the list.
-                var escalated: [Int64] = comm.rank == 0 ? window.filter { mayEscalate($0) }.map(Int64.init) : []
-                var count: [Int64] = [Int64(escalated.count)]
-                try comm.broadcast(&count, root: 0)
-                if comm.rank != 0 { escalated = Array(repeating: 0, count: Int(count[0])) }
-                if count[0] > 0 { try comm.broadcast(&escalated, root: 0) }
+                let escalated = try comm.broadcastVariableLength(comm.rank == 0 ? window.filter { mayEscalate($0) }.map(Int64.init) : [])
                 if escalated.isEmpty { break }
                 units = escalated.flatMap { i in smoothing.auditUnits(stage: stage).map { Unit.audit(image: Int(i), stage: stage, range: $0) } }
                 if comm.rank == 0 {
@@ -241,7 +237,7 @@ public enum CertifyImages {
                                     done: Set<Int> = []) -> [Int] {
         var all = Array(stride(from: 0, to: count, by: Swift.max(1, skip)))
         if max > 0 && all.count > max { all = Array(all.prefix(max)) }
-        let mine = all.enumerated().filter { $0.offset % shards == shard }.map(\.element)
+        let mine = ShardPlan(itemCount: all.count, shardCount: shards, layout: .strided).items(inShard: shard).map { all[$0] }
         return mine.filter { !done.contains($0) }
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import NeuralNet
 import Optimizers
 import TensorCore
+import TrainingLoop
 
 /// Training DEQ-S on an image data set with Gaussian noise augmentation (Cohen et al.'s recipe for smoothing):
 /// x + N(0, σ²I), not clipped to [0,1] (the smoothed classifier sees unclipped noise too). Adam with a cosine
@@ -16,14 +17,12 @@ import TensorCore
 /// all-reduce of the flat gradient buffer gives every rank the batch gradient; all ranks then take the same
 /// optimizer step. The root alone evaluates, logs and writes checkpoints.
 public struct DEQTrainingJob {
-    public struct Options: Sendable {
+    public struct Options: Sendable, TrainingRunOptions {
+        /// Epochs, batch (128), learning rate (1e-3), seed, output and provenance.
+        public var run: TrainingRun
         public var data: ImageDataSource
         public var sigma: Float
-        public var epochs: Int
-        public var batchSize: Int = 128
-        public var learningRate: Float = 1e-3
         public var warmupSteps: Int = 200
-        public var seed: UInt64 = 0
         public var configuration: DEQConfiguration
         public var training: DEQTrainingConfig
         /// Fraction of steps with the Jacobian regulariser (1 = every step).
@@ -32,19 +31,15 @@ public struct DEQTrainingJob {
         public var trainLimit: Int = 0
         /// Test images evaluated after each epoch (0 = all).
         public var evalLimit: Int = 2000
-        public var output: String
         public var resume: Bool = false
         /// Stop after this many epochs have been done in total (0: run to `epochs`). The schedule still spans
         /// `epochs`, so stopping and resuming gives exactly the uninterrupted run.
         public var stopAfterEpochs: Int = 0
-        public var command: String = ""
-        public var codeVersion: String = ""
-        public var showProgress = true
 
         public init(data: ImageDataSource, sigma: Float, epochs: Int, configuration: DEQConfiguration,
                     training: DEQTrainingConfig, output: String) {
-            self.data = data; self.sigma = sigma; self.epochs = epochs; self.configuration = configuration
-            self.training = training; self.output = output
+            run = TrainingRun(epochs: epochs, batchSize: 128, learningRate: 1e-3, output: output)
+            self.data = data; self.sigma = sigma; self.configuration = configuration; self.training = training
         }
     }
 
@@ -100,38 +95,42 @@ public struct DEQTrainingJob {
         var lastClean = 0.0, lastNoisy = 0.0, lastResidual = 0.0
 
         let lastEpoch = o.stopAfterEpochs > 0 ? min(o.epochs, o.stopAfterEpochs) : o.epochs
-        for epoch in startEpoch..<lastEpoch {
-            let bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
-                                  enabled: o.showProgress && isRoot)
-            var lossSum = 0.0, correct = 0, seen = 0, residualSum = 0.0, jacSum = 0.0, batches = 0
-            for (i, indices) in batcher.batches(epoch: epoch).enumerated() {
-                var (x, labels) = train.batch(indices)
-                var noise = RandomStream(seed: o.seed, 0x5452_4149, UInt32(truncatingIfNeeded: step), UInt32(truncatingIfNeeded: step >> 32))
-                if o.sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: o.sigma) }
-                let useJ = o.training.jacobianWeight > 0 && noise.nextUniformFloat() < o.jacobianFraction
-                let eps = useJ ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
-                let b = x.shape[0]
-                // loss, correct, residual, Jacobian norm (batch-weighted), summed over ranks.
-                let stats = try DataParallel.step(comm, batch: b, parameters: model.parameters, statCount: 4) { s in
-                    let r = model.trainingStep(x.slice(rows: s), labels: Array(labels[s]), config: o.training,
-                                               jacobianNoise: eps?.slice(rows: s))
-                    let w = Double(s.count) / Double(b)
-                    return [Double(r.loss) * w, Double(r.correct), Double(r.forwardResidual) * w, Double(r.jacobianNorm) * w]
-                }
-                guard stats[0].isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
-                    throw CoordinatorError.nonFiniteTraining(step: step, reason: "loss \(stats[0]) or a gradient is not finite")
-                }
-                let r = (loss: Float(stats[0]), correct: Int(stats[1]), batch: b, forwardResidual: Float(stats[2]),
-                         jacobianNorm: Float(stats[3]))
-                optimizer.step(parameters: &model.parameters.values, gradients: model.parameters.gradients,
-                               learningRate: schedule.lr(step: step))
-                step += 1; batches += 1
-                lossSum += Double(r.loss); correct += r.correct; seen += r.batch
-                residualSum += Double(r.forwardResidual); jacSum += Double(r.jacobianNorm)
-                bar.update(i + 1, String(format: "loss %.3f acc %.1f%% res %.2e jac %.3f", lossSum / Double(batches),
-                                         100 * Double(correct) / Double(seen), residualSum / Double(batches), jacSum / Double(batches)))
+        var loop = TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
+        loop.gradient = DataParallel.reduction(over: comm)
+        var bar: ProgressBar? = nil
+        var lossSum = 0.0, correct = 0, seen = 0, residualSum = 0.0, jacSum = 0.0, batches = 0
+        try loop.run(epochs: startEpoch..<lastEpoch, step: &step, parameters: model.parameters, optimizer: &optimizer, statCount: 4,
+                     beforeEpoch: { epoch in
+            bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
+                              enabled: o.showProgress && isRoot)
+            lossSum = 0; correct = 0; seen = 0; residualSum = 0; jacSum = 0; batches = 0
+        }, compute: { position, s in
+            var (x, labels) = train.batch(position.indices)
+            let step = position.step
+            var noise = RandomStream(seed: o.seed, 0x5452_4149, UInt32(truncatingIfNeeded: step), UInt32(truncatingIfNeeded: step >> 32))
+            if o.sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: o.sigma) }
+            let useJ = o.training.jacobianWeight > 0 && noise.nextUniformFloat() < o.jacobianFraction
+            let eps = useJ ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
+            let b = x.shape[0]
+            // loss, correct, residual, Jacobian norm (batch-weighted), summed over ranks.
+            let r = model.trainingStep(x.slice(rows: s), labels: Array(labels[s]), config: o.training,
+                                       jacobianNoise: eps?.slice(rows: s))
+            let w = Double(s.count) / Double(b)
+            return [Double(r.loss) * w, Double(r.correct), Double(r.forwardResidual) * w, Double(r.jacobianNorm) * w]
+        }, check: { position, stats, _ in
+            guard stats[0].isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
+                throw CoordinatorError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]) or a gradient is not finite")
             }
-            guard isRoot else { continue }
+        }, afterStep: { position, stats, _ in
+            let r = (loss: Float(stats[0]), correct: Int(stats[1]), batch: position.indices.count, forwardResidual: Float(stats[2]),
+                     jacobianNorm: Float(stats[3]))
+            batches += 1
+            lossSum += Double(r.loss); correct += r.correct; seen += r.batch
+            residualSum += Double(r.forwardResidual); jacSum += Double(r.jacobianNorm)
+            bar!.update(position.batch + 1, String(format: "loss %.3f acc %.1f%% res %.2e jac %.3f", lossSum / Double(batches),
+                                                   100 * Double(correct) / Double(seen), residualSum / Double(batches), jacSum / Double(batches)))
+        }, afterEpoch: { epoch, step, optimizer in
+            guard isRoot else { return }
             // Evaluate on (a prefix of) the test set, clean and under N(0, σ²) noise.
             let evalCount = o.evalLimit > 0 ? min(o.evalLimit, test.count) : test.count
             let solver = SolverConfig(kind: .anderson, maxSteps: 30, tolerance: 1e-3, stopMode: .relative)
@@ -147,7 +146,7 @@ public struct DEQTrainingJob {
                                                         "equicert.train.test-residual": String(format: "%.3e", ev.meanResidual),
                                                         "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started))])
             try DEQCheckpoint.save(model, provenance: prov, optimizer: optimizer.state(), to: o.output)
-        }
+        })
         return Summary(epochs: o.epochs, seconds: Date().timeIntervalSince(started), cleanAccuracy: lastClean,
                        noisyAccuracy: lastNoisy, meanResidual: lastResidual)
     }

@@ -1,5 +1,6 @@
 import Distributed
 import NeuralNet
+import TrainingLoop
 
 /// Data-parallel training over a `Communicator`: every rank computes the gradient of its contiguous slice of
 /// the global batch, and one all-reduce of the flat gradient buffer makes the batch gradient on every rank.
@@ -34,5 +35,12 @@ public enum DataParallel {
             try comm.allReduce(&stats, op: .sum)
         }
         return stats
+    }
+
+    /// `step` over `comm` as the gradient reduction of a `TrainingLoop`.
+    public static func reduction(over comm: any Communicator) -> TrainingLoop.GradientReduction {
+        { batch, parameters, statCount, compute in
+            try step(comm, batch: batch, parameters: parameters, statCount: statCount, compute)
+        }
     }
 }

@@ -20,20 +20,3 @@ public enum NoisyCopies {
         return x
     }
 }
-
-/// A DEQ checkpoint with the test split of its data set, checked to fit each other.
-public struct CheckpointWithTestData {
-    public let model: DEQSmall
-    public let provenance: DEQCheckpoint.Provenance
-    public let source: ImageDataSource
-    public let test: ImageDataset
-
-    /// Load `path`; the data set defaults to the one the checkpoint was trained on.
-    public init(checkpoint path: String, data: String?) throws {
-        let (m, prov, _) = try DEQCheckpoint.load(path)
-        model = m; provenance = prov
-        source = try ImageDataSource(parsing: data ?? prov.dataSet)
-        test = try source.load(split: .test)
-        try checkModelFitsData(m.configuration, test, source: source.rawValue)
-    }
-}

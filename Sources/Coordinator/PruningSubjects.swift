@@ -7,7 +7,7 @@ import Pruning
 import TensorCore
 import Transformers
 
-/// Knowledge distillation from the unpruned model while pruning (docs/pruning.md): the loss is
+/// Knowledge distillation from the unpruned model while pruning (docs/models.md §4): the loss is
 /// (1 − a)·CE + a·T²·softCE(teacher at T) + b·MSE(hidden state, teacher's hidden state).
 public struct PruningDistillation: Sendable, Codable, Equatable {
     /// a: weight of the soft cross-entropy (the hard cross-entropy has 1 − a).

@@ -1,4 +1,5 @@
 import Foundation
+import Pruning
 
 /// The summary of several pruning reports (`equicert report pruning`): per configuration (method, with/without
 /// full evaluation, rank count) and stage, the test and validation accuracy as mean ± sample std over seeds, the

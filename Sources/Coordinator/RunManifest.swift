@@ -162,8 +162,9 @@ public final class ImageLineLog<Entry: Codable & Sendable> {
         entries = byIndex.keys.sorted().map { byIndex[$0]! }
     }
 
-    /// Appends one entry (one JSON line with sorted keys, so equal entries are equal bytes; written whole, then
-    /// fsync; a failed write leaves the log as it was).
+    /// Appends one entry (one JSON line, written whole, then fsync; a failed write leaves the log as it was).
+    /// Keys are sorted, so the same entries give the same bytes in every process (a Codable struct's keys
+    /// otherwise come out in a per-process hash order, and logs of equal runs would differ byte for byte).
     public func append(_ entry: Entry) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

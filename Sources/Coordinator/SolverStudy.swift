@@ -4,7 +4,7 @@ import Foundation
 import TensorCore
 
 /// The premise of serialized smoothing, measured: residual against f-evaluations for each solver, started from zero
-/// and warm-started from the fixed point of ANOTHER noisy copy of the same image (docs/deq.md, docs/srs.md §2).
+/// and warm-started from the fixed point of ANOTHER noisy copy of the same image (docs/models.md §1, docs/certificate.md §2).
 ///
 /// For image i: copy A = x + σε_A is solved by every solver (tolerance 0, so the full trace is recorded) from
 /// z = 0 and from z*_B, where z*_B is copy B = x + σε_B solved tightly (Anderson, 60 steps). Noise comes from the

@@ -4,6 +4,7 @@ import Foundation
 import NeuralNet
 import Optimizers
 import TensorCore
+import TrainingLoop
 import Transformers
 
 /// The text data sets the jobs know by name.
@@ -58,15 +59,14 @@ public struct TextTrainingJob {
         case scratch(hiddenSize: Int, layerCount: Int, headCount: Int, intermediateSize: Int, vocabulary: String)
     }
 
-    public struct Options: Sendable {
+    public struct Options: Sendable, TrainingRunOptions {
+        /// Epochs, batch (32), learning rate (5e-5), seed, output and provenance.
+        public var run: TrainingRun
         public var data: TextDataSource
         /// Directory holding the TSV (nil: located).
         public var dataDirectory: String?
         public var encoder: Encoder = .pretrained(directory: nil)
         public var pooling: TextClassifier.Pooling = .mean
-        public var epochs: Int
-        public var batchSize: Int = 32
-        public var learningRate: Float = 5e-5
         /// Steps of linear warm-up (nil: 10 % of all steps, rounded).
         public var warmupSteps: Int? = nil
         public var weightDecay: Float = 0.01
@@ -74,19 +74,15 @@ public struct TextTrainingJob {
         public var clipNorm: Float = 1.0
         /// Tokens per text, [CLS] and [SEP] included; longer texts are truncated (and counted).
         public var maxLength: Int = 128
-        public var seed: UInt64 = 0
         public var validationFraction: Double = 0.1
         public var testFraction: Double = 0.1
         /// Use only this many documents (evenly spaced, see `TextDataSource.load`; 0 = all).
         public var limit: Int = 0
         public var evalBatchSize: Int = 64
-        public var output: String
-        public var command: String = ""
-        public var codeVersion: String = ""
-        public var showProgress = true
 
         public init(data: TextDataSource, epochs: Int, output: String) {
-            self.data = data; self.epochs = epochs; self.output = output
+            run = TrainingRun(epochs: epochs, batchSize: 32, learningRate: 5e-5, output: output)
+            self.data = data
         }
     }
 
@@ -192,9 +188,9 @@ public struct TextTrainingJob {
                               testAccuracy: .nan, counts: (split.train.count, split.validation.count, split.test.count),
                               truncated: truncated, splitPath: splitPath)
         var step = 0
-        func metadata(epochs: Int) -> [String: String] {
+        func metadata(epochs: Int, steps: Int) -> [String: String] {
             var m = ["equicert.data": o.data.rawValue, "equicert.max-length": "\(o.maxLength)", "equicert.command": o.command,
-                     "equicert.version": o.codeVersion, "equicert.epochs-done": "\(epochs)", "equicert.steps-done": "\(step)",
+                     "equicert.version": o.codeVersion, "equicert.epochs-done": "\(epochs)", "equicert.steps-done": "\(steps)",
                      "equicert.split-file": URL(fileURLWithPath: splitPath).lastPathComponent, "equicert.text.limit": "\(o.limit)",
                      "equicert.text.truncated": "train \(truncated.0)/\(split.train.count) validation \(truncated.1)/\(split.validation.count) test \(truncated.2)/\(split.test.count)",
                      "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started)),
@@ -204,48 +200,52 @@ public struct TextTrainingJob {
             return m
         }
 
-        for epoch in 0..<o.epochs {
-            let bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
-                                  enabled: o.showProgress && isRoot)
-            let t0 = Date()
-            var lossSum = 0.0, correct = 0.0, seen = 0, batches = 0
-            for (i, indices) in batcher.batches(epoch: epoch).enumerated() {
-                let b = indices.count
-                // batch-weighted loss, correct; summed over ranks
-                let stats = try DataParallel.step(comm, batch: b, parameters: p, statCount: 2) { s in
-                    let slice = Array(indices[s])
-                    let r = model.trainingStep(model.batch(slice.map { encoded[$0] }), labels: slice.map { data.labels[$0] })
-                    return [Double(r.loss) * Double(s.count) / Double(b), Double(r.correct)]
-                }
-                let norm = o.clipNorm > 0 ? clipGradientNorm(&p.gradients, maxNorm: o.clipNorm) : globalNorm(p.gradients)
-                guard stats[0].isFinite, norm.isFinite else {
-                    throw CoordinatorError.nonFiniteTraining(step: step, reason: "loss \(stats[0]), gradient norm \(norm)")
-                }
-                optimizer.step(parameters: &p.values, gradients: p.gradients, learningRate: schedule.lr(step: step))
-                step += 1; batches += 1
-                lossSum += stats[0]; correct += stats[1]; seen += b
-                bar.update(i + 1, String(format: "loss %.4f acc %.1f%% |g| %.2f", lossSum / Double(batches),
-                                         100 * correct / Double(seen), norm))
+        var loop = TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
+        loop.gradient = DataParallel.reduction(over: comm)
+        loop.clipping = o.clipNorm > 0 ? .maxNorm(o.clipNorm) : .measure
+        var bar: ProgressBar? = nil
+        var t0 = Date()
+        var lossSum = 0.0, correct = 0.0, seen = 0, batches = 0
+        try loop.run(epochs: 0..<o.epochs, step: &step, parameters: p, optimizer: &optimizer, statCount: 2, beforeEpoch: { epoch in
+            bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
+                              enabled: o.showProgress && isRoot)
+            t0 = Date()
+            lossSum = 0; correct = 0; seen = 0; batches = 0
+        }, compute: { position, s in
+            // batch-weighted loss, correct; summed over ranks
+            let b = position.indices.count
+            let slice = Array(position.indices[s])
+            let r = model.trainingStep(model.batch(slice.map { encoded[$0] }), labels: slice.map { data.labels[$0] })
+            return [Double(r.loss) * Double(s.count) / Double(b), Double(r.correct)]
+        }, check: { position, stats, norm in
+            guard stats[0].isFinite, norm.isFinite else {
+                throw CoordinatorError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]), gradient norm \(norm)")
             }
+        }, afterStep: { position, stats, norm in
+            batches += 1
+            lossSum += stats[0]; correct += stats[1]; seen += position.indices.count
+            bar!.update(position.batch + 1, String(format: "loss %.4f acc %.1f%% |g| %.2f", lossSum / Double(batches),
+                                                   100 * correct / Double(seen), norm))
+        }, afterEpoch: { epoch, steps, _ in
             let seconds = Date().timeIntervalSince(t0)
             summary.epochSeconds.append(seconds)
             summary.trainLoss.append(lossSum / Double(max(batches, 1)))
             let v = try TextEvaluation.run(model, encoded: encoded, labels: data.labels, indices: split.validation,
                                            batchSize: o.evalBatchSize, comm: comm)
             summary.validationAccuracy.append(v.accuracy)
-            guard isRoot else { continue }
+            guard isRoot else { return }
             log(String(format: "epoch %d: train loss %.4f acc %.2f%% (%.1f s) | validation (%d) loss %.4f acc %.2f%%",
                        epoch + 1, summary.trainLoss.last!, 100 * correct / Double(max(seen, 1)), seconds, v.count,
                        v.loss, 100 * v.accuracy))
-            try model.save(to: URL(fileURLWithPath: o.output), metadata: metadata(epochs: epoch + 1))
-        }
+            try model.save(to: URL(fileURLWithPath: o.output), metadata: metadata(epochs: epoch + 1, steps: steps))
+        })
         let t = try TextEvaluation.run(model, encoded: encoded, labels: data.labels, indices: split.test,
                                        batchSize: o.evalBatchSize, comm: comm)
         summary.testAccuracy = t.accuracy
         summary.seconds = Date().timeIntervalSince(started)
         if isRoot {
             log(String(format: "test (%d): loss %.4f acc %.2f%%", t.count, t.loss, 100 * t.accuracy))
-            try model.save(to: URL(fileURLWithPath: o.output), metadata: metadata(epochs: o.epochs))
+            try model.save(to: URL(fileURLWithPath: o.output), metadata: metadata(epochs: o.epochs, steps: step))
         }
         return summary
     }

@@ -4,6 +4,7 @@ import Foundation
 import NeuralNet
 import Optimizers
 import TensorCore
+import TrainingLoop
 import Transformers
 
 /// Training the small pre-LN ViT on MNIST or Fashion-MNIST: pixels standardised with the data set's mean and
@@ -11,27 +12,22 @@ import Transformers
 /// clipping, cross-entropy; test accuracy (a prefix of `evalLimit` images) after every epoch.
 /// Data-parallel exactly as `TextTrainingJob` (batch slices scaled by slice/batch, one all-reduce).
 public struct ViTTrainingJob {
-    public struct Options: Sendable {
+    public struct Options: Sendable, TrainingRunOptions {
+        /// Epochs, batch (128), learning rate (1e-3), seed, output and provenance.
+        public var run: TrainingRun
         public var data: ImageDataSource
         public var configuration: ViTConfiguration
-        public var epochs: Int
-        public var batchSize: Int = 128
-        public var learningRate: Float = 1e-3
         public var warmupSteps: Int = 200
         public var weightDecay: Float = 0.05
         public var clipNorm: Float = 1.0
-        public var seed: UInt64 = 0
         /// Limit the training set (0 = all).
         public var trainLimit: Int = 0
         /// Test images evaluated after each epoch (0 = all).
         public var evalLimit: Int = 0
-        public var output: String
-        public var command: String = ""
-        public var codeVersion: String = ""
-        public var showProgress = true
 
         public init(data: ImageDataSource, configuration: ViTConfiguration = ViTConfiguration(), epochs: Int, output: String) {
-            self.data = data; self.configuration = configuration; self.epochs = epochs; self.output = output
+            run = TrainingRun(epochs: epochs, batchSize: 128, learningRate: 1e-3, output: output)
+            self.data = data; self.configuration = configuration
         }
     }
 
@@ -78,37 +74,40 @@ public struct ViTTrainingJob {
         let started = Date()
         var summary = Summary(seconds: 0, epochSeconds: [], trainLoss: [], testAccuracy: [])
         var step = 0
-        for epoch in 0..<o.epochs {
-            let bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
-                                  enabled: o.showProgress && isRoot)
-            let t0 = Date()
-            var lossSum = 0.0, correct = 0.0, seen = 0
-            for (i, indices) in batcher.batches(epoch: epoch).enumerated() {
-                let b = indices.count
-                // batch-weighted loss, correct; summed over ranks
-                let stats = try DataParallel.step(comm, batch: b, parameters: p, statCount: 2) { s in
-                    var (x, labels) = train.batch(Array(indices[s]))
-                    ViTEvaluation.standardize(&x, norm)
-                    let (logits, cache) = model.forward(x, p)
-                    let (loss, g) = Loss.crossEntropy(logits: logits, labels: labels)
-                    model.backward(g, cache, p)
-                    return [Double(loss) * Double(s.count) / Double(b), Double(zip(logits.argmaxRows(), labels).filter { $0 == $1 }.count)]
-                }
-                let gn = o.clipNorm > 0 ? clipGradientNorm(&p.gradients, maxNorm: o.clipNorm) : globalNorm(p.gradients)
-                guard stats[0].isFinite, gn.isFinite else {
-                    throw CoordinatorError.nonFiniteTraining(step: step, reason: "loss \(stats[0]), gradient norm \(gn)")
-                }
-                optimizer.step(parameters: &p.values, gradients: p.gradients, learningRate: schedule.lr(step: step))
-                step += 1
-                lossSum += stats[0]; correct += stats[1]; seen += b
-                bar.update(i + 1, String(format: "loss %.4f acc %.1f%%", lossSum / Double(i + 1), 100 * correct / Double(seen)))
+        var loop = TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
+        loop.gradient = DataParallel.reduction(over: comm)
+        loop.clipping = o.clipNorm > 0 ? .maxNorm(o.clipNorm) : .measure
+        var bar: ProgressBar? = nil
+        var t0 = Date()
+        var lossSum = 0.0, correct = 0.0, seen = 0
+        try loop.run(epochs: 0..<o.epochs, step: &step, parameters: p, optimizer: &optimizer, statCount: 2, beforeEpoch: { epoch in
+            bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
+                              enabled: o.showProgress && isRoot)
+            t0 = Date()
+            lossSum = 0; correct = 0; seen = 0
+        }, compute: { position, s in
+            // batch-weighted loss, correct; summed over ranks
+            let b = position.indices.count
+            var (x, labels) = train.batch(Array(position.indices[s]))
+            ViTEvaluation.standardize(&x, norm)
+            let (logits, cache) = model.forward(x, p)
+            let (loss, g) = Loss.crossEntropy(logits: logits, labels: labels)
+            model.backward(g, cache, p)
+            return [Double(loss) * Double(s.count) / Double(b), Double(zip(logits.argmaxRows(), labels).filter { $0 == $1 }.count)]
+        }, check: { position, stats, gn in
+            guard stats[0].isFinite, gn.isFinite else {
+                throw CoordinatorError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]), gradient norm \(gn)")
             }
+        }, afterStep: { position, stats, _ in
+            lossSum += stats[0]; correct += stats[1]; seen += position.indices.count
+            bar!.update(position.batch + 1, String(format: "loss %.4f acc %.1f%%", lossSum / Double(position.batch + 1), 100 * correct / Double(seen)))
+        }, afterEpoch: { epoch, step, _ in
             summary.epochSeconds.append(Date().timeIntervalSince(t0))
             summary.trainLoss.append(lossSum / Double(max(batcher.batchesPerEpoch, 1)))
             let n = o.evalLimit > 0 ? min(o.evalLimit, test.count) : test.count
             let acc = try ViTEvaluation.accuracy(model, p, data: test, count: n, normalization: norm, comm: comm)
             summary.testAccuracy.append(acc)
-            guard isRoot else { continue }
+            guard isRoot else { return }
             log(String(format: "epoch %d: train loss %.4f acc %.2f%% (%.0f s) | test (%d) %.2f%%", epoch + 1, summary.trainLoss.last!,
                        100 * correct / Double(max(seen, 1)), summary.epochSeconds.last!, n, 100 * acc))
             let encoder = JSONEncoder()
@@ -122,7 +121,7 @@ public struct ViTTrainingJob {
             let url = URL(fileURLWithPath: o.output)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try p.save(to: url, metadata: meta)
-        }
+        })
         summary.seconds = Date().timeIntervalSince(started)
         return summary
     }

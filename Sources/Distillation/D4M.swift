@@ -3,7 +3,7 @@ import Foundation
 import NeuralNet
 import TensorCore
 
-/// The generative distillation methods (docs/d4m.md).
+/// The generative distillation methods (docs/models.md §5).
 public enum GenerativeMethod: String, Sendable, CaseIterable {
     /// D4M: per class, k-means prototypes in latent space, image-to-image from each with the class-conditional
     /// latent diffusion model (strength, guidance), decoded.

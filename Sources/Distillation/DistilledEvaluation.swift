@@ -4,6 +4,7 @@ import Foundation
 import NeuralNet
 import Optimizers
 import TensorCore
+import TrainingLoop
 
 /// A student network trained from scratch on a distilled set.
 public enum StudentArchitecture: String, Sendable, CaseIterable {
@@ -203,31 +204,30 @@ public enum DistilledEvaluation {
         var optimizer = try! AdamW(weightDecay: config.weightDecay)  // validated by config.validate()
         let inner = imageShape.reduce(1, *)
         var step = 0
-        var lastEpochLoss = 0.0
-        for epoch in 0..<config.epochs {
-            var epochLoss = 0.0
-            for batch in batcher.batches(epoch: epoch) {
-                var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
-                if config.maxShift > 0 {
-                    x = shift(x, maxShift: config.maxShift, seed: seed, epoch: epoch, indices: batch)
-                }
-                let (logits, cache) = model.forward(x, store)
-                let (loss, grad): (Float, Tensor)
-                switch targets {
-                case let .hard(labels):
-                    (loss, grad) = Loss.crossEntropy(logits: logits, labels: batch.map { labels[$0] })
-                case let .soft(probabilities, temperature):
-                    let t = gather(probabilities, rows: batch, inner: classCount, imageShape: [classCount])
-                    (loss, grad) = Loss.softCrossEntropy(logits: logits, targets: t, temperature: temperature)
-                }
-                store.zeroGradients()
-                _ = model.backward(grad, cache, store)
-                optimizer.step(parameters: &store.values, gradients: store.gradients, learningRate: schedule.lr(step: step))
-                step += 1
-                epochLoss += Double(loss) * Double(batch.count)
+        var epochLoss = 0.0, lastEpochLoss = 0.0
+        // No closure below throws.
+        try! TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
+            .run(epochs: 0..<config.epochs, step: &step, parameters: store, optimizer: &optimizer, statCount: 1,
+                 beforeEpoch: { _ in epochLoss = 0 }, compute: { position, _ in
+            let batch = position.indices
+            var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
+            if config.maxShift > 0 {
+                x = shift(x, maxShift: config.maxShift, seed: seed, epoch: position.epoch, indices: batch)
             }
-            lastEpochLoss = epochLoss / Double(n)
-        }
+            let (logits, cache) = model.forward(x, store)
+            let (loss, grad): (Float, Tensor)
+            switch targets {
+            case let .hard(labels):
+                (loss, grad) = Loss.crossEntropy(logits: logits, labels: batch.map { labels[$0] })
+            case let .soft(probabilities, temperature):
+                let t = gather(probabilities, rows: batch, inner: classCount, imageShape: [classCount])
+                (loss, grad) = Loss.softCrossEntropy(logits: logits, targets: t, temperature: temperature)
+            }
+            _ = model.backward(grad, cache, store)
+            return [Double(loss)]
+        }, afterStep: { position, loss, _ in
+            epochLoss += loss[0] * Double(position.indices.count)
+        }, afterEpoch: { _, _, _ in lastEpochLoss = epochLoss / Double(n) })
         return (model, store, lastEpochLoss)
     }
 
@@ -259,13 +259,14 @@ public enum DistilledEvaluation {
         let schedule = LearningRateSchedule.cosine(base: config.learningRate, warmup: warmup, total: max(totalSteps, warmup + 1), floor: 0)
         var optimizer = try! AdamW(weightDecay: config.weightDecay)
         let inner = imageShape.reduce(1, *)
-        var step = 0, lastEpochLoss = 0.0
-        for epoch in 0..<config.epochs {
-            var epochLoss = 0.0
-            for batch in batcher.batches(epoch: epoch) {
+        var step = 0, epochLoss = 0.0, lastEpochLoss = 0.0
+        do {
+            try TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
+                .run(epochs: 0..<config.epochs, step: &step, parameters: store, optimizer: &optimizer, statCount: 1,
+                     beforeEpoch: { _ in epochLoss = 0 }, compute: { position, _ in
+                let batch = position.indices
                 var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
-                if config.maxShift > 0 { x = shift(x, maxShift: config.maxShift, seed: seed, epoch: epoch, indices: batch) }
-                store.zeroGradients()
+                if config.maxShift > 0 { x = shift(x, maxShift: config.maxShift, seed: seed, epoch: position.epoch, indices: batch) }
                 let r: DEQStepResult
                 switch targets {
                 case let .hard(labels):
@@ -277,14 +278,20 @@ public enum DistilledEvaluation {
                         return (l, g, nil)
                     }
                 }
-                optimizer.step(parameters: &store.values, gradients: store.gradients, learningRate: schedule.lr(step: step))
-                step += 1
-                epochLoss += Double(r.loss) * Double(batch.count)
-            }
-            lastEpochLoss = epochLoss / Double(n)
-            guard lastEpochLoss.isFinite else {
-                throw .invalidConfiguration(field: "deq-s student loss", value: "\(lastEpochLoss)", requirement: "finite (training diverged)")
-            }
+                return [Double(r.loss)]
+            }, afterStep: { position, loss, _ in
+                epochLoss += loss[0] * Double(position.indices.count)
+            }, afterEpoch: { _, _, _ in
+                lastEpochLoss = epochLoss / Double(n)
+                guard lastEpochLoss.isFinite else {
+                    throw DistillationError.invalidConfiguration(field: "deq-s student loss", value: "\(lastEpochLoss)",
+                                                                 requirement: "finite (training diverged)")
+                }
+            })
+        } catch let e as DistillationError {
+            throw e
+        } catch {
+            preconditionFailure("only the divergence check throws here: \(error)")
         }
         return (model, lastEpochLoss)
     }

@@ -3,8 +3,9 @@ import Foundation
 import NeuralNet
 import Optimizers
 import TensorCore
+import TrainingLoop
 
-/// The latent space of D4M (docs/d4m.md): a small convolutional autoencoder, images [B, H, W, C] in [0, 1]
+/// The latent space of D4M (docs/models.md §5): a small convolutional autoencoder, images [B, H, W, C] in [0, 1]
 /// (H, W divisible by 4) ↔ latents [B, H/4, W/4, L], with a latent scale s so that s·z has unit variance over
 /// the training set (the diffusion model works on s·z, like Stable Diffusion's 0.18215).
 ///
@@ -90,19 +91,18 @@ public struct LatentAutoencoder {
         let batcher = Batcher(count: n, batchSize: Swift.min(batchSize, n), dropLast: true, shuffle: true, seed: seed)
         let schedule = LearningRateSchedule.cosine(base: learningRate, warmup: 100, total: epochs * batcher.batchesPerEpoch, floor: 0)
         var opt = try Adam()
-        var step = 0
-        for epoch in 0..<epochs {
-            var sum = 0.0
-            for idx in batcher.batches(epoch: epoch) {
-                parameters.zeroGradients()
-                sum += Double(trainingStep(gatherRows(images, idx)))
-                opt.step(parameters: &parameters.values, gradients: parameters.gradients, learningRate: schedule.lr(step: step))
-                step += 1
-            }
+        var step = 0, sum = 0.0
+        let model = self
+        try TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
+            .run(epochs: 0..<epochs, step: &step, parameters: parameters, optimizer: &opt, statCount: 1,
+                 beforeEpoch: { _ in sum = 0 },
+                 compute: { position, _ in [Double(model.trainingStep(gatherRows(images, position.indices)))] },
+                 afterStep: { _, loss, _ in sum += loss[0] },
+                 afterEpoch: { epoch, _, _ in
             let mean = sum / Double(batcher.batchesPerEpoch)
             guard mean.isFinite else { throw DistillationError.invalidConfiguration(field: "autoencoder loss", value: "\(mean)", requirement: "finite (training diverged)") }
             progress(epoch + 1, mean)
-        }
+        })
         latentScale = 1
         let sample = images.slice(rows: 0..<Swift.min(n, 10_000))
         let z = encode(sample)

@@ -3,6 +3,7 @@ import Foundation
 import NeuralNet
 import Optimizers
 import TensorCore
+import TrainingLoop
 
 /// The DDPM noise schedule: β_t linear from β_1 to β_T (Ho et al. 2020), ᾱ_t = Π_{s≤t} (1 − β_s), t = 0…T−1.
 public struct NoiseSchedule: Sendable, Equatable {
@@ -28,8 +29,8 @@ public struct NoiseSchedule: Sendable, Equatable {
     }
 }
 
-/// The class-conditional ε-prediction network over a latent grid [B, h, w, L] (docs/d4m.md: "a small U-Net or
-/// equivalent"; at 7×7 no down-sampling is needed, so it is a residual conv net at full resolution):
+/// The class-conditional ε-prediction network over a latent grid [B, h, w, L] (docs/models.md §5). At 7×7 no
+/// down-sampling is needed, so instead of a U-Net it is a residual conv net at full resolution:
 ///
 ///   c   = SiLU(MLP(sinusoid(t)) + E·onehot(y))            [B, D]   (y = K is the null label for guidance)
 ///   h   = conv_in(z)                                      [B, h, w, W]
@@ -233,23 +234,22 @@ public struct LatentDenoiser {
         let total = epochs * batcher.batchesPerEpoch
         let lr = LearningRateSchedule.cosine(base: learningRate, warmup: Swift.min(200, total / 10), total: total, floor: 0)
         var opt = try Adam()
-        var step = 0
-        for epoch in 0..<epochs {
-            var sum = 0.0
-            for idx in batcher.batches(epoch: epoch) {
-                parameters.zeroGradients()
-                sum += Double(trainingStep(gatherRows(latents, idx), labels: idx.map { labels[$0] }, schedule: schedule,
-                                           labelDropout: labelDropout, key: seed &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
-                _ = clipGradientNorm(&parameters.gradients, maxNorm: 1)
-                opt.step(parameters: &parameters.values, gradients: parameters.gradients, learningRate: lr.lr(step: step))
-                step += 1
-            }
+        var step = 0, sum = 0.0
+        var loop = TrainingLoop(batcher: batcher, learningRate: { lr.lr(step: $0) })
+        loop.clipping = .maxNorm(1)
+        try loop.run(epochs: 0..<epochs, step: &step, parameters: parameters, optimizer: &opt, statCount: 1,
+                     beforeEpoch: { _ in sum = 0 },
+                     compute: { position, _ in
+            let idx = position.indices
+            return [Double(trainingStep(gatherRows(latents, idx), labels: idx.map { labels[$0] }, schedule: schedule,
+                                        labelDropout: labelDropout, key: seed &+ UInt64(position.step) &* 0x9E37_79B9_7F4A_7C15))]
+        }, afterStep: { _, loss, _ in sum += loss[0] }, afterEpoch: { epoch, _, _ in
             let mean = sum / Double(batcher.batchesPerEpoch)
             guard mean.isFinite else {
                 throw DistillationError.invalidConfiguration(field: "denoiser loss", value: "\(mean)", requirement: "finite (training diverged)")
             }
             progress(epoch + 1, mean)
-        }
+        })
     }
 
     public func save(to url: URL, metadata: [String: String] = [:]) throws {

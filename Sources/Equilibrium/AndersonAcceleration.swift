@@ -18,12 +18,12 @@ import TensorCore
 /// solver, so z is always in the range of f (e.g. GroupNorm-normalised for a DEQ block); its reported residual is
 /// ‖F_{T+1} − X_{T+1}‖. With `returnLowestResidual` (training) it is the Fᵢ with the lowest residual instead.
 ///
-/// T = 1 and deq.md's "Anderson with T = 1 returns f(z0), like Naive-1": that sentence and "T steps cost T + 2
+/// T = 1 and the DEQ section of docs/models.md (§1) "Anderson with T = 1 returns f(z0), like Naive-1": that sentence and "T steps cost T + 2
 /// evaluations" cannot both hold for a solver that does useful work with its evaluations — after the 2 start
 /// evaluations, f(z0) = X₁ is already superseded by F₁ = f(f(z0)). The sentence describes the released SRS code,
 /// whose `anderson(threshold = T)` runs only T − 1 mixing steps (`for k in range(2, threshold + 1)`) and, for
 /// T = 1, runs none and hands back the start point unchanged, so any f(z0) there comes from the model applying f
-/// after the solver; there, Anderson-1 spends 3 evaluations on the result of one. We follow the costs of srs.md
+/// after the solver; there, Anderson-1 spends 3 evaluations on the result of one. We follow the costs of docs/certificate.md
 /// §4 (Anderson-1 = 3, Anderson-3 = 5 evaluations per serialized step) and make every evaluation count: T = 1 is
 /// one genuine mixing step, X₂ = a₀F₀ + a₁F₁ with F₀ = f(z0), F₁ = f(f(z0)), returning f(X₂). Anderson-1 and Naive-1
 /// therefore return different values; Naive-1 is the z ← f(z_prev) update.

@@ -1,14 +1,14 @@
 import Foundation
 
 /// The architecture of a DEQ-S model (a single-branch MDEQ block); stored in checkpoint metadata so a
-/// checkpoint is self-describing. Spec: docs/deq.md ("The default model: DEQ-S").
+/// checkpoint is self-describing. Spec: docs/models.md §1.
 public struct DEQConfiguration: Sendable, Equatable, Codable {
     /// How the equilibrium state z* [B, h, w, C] becomes class logits.
     public enum Head: String, Sendable, Equatable, Codable, CaseIterable {
         /// Linear(C → classes) of the mean over positions (the benchmark configuration).
         case meanPool = "mean-pool"
         /// Conv 3×3 stride 2 (C → 2C) + GroupNorm + ReLU, then mean over positions and Linear(2C → classes):
-        /// keeps spatial information, which the accuracy targets need (docs/deq.md).
+        /// keeps spatial information, which the accuracy targets need (docs/models.md §1).
         case downsample
         /// Conv 3×3 stride 2 (C → 2C) + GroupNorm + ReLU, then the whole 2C×⌈h/2⌉×⌈w/2⌉ map flattened into
         /// Linear(→ classes): all spatial information reaches the classifier.

@@ -1,7 +1,7 @@
 import NeuralNet
 import TensorCore
 
-/// DEQ-S, exactly as docs/deq.md (channels-last; weights in PyTorch layout):
+/// DEQ-S, exactly as docs/models.md §1 (channels-last; weights in PyTorch layout):
 ///
 ///     x_n      = (x − mean)/std
 ///     inject(x) = ReLU(GN0(conv_s(x_n)))                      conv_s: 3×3, stride s, pad 1, c → C

@@ -1,7 +1,7 @@
 import NeuralNet
 import TensorCore
 
-/// How gradients pass through the equilibrium (docs/deq.md, "Training").
+/// How gradients pass through the equilibrium (docs/models.md §1).
 public enum DEQBackward: Sendable, Equatable {
     /// Implicit differentiation: solve the adjoint fixed point g = (∂f/∂z)ᵀg + ∂L/∂z* with the given solver
     /// (vector–Jacobian products of f at z*), then backpropagate g through one application of f.

@@ -69,7 +69,7 @@ public struct SolverConfig: Sendable, Equatable, Codable {
     /// residual measurements (in `stopMode`) improved on the best residual before them by at least 1 %.
     public var stallWindow: Int
 
-    /// A configuration with the defaults of deq.md (tolerance 1e-3, m = 6, λ = 1e-4, β = 1, last iterate).
+    /// A configuration with these defaults (docs/models.md §1: tolerance 1e-3, m = 6, λ = 1e-4, β = 1, last iterate).
     public init(kind: SolverKind,
                 maxSteps: Int,
                 tolerance: Float = 1e-3,

@@ -1,5 +1,5 @@
 // The optimizer interface: updates of one flat parameter buffer from one flat gradient buffer
-// (architecture.md: parameters and gradients of a model live in one [Float] each).
+// (docs/architecture.md: parameters and gradients of a model live in one [Float] each).
 //
 // Names: n = number of parameters; w = parameters, g = gradients, lr = learning rate,
 // λ = weight decay, μ = momentum.

@@ -54,7 +54,7 @@ public struct MaskSet: Sendable, Equatable, Codable {
     public var sparsity: Double { total == 0 ? 0 : 1 - Double(kept) / Double(total) }
 }
 
-/// Which matrices are pruned (docs/pruning.md): the encoder's linear weights of BERT-family models (Q, K, V,
+/// Which matrices are pruned (docs/models.md §4): the encoder's linear weights of BERT-family models (Q, K, V,
 /// attention output, FFN in, FFN out; embeddings, LayerNorms, biases and the classifier untouched); the
 /// convolutions of the DEQ-S block and injection (the head untouched).
 public enum PrunableMatrices {

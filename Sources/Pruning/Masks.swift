@@ -1,15 +1,18 @@
 import Foundation
 import TensorCore
 
-/// Errors of pruning settings and masks: one line each, naming the option or matrix.
+/// Errors of pruning settings, masks and training: one line each, naming the setting (as the Swift field is named;
+/// front ends map it to their option) or the matrix.
 public enum PruningError: Error, CustomStringConvertible, Sendable, Equatable {
-    case invalidOption(name: String, value: String, reason: String)
+    case invalidSetting(name: String, value: String, reason: String)
     case maskMismatch(matrix: String, reason: String)
     case nothingToPrune(model: String)
+    case nonFiniteTraining(step: Int, reason: String)
 
     public var description: String {
         switch self {
-        case let .invalidOption(name, value, reason): return "invalid --\(name) \(value): \(reason)"
+        case let .invalidSetting(name, value, reason): return "invalid setting \(name) = \(value): \(reason)"
+        case let .nonFiniteTraining(step, reason): return "training diverged at step \(step): \(reason)"
         case let .maskMismatch(matrix, reason): return "mask of \(matrix) does not match the model: \(reason)"
         case let .nothingToPrune(model): return "\(model) has no prunable matrices"
         }
@@ -40,7 +43,7 @@ public func keptCount(_ n: Int, sparsity s: Double) -> Int {
     Swift.max(1, n - Int((s * Double(n)).rounded()))
 }
 
-/// The mask generators (docs/pruning.md). All masks are nested: a weight pruned by `previous` stays pruned.
+/// The mask generators (docs/models.md §4). All masks are nested: a weight pruned by `previous` stays pruned.
 public enum MaskGenerator {
     /// Deterministic magnitude pruning: keep the k largest |w| among the previously kept weights (ties by index).
     public static func magnitude(_ w: [Float], keep k: Int, previous: PruningMask? = nil) -> PruningMask {
@@ -131,12 +134,12 @@ public struct SparsitySchedule: Sendable, Equatable {
     public let stages: [Double]
 
     public init(_ stages: [Double]) throws {
-        guard !stages.isEmpty else { throw PruningError.invalidOption(name: "schedule", value: "", reason: "no stage") }
+        guard !stages.isEmpty else { throw PruningError.invalidSetting(name: "schedule", value: "", reason: "no stage") }
         for s in stages where !(s >= 0 && s < 1) {
-            throw PruningError.invalidOption(name: "schedule", value: "\(s)", reason: "a sparsity must be in [0, 1)")
+            throw PruningError.invalidSetting(name: "schedule", value: "\(s)", reason: "a sparsity must be in [0, 1)")
         }
         for (a, b) in zip(stages, stages.dropFirst()) where b <= a {
-            throw PruningError.invalidOption(name: "schedule", value: stages.map { "\($0)" }.joined(separator: ","),
+            throw PruningError.invalidSetting(name: "schedule", value: stages.map { "\($0)" }.joined(separator: ","),
                                              reason: "sparsities must increase from stage to stage")
         }
         self.stages = stages
@@ -147,14 +150,14 @@ public struct SparsitySchedule: Sendable, Equatable {
         if text.hasPrefix("cubic:") {
             let parts = text.split(separator: ":")
             guard parts.count == 3, let f = Double(parts[1]), let t = Int(parts[2]), t >= 1 else {
-                throw PruningError.invalidOption(name: "schedule", value: text, reason: "expected cubic:FINAL:STAGES, e.g. cubic:0.95:4")
+                throw PruningError.invalidSetting(name: "schedule", value: text, reason: "expected cubic:FINAL:STAGES, e.g. cubic:0.95:4")
             }
             try self.init((1...t).map { i in f * (1 - pow(1 - Double(i) / Double(t), 3)) })
             return
         }
         let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
-            throw PruningError.invalidOption(name: "schedule", value: text, reason: "expected sparsities, comma-separated, or cubic:FINAL:STAGES")
+            throw PruningError.invalidSetting(name: "schedule", value: text, reason: "expected sparsities, comma-separated, or cubic:FINAL:STAGES")
         }
         try self.init(values.map { $0! })
     }

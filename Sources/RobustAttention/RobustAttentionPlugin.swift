@@ -10,7 +10,7 @@ public enum AttentionRule: String, Sendable, CaseIterable, Codable {
 }
 
 /// A distance parameter (δ or γ): an absolute value, or `auto` = a stated quantile of the clean distances
-/// ‖Z⁽⁰⁾_i − V_j‖ (over real keys) of each layer on a calibration batch (docs/protransformer.md: below the
+/// ‖Z⁽⁰⁾_i − V_j‖ (over real keys) of each layer on a calibration batch (docs/models.md §3: below the
 /// typical distance MCP silently becomes plain attention, so the scale must come from the model).
 public enum DistanceParameter: Sendable, Equatable, CustomStringConvertible {
     case absolute(Float)

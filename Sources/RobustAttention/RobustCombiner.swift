@@ -3,7 +3,7 @@ import TensorCore
 import Transformers
 
 /// ProTransformer's robust attention: A·V replaced, per (sequence, head) group, by K steps of iteratively
-/// reweighted least squares of a robust penalty (docs/protransformer.md):
+/// reweighted least squares of a robust penalty (docs/models.md §3):
 ///
 ///     Z⁽⁰⁾ = A·V
 ///     repeat K times:  D_ij = ‖Z_i − V_j‖₂,  W_ij = w(D_ij),  Â = rownormalize_L1(W ⊙ A),  Z ← (1 − t)·Z + t·Â·V

@@ -1,4 +1,4 @@
-/// The robust penalties of ProTransformer (docs/protransformer.md) as IRLS weights w(r) of a residual distance
+/// The robust penalties of ProTransformer (docs/models.md §3) as IRLS weights w(r) of a residual distance
 /// r = ‖Z_i − V_j‖₂, with ε keeping every weight finite. Row normalisation removes constant factors, so only the
 /// shape of w matters:
 ///

@@ -6,7 +6,7 @@ import Foundation
 /// of N items of which K are marked. P(X = x) = C(K, x)·C(N − K, k − x) / C(N, k) on max(0, k − N + K) ≤ x ≤ min(k, K).
 /// (SciPy's `hypergeom(M = N, n = K, N = k)`.)
 ///
-/// The audit of serialized smoothing (srs.md §8) draws k of the N estimation samples, counts the drawn samples
+/// The audit of serialized smoothing (docs/certificate.md §4) draws k of the N estimation samples, counts the drawn samples
 /// whose serialized prediction disagrees with the base classifier in the over-claiming direction (x), and bounds
 /// the population's number of such samples D from above by `upperBound`.
 public enum Hypergeometric {

@@ -1,17 +1,12 @@
 // Helpers shared by the test targets: seeded random tensors, tolerance comparison, finite differences.
 import TensorCore
 
-/// A tiny deterministic generator for test data (SplitMix64); not the project's noise generator.
+/// A tiny deterministic generator for test data (the project's `SplitMix64`, started one step in); not the
+/// project's noise generator.
 public struct TestRandom: Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var generator: SplitMix64
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
+    public mutating func next() -> UInt64 { generator.next() }
     /// Uniform in [lo, hi).
     public mutating func uniform(_ lo: Float = -1, _ hi: Float = 1) -> Float {
         lo + (hi - lo) * Float(Double(next() >> 11) * 0x1p-53)

@@ -7,7 +7,7 @@ import TensorCore
 import Transformers
 
 /// `equicert bench-attention`: forward time of a transformer with robust attention against the number of IRLS
-/// steps K (docs/protransformer.md: cost ≈ (1 + K)× the attention core, the rest of the model unchanged).
+/// steps K (docs/models.md §3: cost ≈ (1 + K)× the attention core, the rest of the model unchanged).
 ///
 /// Two models: a ViT checkpoint on a batch of its own test images (γ/δ calibrated on its training images, as
 /// `evaluate --attention` does), and the pretrained MiniLM encoder + a classification head on random token ids

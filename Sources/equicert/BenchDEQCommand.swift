@@ -13,7 +13,7 @@ struct BenchDEQCommand: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 400
     @Option(help: "OpenBLAS threads.") var threads: Int?
     @Option(help: "Seconds per measurement.") var seconds: Double = 2
-    @Option(help: "Machine FMA peak in GFLOP/s for the ratio (docs/cluster.md: ≈117 per core).") var peakPerCore: Double = 117
+    @Option(help: "Machine FMA peak in GFLOP/s for the ratio (docs/distributed.md: ≈117 per core).") var peakPerCore: Double = 117
 
     func run() throws {
         if let threads { BLAS.setThreadCount(threads) }

@@ -16,150 +16,16 @@ struct CertifyCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        try runDistributed(o.distributed, threads: o.threads, workers: try o.inProcessWorkers()) { try certify($0) }
-    }
-
-    func certify(_ comm: any Communicator) throws {
-        let started = Date()
-        // Options first: nothing is read or written before they are valid.
-        let config = try o.smoothingConfiguration(forPredict: false)
-        let spec = try o.shard.map { try ShardSpec(parsing: $0) }
-        if spec != nil && comm is MPICommunicator {
-            throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
-        }
-        let modelPath = try o.model ?? EmbeddedModels.defaultCertificationModel()
-        let target = try SmoothingTarget(checkpoint: modelPath, data: o.data, attention: try o.attention.settings(),
-                                         calibrationCount: o.attention.calibrationExamples)
-        // The smoothing is built before any file is touched: a ViT with --mode srs fails here, leaving nothing.
-        switch target.model {
-        case .deq(let m):
-            try certify(comm, smoothing: try Smoothing(model: EquilibriumClassifier(m), configuration: config), target: target,
-                        config: config, spec: spec, modelPath: modelPath, started: started)
-        case .vit(let c):
-            try certify(comm, smoothing: try Smoothing(model: c, configuration: config), target: target,
-                        config: config, spec: spec, modelPath: modelPath, started: started)
-        }
-    }
-
-    func certify<C: SmoothableClassifier>(_ comm: any Communicator, smoothing: Smoothing<C>, target: SmoothingTarget,
-                                          config: SmoothingConfiguration, spec: ShardSpec?, modelPath: String, started: Date) throws {
-        let smoothingMode = config.mode, estimator = config.radius
-        let dataset = o.split == "test" ? target.test : try target.source.load(split: .train)
-        let manifestPath = RunManifest.path(forReport: o.out)
-        var done = Set<Int>()
-        var previousCosts: [RunManifest.ImageCost] = []
-        let writer: ReportWriter?
-        var costLog: ImageLineLog<RunManifest.ImageCost>?
-        var recordLog: ImageLineLog<StoredRecord>?
-        let recordPath = StoredRecord.path(forReport: o.out)
-        if comm.rank == 0 {
-            let parent = URL(fileURLWithPath: o.out).deletingLastPathComponent()
-            try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
-            try ReportWriter.checkWritable(path: o.out)
-            if o.resume {
-                if FileManager.default.fileExists(atPath: manifestPath) {
-                    let old = try RunManifest.read(manifestPath)
-                    guard old.configuration == config, old.model == modelPath, old.skip == o.skip, old.max == o.max,
-                          old.shard == o.shard, old.data == target.source.rawValue else {
-                        throw CoordinatorError.invalidOption(name: "resume", value: o.out,
-                            reason: "the run in \(manifestPath) used other settings; resume needs the same command")
-                    }
-                    previousCosts = old.images
-                }
-                let log = try ImageCostLog.open(path: ImageCostLog.path(forReport: o.out), resume: true)
-                if smoothingMode == .srs { recordLog = try StoredRecord.open(path: recordPath, resume: true) }
-                let logged = Set(log.entries.map(\.index))
-                previousCosts = previousCosts.filter { !logged.contains($0.index) } + log.entries
-                costLog = log
-                let w = try ReportWriter(path: o.out, mode: .resume)
-                done = w.completedIndices
-                // Costs are kept only for images whose rows are kept (a logged image without a row is redone).
-                previousCosts = previousCosts.filter { done.contains($0.index) }.sorted { $0.index < $1.index }
-                writer = w
-            } else {
-                writer = try ReportWriter(path: o.out, mode: .replace)
-                costLog = try ImageCostLog.open(path: ImageCostLog.path(forReport: o.out), resume: false)
-                if smoothingMode == .srs { recordLog = try StoredRecord.open(path: recordPath, resume: false) }
+        try runDistributed(o.distributed, threads: o.threads, workers: o.inProcessWorkers()) { comm in
+            // Options first: nothing is read or written before they are valid.
+            let settings = try o.runSettings(forPredict: false)
+            if settings.shard != nil && comm is MPICommunicator {
+                throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
             }
-        } else {
-            writer = nil
+            guard let s = try CertifyReportJob(settings).run(on: comm) else { return }
+            printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
+                                s.certified, s.correct, s.abstained, s.wallSeconds, s.worldSize, s.samplesPerSecond, o.out))
         }
-        // Every rank needs the same image list: the root's view of finished images is broadcast.
-        var doneWords = done.sorted().map(Int64.init)
-        var countWord: [Int64] = [Int64(doneWords.count)]
-        try comm.broadcast(&countWord, root: 0)
-        if comm.rank != 0 { doneWords = Array(repeating: 0, count: Int(countWord[0])) }
-        try comm.broadcast(&doneWords, root: 0)
-        done = Set(doneWords.map(Int.init))
-
-        let images = CertifyImages.selectImages(count: dataset.count, skip: o.skip, max: o.max, shard: spec?.index ?? 0,
-                                             shards: spec?.count ?? 1, done: done)
-        let job = CertifyJob(smoothing: smoothing, data: dataset, images: images)
-
-        var manifest = RunManifest(version: EquicertVersion.string, status: "running", command: commandLine(), model: modelPath,
-                                   modelMetadata: target.metadata,
-                                   data: target.source.rawValue, split: o.split, skip: o.skip, max: o.max, shard: o.shard,
-                                   configuration: config,
-                                   radiusEstimator: estimator.rawValue,
-                                   worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
-                                   ranks: [], busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0,
-                                   rootAggregationSeconds: 0, images: previousCosts)
-        if smoothingMode == .srs { manifest.records = URL(fileURLWithPath: recordPath).lastPathComponent }
-        if comm.rank == 0 { try manifest.write(to: manifestPath) }
-
-        let bar = ProgressBar(label: "certify", total: images.count, unit: "img", enabled: comm.rank == 0 && !o.quiet)
-        var certified = 0, samples: Int64 = 0, rootSeconds = 0.0, abstained = 0, correct = 0
-        let report = try job.run(on: comm) { r in
-            let t0 = Date()
-            let cert = r.certificate
-            let row = cert.abstained
-                ? CertificationRow.abstention(index: r.index, label: r.label, seconds: r.seconds)
-                : CertificationRow(index: r.index, label: r.label, prediction: cert.prediction, radius: cert.radius, seconds: r.seconds)
-            let srs = smoothingMode == .srs
-            let cost = RunManifest.ImageCost(index: r.index,
-                                             sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations
-                                                 + r.audit.sampleEvaluations,
-                                             divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples
-                                                 + r.audit.divergedSamples,
-                                             computeSeconds: r.seconds, agreement: cert.agreement, pALower: cert.pALower,
-                                             selectedClass: r.selection.topClass,
-                                             estimationCounts: r.estimation.words,
-                                             auditStagesRun: srs ? r.auditStagesRun : nil,
-                                             auditStageEvaluations: srs ? r.auditStageEvaluations : nil,
-                                             auditStageSeconds: srs ? r.auditStageSeconds : nil,
-                                             auditBound: r.auditBound)
-            // Record and costs before the row: every kept row has both on resume.
-            if let record = r.record { try recordLog!.append(StoredRecord(index: r.index, selectedClass: r.selection.topClass, record: record)) }
-            try costLog!.append(cost)
-            try writer!.append(row)
-            manifest.images.append(cost)
-            certified += 1
-            samples += r.selection.samples + r.estimation.samples
-            if cert.abstained { abstained += 1 } else if row.correct { correct += 1 }
-            let elapsed = Date().timeIntervalSince(started)
-            bar.update(certified, String(format: "%.0f samples/s, correct %d, abstained %d", Double(samples) / elapsed, correct, abstained))
-            rootSeconds += Date().timeIntervalSince(t0)
-        }
-        guard comm.rank == 0 else { return }
-        writer!.close()
-        let wall = Date().timeIntervalSince(started)
-        let busy = (report.ranks ?? [report.local]).map(\.busySeconds).sorted()
-        manifest.status = "complete"
-        manifest.wallSeconds = wall
-        manifest.imagesCertified = done.count + certified
-        manifest.samplesPerSecond = Double(samples) / wall
-        manifest.ranks = (report.ranks ?? [report.local]).map {
-            RunManifest.RankFigures(rank: $0.rank, units: $0.unitsDone, busySeconds: $0.busySeconds, waitSeconds: $0.waitSeconds)
-        }
-        manifest.busySecondsMin = busy.first ?? 0
-        manifest.busySecondsMedian = busy.isEmpty ? 0 : busy[busy.count / 2]
-        manifest.busySecondsMax = busy.last ?? 0
-        manifest.rootAggregationSeconds = rootSeconds
-        try manifest.write(to: manifestPath)
-        costLog!.remove()
-        recordLog?.close()
-        printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
-                            certified, correct, abstained, wall, comm.size, Double(samples) / wall, o.out))
     }
 }
 
@@ -167,29 +33,29 @@ struct CertifyCommand: ParsableCommand {
 struct SmoothingOptions: ParsableArguments {
     @Option(help: "DEQ checkpoint (default: the embedded Fashion-MNIST σ=0.25 model).") var model: String?
     @Option(help: "Data set: mnist or fashion-mnist (default: the checkpoint's).") var data: String?
-    @Option(help: "Split (test).") var split: String = "test"
+    @Option(help: "Split (test).") var split: SmoothingRunSettings.Split = .test
     @Option(help: "Certify every k-th image.") var skip: Int = 20
     @Option(help: "At most this many images (0 = all selected).") var max: Int = 500
     @Option(help: "Noise σ.") var sigma: Float = 0.25
     @Option(help: "Selection samples n0.") var n0: Int = 100
     @Option(help: "Estimation samples n.") var n: Int = 10_000
     @Option(help: "Failure probability α.") var alpha: Double = 0.001
-    @Option(help: "srs or standard.") var mode: String = "srs"
-    @Option(help: "Solver of every sample (standard) or serialized step (srs): naive, anderson, broyden.") var solver: String = "anderson"
+    @Option(help: "srs or standard.") var mode: SmoothingMode = .srs
+    @Option(help: "Solver of every sample (standard) or serialized step (srs): naive, anderson, broyden.") var solver: SolverKind = .anderson
     @Option(help: "Solver steps (S for srs, D for standard).") var steps: Int = 1
     @Option(help: "SRS warm-up (step 0 of each chain) steps, with Anderson.") var warmupSteps: Int = 10
     @Option(help: ArgumentHelp("SRS: the audit's cumulative stage sizes (from-zero re-solves of uniformly drawn estimation samples); a later stage runs only where the previous one limits p̲A. The paper and reference-code radii use the first stage as their K checks.", valueName: "K1,K2,…"))
     var audit: String?
     @Option(help: "SRS: escalate to the next audit stage where N_A ≥ this share of n.") var auditEscalation: Double = 0.97
     @Option(help: "SRS: the base classifier's solver (from zero; the classifier certified, also used for selection and the audit): naive, anderson, broyden.")
-    var baseSolver: String = "anderson"
+    var baseSolver: SolverKind = .anderson
     @Option(help: "SRS: the base classifier's maximum solver steps.") var baseMaxSteps: Int = 30
     @Option(help: "SRS: the base classifier stops a sample at this relative residual (0: always run every step).")
     var baseTolerance: Float = 1e-3
     @Option(help: "Stop a solve early when a sample's relative residual is below this (0: always run all steps): the standard-mode classifier, SRS's warm-up and serialized steps.")
     var tolerance: Float = 0
     @Option(help: "Radius: audit (srs default, sound under chain dependence), paper or reference-code (srs, for comparison: not proven under dependence), cohen (standard).")
-    var radius: String?
+    var radius: RadiusEstimator?
     @Option(help: "Chains per (image, phase).") var chains: Int = 400
     @Option(help: "Chains per block (the batch of every unit of work).") var chainsPerBlock: Int = 50
     @Option(help: "Seed of the noise.") var seed: UInt64 = 0
@@ -205,60 +71,76 @@ struct SmoothingOptions: ParsableArguments {
 }
 
 extension SmoothingOptions {
+    /// Checks of single options, before anything runs (the configuration as a whole is checked by
+    /// `SmoothingConfiguration.validate`).
+    func validate() throws {
+        guard skip >= 1 else { throw ValidationError("invalid --skip \(skip): must be ≥ 1") }
+        guard max >= 0 else { throw ValidationError("invalid --max \(max): must be ≥ 0") }
+        for (name, steps) in [("steps", steps), ("warmup-steps", warmupSteps), ("base-max-steps", baseMaxSteps)] where steps < 1 {
+            throw ValidationError("invalid --\(name) \(steps): must be ≥ 1")
+        }
+        for tol in [tolerance, baseTolerance] where !(tol >= 0 && tol.isFinite) {
+            throw ValidationError("invalid --tolerance \(tol): must be ≥ 0")
+        }
+        if let workers, workers < 1 { throw ValidationError("invalid --workers \(workers): must be ≥ 1") }
+        if audit != nil && mode == .standard {
+            throw ValidationError("invalid --audit \(audit!): standard mode has no audit: every sample is already a from-zero solve of the base classifier")
+        }
+        _ = try auditStages()
+    }
+
+    /// The flag that sets a `SmoothingConfiguration` field (`CertificationError` names fields, not flags).
+    static func flag(forSetting name: String) -> String {
+        let flags = ["chainsPerBlock": "chains-per-block", "auditStages": "audit", "auditEscalation": "audit-escalation",
+                     "warmupSolver": "warmup-steps", "baseSolver": "base-solver"]
+        return flags[name] ?? name
+    }
+
     /// In-process ranks when not under MPI: `--workers`, else one per core unless `--threads` asks for BLAS threads.
-    func inProcessWorkers() throws -> Int {
-        if let workers {
-            guard workers >= 1 else { throw CoordinatorError.invalidOption(name: "workers", value: "\(workers)", reason: "must be ≥ 1") }
-            return workers
-        }
-        return threads == nil ? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
+    func inProcessWorkers() -> Int {
+        workers ?? (threads == nil ? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) : 1)
     }
 
-    func solverConfig(_ name: String, _ steps: Int, option: String, tolerance: Float? = nil) throws -> SolverConfig {
-        guard steps >= 1 else { throw CoordinatorError.invalidOption(name: option, value: "\(steps)", reason: "must be ≥ 1") }
-        let tol = tolerance ?? self.tolerance
-        guard tol >= 0, tol.isFinite else { throw CoordinatorError.invalidOption(name: "tolerance", value: "\(tol)", reason: "must be ≥ 0") }
-        return SolverConfig(kind: try SolverKind(parsing: name), maxSteps: steps, tolerance: tol, stopMode: .relative)
+    func solverConfig(_ kind: SolverKind, _ steps: Int, tolerance: Float) -> SolverConfig {
+        SolverConfig(kind: kind, maxSteps: steps, tolerance: tolerance, stopMode: .relative)
     }
 
-    /// `--audit 400,2000` → [400, 2000] (nil: SRS's default 400, 2000; refused in standard mode).
-    func auditStages(_ mode: SmoothingMode) throws -> [Int] {
+    /// `--audit 400,2000` → [400, 2000] (nil: SRS's default 400, 2000; none in standard mode).
+    func auditStages() throws -> [Int] {
         guard let audit else { return mode == .srs ? [400, 2_000] : [] }
-        guard mode == .srs else {
-            throw CoordinatorError.invalidOption(name: "audit", value: audit, reason: "standard mode has no audit: every sample is already a from-zero solve of the base classifier")
-        }
         let parts = audit.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         return try parts.map { p in
-            guard let k = Int(p) else { throw CoordinatorError.invalidOption(name: "audit", value: audit, reason: "expected stage sizes such as 400,2000") }
+            guard let k = Int(p) else { throw ValidationError("invalid --audit \(audit): expected stage sizes such as 400,2000") }
             return k
         }
     }
 
+    /// The settings of a certify or predict run: the validated configuration, the shard, the model path.
+    func runSettings(forPredict: Bool) throws -> SmoothingRunSettings {
+        let config = try smoothingConfiguration(forPredict: forPredict)
+        let spec = try shard.map { try ShardSpec(parsing: $0) }
+        var s = SmoothingRunSettings(model: try model ?? EmbeddedModels.defaultCertificationModel(), configuration: config,
+                                     output: out, attention: try attention.settings(),
+                                     calibrationCount: attention.calibrationExamples)
+        s.data = data
+        s.split = split
+        s.skip = skip; s.max = max
+        s.shardText = shard; s.shard = spec
+        s.resume = resume; s.showProgress = !quiet
+        s.command = commandLine()
+        return s
+    }
+
     /// The validated smoothing configuration (PREDICT: standard mode only).
     func smoothingConfiguration(forPredict: Bool) throws -> SmoothingConfiguration {
-        guard let smoothingMode = SmoothingMode(rawValue: mode) else {
-            throw CoordinatorError.invalidOption(name: "mode", value: mode, reason: "expected srs or standard")
-        }
-        let estimator = try radius.map { name -> RadiusEstimator in
-            guard let e = RadiusEstimator(rawValue: name) else {
-                throw CoordinatorError.invalidOption(name: "radius", value: name, reason: "expected audit, paper, reference-code or cohen")
-            }
-            return e
-        } ?? .default(for: smoothingMode)
-        guard split == "test" || split == "train" else {
-            throw CoordinatorError.invalidOption(name: "split", value: split, reason: "expected test or train")
-        }
-        guard skip >= 1 else { throw CoordinatorError.invalidOption(name: "skip", value: "\(skip)", reason: "must be ≥ 1") }
-        guard max >= 0 else { throw CoordinatorError.invalidOption(name: "max", value: "\(max)", reason: "must be ≥ 0") }
-        let anderson = try solverConfig("anderson", warmupSteps, option: "warmup-steps")
-        let config = SmoothingConfiguration(sigma: sigma, n0: n0, n: n, alpha: alpha, mode: smoothingMode,
-                                            solver: try solverConfig(solver, steps, option: "steps"),
-                                            warmupSolver: anderson,
-                                            baseSolver: try solverConfig(baseSolver, baseMaxSteps, option: "base-max-steps",
-                                                                         tolerance: baseTolerance),
-                                            auditStages: try auditStages(smoothingMode), auditEscalation: auditEscalation,
-                                            chains: chains, chainsPerBlock: chainsPerBlock, radius: estimator, seed: seed)
-        if forPredict && smoothingMode == .srs {
+        let config = SmoothingConfiguration(sigma: sigma, n0: n0, n: n, alpha: alpha, mode: mode,
+                                            solver: solverConfig(solver, steps, tolerance: tolerance),
+                                            warmupSolver: solverConfig(.anderson, warmupSteps, tolerance: tolerance),
+                                            baseSolver: solverConfig(baseSolver, baseMaxSteps, tolerance: baseTolerance),
+                                            auditStages: try auditStages(), auditEscalation: auditEscalation,
+                                            chains: chains, chainsPerBlock: chainsPerBlock, radius: radius ?? .default(for: mode),
+                                            seed: seed)
+        if forPredict && mode == .srs {
             throw CoordinatorError.invalidOption(name: "mode", value: "srs",
                 reason: "PREDICT's binomial test needs independent samples and serialized predictions are not; use predict --mode standard (the base classifier from zero), or certify --mode srs, whose predict column is sound (the audit)")
         }

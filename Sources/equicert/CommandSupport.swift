@@ -5,7 +5,7 @@ import TensorCore
 /// Run a command body; bad input becomes one clear line on standard error and exit code 1.
 func runReportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch {
-        FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("equicert: error: \(describe(error))\n".utf8))
         throw ExitCode(1)
     }
 }

@@ -1,10 +1,13 @@
 import ArgumentParser
+import Certification
+import Coordinator
 import Distributed
 import DistributedMPI
 import Foundation
+import Pruning
 import TensorCore
 
-/// Which communicator a job runs on (only the executable chooses; see architecture.md).
+/// Which communicator a job runs on (only the executable chooses; see docs/architecture.md).
 enum DistributedChoice: String, ExpressibleByArgument, CaseIterable {
     case auto, off, mpi
 }
@@ -29,6 +32,17 @@ func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any 
     return comm
 }
 
+/// An error as the command line reports it: settings of the certification layer are named by their flags.
+func describe(_ error: any Error) -> String {
+    if case let .invalidSetting(name, value, reason) = error as? CertificationError {
+        return "invalid --\(SmoothingOptions.flag(forSetting: name)) \(value): \(reason)"
+    }
+    if case let .invalidSetting(name, value, reason) = error as? PruningError {
+        return "invalid --\(PruningProcedure.option(forSetting: name)) \(value): \(reason)"
+    }
+    return "\(error)"
+}
+
 /// Finish an MPI job cleanly, or abort the whole job from any rank with a message naming the rank.
 func finishOrAbort(_ comm: any Communicator, _ body: () throws -> Void) throws {
     do {
@@ -38,8 +52,8 @@ func finishOrAbort(_ comm: any Communicator, _ body: () throws -> Void) throws {
         if comm.size > 1 { comm.abort(message: "exit \(e.rawValue)", code: e.rawValue) }
         throw e
     } catch {
-        if comm.size > 1 { comm.abort(message: "\(error)", code: 1) }
-        FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))
+        if comm.size > 1 { comm.abort(message: describe(error), code: 1) }
+        FileHandle.standardError.write(Data("equicert: error: \(describe(error))\n".utf8))
         throw ExitCode(1)
     }
 }
@@ -86,14 +100,14 @@ func runDistributed(_ choice: DistributedChoice, threads: Int?, workers: Int? = 
         } catch let e as ExitCode {
             throw e
         } catch {
-            FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("equicert: error: \(describe(error))\n".utf8))
             throw ExitCode(1)
         }
         return
     }
     let comm: any Communicator
     do { comm = try makeCommunicator(choice, threads: threads) } catch {
-        FileHandle.standardError.write(Data("equicert: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("equicert: error: \(describe(error))\n".utf8))
         throw ExitCode(1)
     }
     try finishOrAbort(comm) { try body(comm) }

@@ -10,7 +10,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Checkpoint (.safetensors).") var model: String
     @Option(help: "Data set (default: the checkpoint's).") var data: String?
     @Option(help: "Noise σ (default: the checkpoint's training σ).") var sigma: Float?
-    @Option(help: "Solver: naive, anderson or broyden.") var solver: String = "anderson"
+    @Option(help: "Solver: naive, anderson or broyden.") var solver: SolverKind = .anderson
     @Option(help: "Solver steps.") var steps: Int = 30
     @Option(help: "Test images (0 = all).") var max: Int = 0
     @OptionGroup var text: TextEvaluateOptions
@@ -19,29 +19,17 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "DEQs: OpenBLAS threads (default 1: a multi-threaded GEMM gains ≈ 10 % on an idle machine and collapses on a busy one; BENCHMARKS.md).")
     var threads: Int = 1
 
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("invalid --threads \(threads): must be ≥ 1") }
+    }
+
     func run() throws {
         try runReportingErrors {
-            guard threads >= 1 else { throw CoordinatorError.invalidOption(name: "threads", value: "\(threads)", reason: "must be ≥ 1") }
             setBLASThreads(threads)
-            if TextCheckpoint.isTextClassifier(model) {
-                try runTextEvaluation(checkpoint: model, data: data, options: text, attention: attention); return
-            }
-            if ViTEvaluation.isViT(model) { try runViTEvaluation(checkpoint: model, data: data, max: max, attention: attention); return }
-            guard attention.attention == "vanilla" else {
-                throw CoordinatorError.invalidOption(name: "attention", value: attention.attention, reason: "\(model) is a DEQ: it has no attention layers")
-            }
-            let loaded = try CheckpointWithTestData(checkpoint: model, data: data)
-            let (m, test, source) = (loaded.model, loaded.test, loaded.source)
-            let s = sigma ?? loaded.provenance.sigma
-            guard s >= 0, s.isFinite else { throw CoordinatorError.invalidOption(name: "sigma", value: "\(s)", reason: "must be ≥ 0") }
-            guard steps >= 1 else { throw CoordinatorError.invalidOption(name: "steps", value: "\(steps)", reason: "must be ≥ 1") }
-            let config = SolverConfig(kind: try SolverKind(parsing: solver), maxSteps: steps, tolerance: 1e-3, stopMode: .relative)
-            let n = max > 0 ? Swift.min(max, test.count) : test.count
-            let t0 = Date()
-            let r = DEQEvaluation.run(model: m, data: test, count: n, sigma: s, solver: config, seed: seed)
-            print(String(format: "%@ on %@ test (%d images), %@-%d: clean %.2f%%, noisy (σ=%.2f) %.2f%%; mean relative residual %.2e, %.1f f-evaluations per batch, %d diverged; %.1f s",
-                         model, source.rawValue, n, solver, steps, 100 * r.cleanAccuracy, s, 100 * r.noisyAccuracy,
-                         r.meanResidual, r.meanEvaluations, r.divergedSamples, Date().timeIntervalSince(t0)))
+            var s = EvaluateJob.Settings(model: model, attention: try attention.settings(), calibrationCount: attention.calibrationExamples)
+            s.data = data; s.max = max; s.sigma = sigma; s.solver = solver; s.steps = steps; s.seed = seed
+            s.textPart = text.part; s.textMaxLength = text.maxLength; s.textDataDirectory = text.dataDir; s.textBatch = text.evalBatch
+            for line in try EvaluateJob(s).run() { print(line) }
         }
     }
 }

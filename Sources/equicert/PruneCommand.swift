@@ -5,7 +5,7 @@ import Foundation
 import Pruning
 
 /// `equicert prune`: iterative pruning of a DEQ-S or MiniLM text classifier with randomized mask generation and
-/// selection (docs/pruning.md), or the two baselines, candidates spread over the ranks.
+/// selection (docs/models.md §4), or the two baselines, candidates spread over the ranks.
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "prune",
         abstract: "Prune a DEQ-S or MiniLM classifier: random masks + early evaluation + selection, magnitude IMP, or one random mask.",
@@ -24,7 +24,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Sparsities after each stage, increasing, e.g. 0.5,0.75,0.9,0.95, or cubic:FINAL:STAGES.")
     var schedule: String = "0.5,0.75,0.9,0.95"
     @Option(help: "random (masks + selection), magnitude (IMP) or single-random (one random mask, no selection).")
-    var method: String = "random"
+    var method: PruningMethod = .random
     @Option(help: "Candidate masks per stage (method random).") var candidates: Int = 8
     @Option(help: "Keep-probability exponent: p ∝ |w|^power.") var power: Double = 5
     @Option(help: "ρ values cycled over the candidates (M = max(⌊(n − k)ρ⌋, 1)).") var rho: String = "5e-5,1e-4,8e-5,3e-4"
@@ -54,20 +54,20 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank (default 1).") var threads: Int?
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
 
-    func run() throws {
+    func validate() throws {
         guard workers >= 1 else { throw ValidationError("invalid --workers \(workers): must be ≥ 1") }
+    }
+
+    func run() throws {
         try runDistributed(distributed, threads: threads ?? 1, workers: workers) { comm in
             setBLASThreads(threads ?? 1)
-            guard let m = PruningMethod(rawValue: method) else {
-                throw CoordinatorError.invalidOption(name: "method", value: method, reason: "expected random, magnitude or single-random")
-            }
             let stages = try SparsitySchedule(parsing: schedule).stages
             let rhos = rho.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
             guard !rhos.isEmpty, rhos.allSatisfy({ $0 != nil }) else {
                 throw CoordinatorError.invalidOption(name: "rho", value: rho, reason: "expected numbers, comma-separated")
             }
             let isText = TextCheckpoint.isTextClassifier(model)
-            var s = PruningSettings(schedule: stages, method: m)
+            var s = PruningSettings(schedule: stages, method: method)
             s.candidates = candidates; s.power = power; s.rhos = rhos.map { $0! }; s.seed = seed
             s.batchSize = batch ?? (isText ? 32 : 128); s.learningRate = lr ?? (isText ? 5e-5 : 1e-4)
             s.earlySteps = earlySteps; s.earlyLearningRateFactor = earlyLrFactor; s.evaluateEvery = evaluateEvery

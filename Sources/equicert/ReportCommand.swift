@@ -44,7 +44,7 @@ struct ReportRadiusCommand: ParsableCommand {
         abstract: "Recompute a finished run's radii with another radius estimator, α or audit stages, from what the run kept.")
 
     @Argument(help: "A certification report (its manifest must be beside it).") var report: String
-    @Option(help: "SRS radius estimator: audit, paper or reference-code (default: the run's).") var radius: String?
+    @Option(help: "SRS radius estimator: audit, paper or reference-code (default: the run's).") var radius: RadiusEstimator?
     @Option(help: "Failure probability α (default: the run's).") var alpha: Double?
     @Option(help: ArgumentHelp("SRS: use only these audit stages, a prefix of the run's (e.g. 400 from a 400,2000 run); their cost is what the rows and manifest report.", valueName: "K1,…"))
     var audit: String?
@@ -52,12 +52,7 @@ struct ReportRadiusCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let estimator = try radius.map { name -> RadiusEstimator in
-                guard let e = RadiusEstimator(rawValue: name) else {
-                    throw CoordinatorError.invalidOption(name: "radius", value: name, reason: "expected audit, paper, reference-code or cohen")
-                }
-                return e
-            }
+            let estimator = radius
             let stages = try audit.map { text in
                 try text.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
                     guard let k = Int(part.trimmingCharacters(in: .whitespaces)), k >= 1 else {

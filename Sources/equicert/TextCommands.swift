@@ -8,7 +8,7 @@ import Transformers
 struct TextTrainOptions: ParsableArguments {
     @Option(help: "minilm: tokens per text, [CLS] and [SEP] included (longer texts are truncated and counted).")
     var maxLength: Int = 128
-    @Option(help: "minilm: pooling for the head: mean or cls.") var pooling: String = "mean"
+    @Option(help: "minilm: pooling for the head: mean or cls.") var pooling: TextClassifier.Pooling = .mean
     @Option(help: "minilm and vit: AdamW decoupled weight decay (none on biases and LayerNorm).") var weightDecay: Float = 0.01
     @Option(help: "minilm and vit: maximum global gradient norm (0: no clipping).") var clipNorm: Float = 1.0
     @Option(help: "minilm: model directory (config.json, vocab.txt, model.safetensors; default: the located minilm data).")
@@ -20,7 +20,7 @@ struct TextTrainOptions: ParsableArguments {
 
 /// Options of `equicert evaluate` for a text-classifier checkpoint.
 struct TextEvaluateOptions: ParsableArguments {
-    @Option(help: "Text classifier: part of the split to evaluate: train, validation or test.") var part: String = "test"
+    @Option(help: "Text classifier: part of the split to evaluate: train, validation or test.") var part: TextCheckpoint.Part = .test
     @Option(help: "Text classifier: tokens per text (default: the checkpoint's training length).") var maxLength: Int?
     @Option(help: "Text classifier: directory holding the TSV (default: the located text data).") var dataDir: String?
     @Option(help: "Text classifier: texts per batch.") var evalBatch: Int = 64
@@ -31,9 +31,6 @@ struct TextEvaluateOptions: ParsableArguments {
 /// 10 % of the steps here.
 func runTextTraining(_ c: TrainCommand, comm: any Communicator) throws {
     let source = try TextDataSource(parsing: c.data)
-    guard let pooling = TextClassifier.Pooling(rawValue: c.text.pooling) else {
-        throw CoordinatorError.invalidOption(name: "pooling", value: c.text.pooling, reason: "expected mean or cls")
-    }
     guard c.text.maxLength >= 2 else {
         throw CoordinatorError.invalidOption(name: "max-length", value: "\(c.text.maxLength)", reason: "must be ≥ 2 ([CLS] and [SEP])")
     }
@@ -43,7 +40,7 @@ func runTextTraining(_ c: TrainCommand, comm: any Communicator) throws {
     var o = TextTrainingJob.Options(data: source, epochs: c.epochs, output: c.out)
     o.dataDirectory = c.text.dataDir
     o.encoder = .pretrained(directory: c.text.modelDir)
-    o.pooling = pooling
+    o.pooling = c.text.pooling
     o.batchSize = c.batch ?? 32
     o.learningRate = c.lr ?? 5e-5
     o.warmupSteps = c.warmup
@@ -62,26 +59,4 @@ func runTextTraining(_ c: TrainCommand, comm: any Communicator) throws {
     print(String(format: "trained minilm on %@ in %.0f s (%.0f s per epoch): validation %.2f%%, test %.2f%% (%d texts) → %@ (split %@)",
                  source.rawValue, s.seconds, perEpoch, 100 * (s.validationAccuracy.last ?? .nan), 100 * s.testAccuracy,
                  s.counts.test, c.out, s.splitPath))
-}
-
-/// `equicert evaluate --model <text checkpoint>`: accuracy on a part of the checkpoint's own split.
-func runTextEvaluation(checkpoint: String, data: String?, options: TextEvaluateOptions, attention: AttentionOptions) throws {
-    guard let part = TextCheckpoint.Part(rawValue: options.part) else {
-        throw CoordinatorError.invalidOption(name: "part", value: options.part, reason: "expected train, validation or test")
-    }
-    let settings = try attention.settings()
-    var loaded = try TextCheckpoint.load(checkpoint)
-    if let data, try TextDataSource(parsing: data) != loaded.dataSet {
-        throw CoordinatorError.invalidOption(name: "data", value: data,
-                                             reason: "this checkpoint was trained on \(loaded.dataSet.rawValue) and is evaluated on its own split")
-    }
-    let rule = try RobustModels.install(settings, on: &loaded, calibrationCount: attention.calibrationExamples,
-                                        dataDirectory: options.dataDir)
-    let t0 = Date()
-    let e = try TextCheckpoint.evaluate(loaded, part: part, dataDirectory: options.dataDir, maxLength: options.maxLength,
-                                        batchSize: options.evalBatch)
-    print(String(format: "%@ on %@ %@ (%d texts, max length %d, %d truncated): accuracy %.2f%%, loss %.4f; %.1f s",
-                 checkpoint, e.dataSet.rawValue, part.rawValue, e.result.count, e.maxLength, e.truncated,
-                 100 * e.result.accuracy, e.result.loss, Date().timeIntervalSince(t0)))
-    print("attention: \(rule)")
 }

@@ -9,7 +9,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
         abstract: "Train a model (DEQ-S) on MNIST or Fashion-MNIST with Gaussian noise augmentation.")
 
-    @Option(help: "Model family: deq-s, vit, or minilm (text: --data bbc-news or rt-sentiment).") var model: String = "deq-s"
+    @Option(help: "Model family: deq-s, vit, or minilm (text: --data bbc-news or rt-sentiment).") var model: TrainedModel = .deqS
     @Option(help: "Data set: mnist or fashion-mnist.") var data: String = "fashion-mnist"
     @Option(help: "Gaussian augmentation σ (in [0,1] pixel units).") var sigma: Float = 0.25
     @Option(help: "Epochs.") var epochs: Int = 5
@@ -20,9 +20,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "State channels C.") var channels: Int = 32
     @Option(help: "Expansion E (conv1: C → E·C).") var expansion: Int = 2
     @Option(help: "GroupNorm groups G.") var groups: Int = 8
-    @Option(help: "Head: mean-pool, downsample or flatten.") var head: String = "mean-pool"
+    @Option(help: "Head: mean-pool, downsample or flatten.") var head: DEQConfiguration.Head = .meanPool
     @Option(help: "Forward Anderson steps.") var forwardSteps: Int = 18
-    @Option(help: "Backward: implicit or phantom.") var backward: String = "implicit"
+    @Option(help: "Backward: implicit or phantom.") var backward: BackwardKind = .implicit
     @Option(help: "Adjoint solver steps (implicit) or unrolled steps (phantom).") var backwardSteps: Int = 10
     @Option(help: "Jacobian regularisation weight (0 disables).") var jacobianWeight: Float = 1.0
     @Option(help: "Fraction of steps with the Jacobian regulariser.") var jacobianFraction: Float = 1.0
@@ -39,27 +39,23 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try runDistributed(distributed, threads: threads) { comm in
-            if model == "minilm" { try runTextTraining(self, comm: comm); return }
-            if model == "vit" { try runViTTraining(self, comm: comm); return }
-            guard model == "deq-s" else {
-                throw CoordinatorError.invalidOption(name: "model", value: model, reason: "expected deq-s, vit or minilm")
+            switch model {
+            case .minilm: try runTextTraining(self, comm: comm); return
+            case .vit: try runViTTraining(self, comm: comm); return
+            case .deqS: break
             }
             let source = try ImageDataSource(parsing: data)
-            guard let headKind = DEQConfiguration.Head(rawValue: head) else {
-                throw CoordinatorError.invalidOption(name: "head", value: head, reason: "expected mean-pool, downsample or flatten")
-            }
             let norm = source.normalization
-            let config = DEQConfiguration(channels: channels, expansion: expansion, groups: groups, head: headKind,
+            let config = DEQConfiguration(channels: channels, expansion: expansion, groups: groups, head: head,
                                           normalizationMean: norm.mean, normalizationStd: norm.std)
             try config.validate()
             let fwd = SolverConfig(kind: .anderson, maxSteps: forwardSteps, tolerance: 1e-3, stopMode: .relative,
                                    returnLowestResidual: true)
             let bwd: DEQBackward
             switch backward {
-            case "implicit": bwd = .implicit(SolverConfig(kind: .anderson, maxSteps: backwardSteps, tolerance: 1e-3,
+            case .implicit: bwd = .implicit(SolverConfig(kind: .anderson, maxSteps: backwardSteps, tolerance: 1e-3,
                                                           stopMode: .relative, returnLowestResidual: true))
-            case "phantom": bwd = .phantom(steps: backwardSteps, damping: 0.5)
-            default: throw CoordinatorError.invalidOption(name: "backward", value: backward, reason: "expected implicit or phantom")
+            case .phantom: bwd = .phantom(steps: backwardSteps, damping: 0.5)
             }
             var o = DEQTrainingJob.Options(data: source, sigma: sigma, epochs: epochs, configuration: config,
                                            training: DEQTrainingConfig(forwardSolver: fwd, backward: bwd,

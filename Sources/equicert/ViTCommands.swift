@@ -32,18 +32,3 @@ func runViTTraining(_ c: TrainCommand, comm: any Communicator) throws {
     print(String(format: "trained vit on %@ in %.0f s: test %.2f%% → %@", source.rawValue, s.seconds,
                  100 * (s.testAccuracy.last ?? .nan), c.out))
 }
-
-/// `equicert evaluate --model <vit checkpoint>`: clean test accuracy (`--max` images, 0 = all).
-func runViTEvaluation(checkpoint: String, data: String?, max: Int, attention: AttentionOptions) throws {
-    let settings = try attention.settings()
-    var (model, p, trained) = try ViTEvaluation.load(checkpoint)
-    let source = try data.map(ImageDataSource.init(parsing:)) ?? trained
-    let rule = try RobustModels.install(settings, on: &model, parameters: p, data: trained, calibrationCount: attention.calibrationExamples)
-    let test = try source.load(split: .test)
-    let n = max > 0 ? min(max, test.count) : test.count
-    let t0 = Date()
-    let acc = try ViTEvaluation.accuracy(model, p, data: test, count: n, normalization: source.normalization)
-    print(String(format: "%@ on %@ test (%d images): accuracy %.2f%%; %.1f s", checkpoint, source.rawValue, n, 100 * acc,
-                 Date().timeIntervalSince(t0)))
-    print("attention: \(rule)")
-}

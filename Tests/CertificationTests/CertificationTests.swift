@@ -1,4 +1,4 @@
-// Certification mechanics: chain layout, radius estimators (docs/srs.md §1/§3), and units of work that are pure,
+// Certification mechanics: chain layout, radius estimators (docs/certificate.md §1/§3), and units of work that are pure,
 // order-independent and exactly accounted.
 import Foundation
 import Testing
@@ -57,7 +57,7 @@ struct RadiusTests {
     }
 
     @Test func paperFormCapsRadiusWithKChecks() throws {
-        // r ≤ (α/2)^(1/K): with K = 400 all agreeing and all samples on ĉA, R stays below ≈ 2σ (docs/srs.md §3).
+        // r ≤ (α/2)^(1/K): with K = 400 all agreeing and all samples on ĉA, R stays below ≈ 2σ (docs/certificate.md §3).
         let e = counts(10_000, of: 10_000, served: 400, agree: 400)
         let cert = try CertificateEstimator.serialized(selected: 1, estimation: e, sigma: 1, alpha: 0.001, estimator: .paper)
         #expect(abs(cert.agreement - pow(0.0005, 1.0 / 400)) < 1e-12)

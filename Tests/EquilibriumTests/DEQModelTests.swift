@@ -26,7 +26,7 @@ struct DEQModelTests {
         let c = DEQConfiguration(normalizationMean: 0.286, normalizationStd: 0.353)
         let m = try DEQSmall(c)
         #expect(m.stateShape(batch: 3) == [3, 14, 14, 32])
-        // docs/deq.md: one f-evaluation ≈ 14.5 MFLOP per sample.
+        // docs/models.md §1: one f-evaluation ≈ 14.5 MFLOP per sample.
         #expect(abs(c.flopsPerEvaluation / 1e6 - 14.45) < 0.1)
         let x = Tensor(shape: [2, 28, 28, 1], repeating: 0.3)
         #expect(m.inject(x).injection.shape == [2, 14, 14, 32])
@@ -57,7 +57,7 @@ struct DEQModelTests {
     }
 
     /// f at the benchmark configuration (direct convolutions, fused normalisations) against the layer-by-layer
-    /// definition of docs/deq.md written with the reference kernels in Double.
+    /// definition of docs/models.md §1 written with the reference kernels in Double.
     @Test func blockMatchesLayerByLayerDefinition() throws {
         let c = DEQConfiguration(normalizationMean: 0.286, normalizationStd: 0.353)
         let m = try DEQSmall(c, seed: 11)

@@ -46,13 +46,13 @@ struct ClopperPearsonTests {
     }
 
     /// The two quantities SRS needs in its two radius modes, computed by hand: paper mode
-    /// LCB(r·N_A, N) and reference-code mode LCB(r·N_A, r·N), on the example of srs.md §3.
+    /// LCB(r·N_A, N) and reference-code mode LCB(r·N_A, r·N), on the example of docs/certificate.md §3.
     @Test func nonIntegerCountsAndEdges() throws {
         let r = 0.84, nA = 9000.0, n = 10000.0
         let reference = try ClopperPearson.lowerBound(successes: r * nA, trials: r * n, alpha: 0.0005)
         let paper = try ClopperPearson.lowerBound(successes: r * nA, trials: n, alpha: 0.0005)
         let uncorrected = try ClopperPearson.lowerBound(successes: nA, trials: n, alpha: 0.0005)
-        // srs.md §3: the reference-code form barely penalises disagreement (here 0.8888 against 0.8898
+        // docs/certificate.md §3: the reference-code form barely penalises disagreement (here 0.8888 against 0.8898
         // uncorrected); the paper's form takes the 16 % disagreement off in full (≈ 0.75).
         #expect(reference < uncorrected && uncorrected - reference < 0.002)
         #expect(paper < 0.76 && paper > 0.74)

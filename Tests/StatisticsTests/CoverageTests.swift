@@ -1,20 +1,8 @@
 import Foundation
+import TensorCore
 import Testing
 @testable import Statistics
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny seeded generator for the simulations in this file.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform on [0, 1) with 53 random bits.
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-}
 
 @Suite("Clopper–Pearson coverage on a synthetic Bernoulli classifier")
 struct CoverageTests {
@@ -29,7 +17,7 @@ struct CoverageTests {
     @Test(arguments: [(0.7, 500), (0.93, 200), (0.5, 1000)])
     func lowerBoundCoversTrueProbability(pA: Double, n: Int) throws {
         let alpha = 0.05, reps = 4000
-        var rng = SplitMix64(state: 0x5EED_0000 &+ UInt64(n))
+        var rng = SplitMix64(seed: 0x5EED_0000 &+ UInt64(n))
         // Bounds for every possible count (one Beta quantile each), reused by the simulation.
         let bounds = try (0...n).map { try ClopperPearson.lowerBound(successes: $0, trials: n, alpha: alpha) }
         let exactMiss = try (0...n).reduce(0.0) { sum, k in

@@ -1,7 +1,8 @@
 // SplitMix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014):
 // state += 0x9E3779B97F4A7C15; z = state; z = (z ^ z>>30)·0xBF58476D1CE4E5B9; z = (z ^ z>>27)·0x94D049BB133111EB;
-// return z ^ z>>31. Used for data shuffling and splits so results are identical on every platform and Swift version
-// (the standard library's shuffle algorithm is not specified).
+// return z ^ z>>31. Used for data shuffling and splits, the keys of pruning runs and the test data of every test
+// target, so results are identical on every platform and Swift version (the standard library's shuffle algorithm is
+// not specified). The noise of smoothing and training comes from Philox (`RandomStream`), never from this.
 
 /// A small seeded 64-bit generator with a platform-independent output sequence.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
@@ -29,6 +30,12 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// Uniform on [0, 1) from the top 53 bits of `next()`.
+    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
+
+    /// `mix(a ⊕ b·0x9E3779B97F4A7C15)`: a key derived from two words (e.g. (seed, stage) → a stage's key).
+    public static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 { mix(a ^ (b &* 0x9E37_79B9_7F4A_7C15)) }
 
     /// Uniform integer in `0..<bound` without modulo bias (Lemire's multiply-shift with rejection).
     public mutating func nextInt(below bound: Int) -> Int {
