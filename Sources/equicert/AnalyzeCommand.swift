@@ -20,6 +20,8 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "Names for the table and legend, comma-separated, one per report (default: file names).")
     var names: String?
     @Flag(help: "Only the images every report has (compares runs still in progress fairly).") var common = false
+    @Option(help: ArgumentHelp("An independent standard run of the same base classifier: count, per report, the images whose radius exceeds what its counts allow (srs.md §7's over-claim check).", valueName: "report.tsv"))
+    var overClaimReference: String?
 
     func run() throws {
         try runReportingErrors {
@@ -46,6 +48,15 @@ struct AnalyzeCommand: ParsableCommand {
             }
             print(ReportAnalysis.markdownTable(summaries), terminator: "")
             if !about.isEmpty { print("\n" + about.joined(separator: "\n")) }
+            if let reference = overClaimReference {
+                let m = try RunManifest.readWithLog(forReport: reference)
+                print("\nOver-claims against \(reference) (radius above σ·Φ⁻¹(CP_upper) of its counts, α = \(m.configuration.alpha)):")
+                for (s, report) in zip(summaries, read) {
+                    let r = try OverClaimCheck.check(rows: report.rows, reference: m, referencePath: reference)
+                    print("- \(s.name): \(r.overClaims.count) of \(r.compared) certified images"
+                          + (r.overClaims.isEmpty ? "" : " (images " + r.overClaims.map(String.init).joined(separator: ", ") + ")"))
+                }
+            }
             guard let plot else { return }
             let chart = CertifiedAccuracyPlot(
                 series: zip(summaries, read).map { CertifiedAccuracyPlot.Series(name: $0.name, rows: $1.rows) },
