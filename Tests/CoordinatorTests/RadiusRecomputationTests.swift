@@ -5,6 +5,7 @@ import Certification
 import Coordinator
 import Equilibrium
 import Reports
+import Statistics
 
 @Suite("Radius recomputation from manifest counts")
 struct RadiusRecomputationTests {
@@ -117,4 +118,25 @@ struct RadiusRecomputationTests {
                                                           reportPath: "x.tsv", estimator: nil, alpha: 0.01)
         #expect(rows[0].prediction == 1 && rows[0].radius > 0)
     }
+}
+
+@Test("Over-claim check: a radius above σ·Φ⁻¹(CP_upper) of the reference's counts is flagged, one at or below it is not")
+func overClaimCheckFlagsRadiiAboveTheReference() throws {
+    var e = SampleCounts(classes: 3)
+    e.counts = [30, 960, 10]; e.samples = 1000
+    let cost = RunManifest.ImageCost(index: 7, sampleEvaluations: 1, divergedSamples: 0, computeSeconds: 1, agreement: 1,
+                                     pALower: 0.9, selectedClass: 1, estimationCounts: e.words)
+    let m = RadiusRecomputationTests.manifest(mode: .standard, images: [cost])
+    let upper = try ClopperPearson.upperBound(successes: 960, trials: 1000, alpha: 0.001)
+    let ceiling = 0.25 * Normal.quantile(upper)
+    func rows(_ radius: Double, _ prediction: Int = 1) -> [CertificationRow] {
+        [CertificationRow(index: 7, label: 1, prediction: prediction, radius: radius, microseconds: 1)]
+    }
+    #expect(try OverClaimCheck.check(rows: rows(ceiling * 0.99), reference: m, referencePath: "r.tsv").overClaims.isEmpty)
+    #expect(try OverClaimCheck.check(rows: rows(ceiling * 1.05), reference: m, referencePath: "r.tsv").overClaims == [7])
+    // Another class than the reference's majority: its counts (30 of 1000) allow no radius at all.
+    #expect(try OverClaimCheck.check(rows: rows(0.1, 0), reference: m, referencePath: "r.tsv").overClaims == [7])
+    // Abstentions are not claims.
+    #expect(try OverClaimCheck.check(rows: [CertificationRow.abstention(index: 7, label: 1, seconds: 1)], reference: m,
+                                     referencePath: "r.tsv").compared == 0)
 }
