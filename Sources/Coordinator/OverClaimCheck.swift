@@ -41,3 +41,32 @@ public enum OverClaimCheck {
         return Result(compared: compared, overClaims: over)
     }
 }
+
+/// How far serialized predictions lean towards ĉA against the base classifier on the same noisy inputs: per image,
+/// N_A/N (serialized) minus the base classifier's rate of ĉA on the audited samples (a uniform sample of the same
+/// N inputs, so an unbiased estimate of what the base classifier does on them). Positive = the chains over-claim.
+public enum SerializedBias {
+    public struct Result: Sendable, Equatable {
+        public var images: Int
+        /// Mean over all images and over those with N_A/N < `unanimity`, in points (×100), with their count.
+        public var meanPoints: Double
+        public var contestedImages: Int
+        public var contestedMeanPoints: Double
+    }
+
+    public static func measure(recordsPath: String, unanimity: Double = 0.99) throws -> Result {
+        let records = try ImageLineLog<StoredRecord>.read(recordsPath, index: \.index)
+        var all: [Double] = [], contested: [Double] = []
+        for (_, stored) in records {
+            let r = try stored.record(path: recordsPath)
+            guard !r.serialized.isEmpty, !r.audited.isEmpty else { continue }
+            let c = UInt8(stored.selectedClass)
+            let serialized = Double(r.serialized.lazy.filter { $0 == c }.count) / Double(r.serialized.count)
+            let base = Double(r.audited.lazy.filter { $0 == c }.count) / Double(r.audited.count)
+            all.append(serialized - base)
+            if serialized < unanimity { contested.append(serialized - base) }
+        }
+        func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : 100 * x.reduce(0, +) / Double(x.count) }
+        return Result(images: all.count, meanPoints: mean(all), contestedImages: contested.count, contestedMeanPoints: mean(contested))
+    }
+}

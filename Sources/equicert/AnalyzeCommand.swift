@@ -37,9 +37,17 @@ struct AnalyzeCommand: ParsableCommand {
                 guard let m = try? RunManifest.readWithLog(forReport: report.path) else { continue }
                 let c = m.configuration
                 let stages = c.radius == .audit ? " K = " + c.auditStages.map(String.init).joined(separator: "→") : ""
+                var bias = ""
+                if let name = m.records {
+                    let path = name.hasPrefix("/") ? name : URL(fileURLWithPath: report.path).deletingLastPathComponent().appendingPathComponent(name).path
+                    if let b = try? SerializedBias.measure(recordsPath: path) {
+                        bias = String(format: "; serialized minus base rate of ĉA on the audited inputs: %+.2f points (%d images), %+.2f on the %d with N_A/N < 0.99",
+                                      b.meanPoints, b.images, b.contestedMeanPoints, b.contestedImages)
+                    }
+                }
                 about.append("- \(summaries[i].name): \(c.mode.rawValue) smoothing, radius \(c.radius.rawValue)\(stages)"
                     + (c.radius.isSound ? "" : " (not proven under chain dependence)")
-                    + ", σ = \(c.sigma), n = \(c.n), α = \(c.alpha); certifies \(c.baseClassifierDescription)")
+                    + ", σ = \(c.sigma), n = \(c.n), α = \(c.alpha); certifies \(c.baseClassifierDescription)" + bias)
                 let cost = Dictionary(m.images.map { ($0.index, $0.sampleEvaluations) }, uniquingKeysWith: { _, b in b })
                 let known = report.rows.compactMap { cost[$0.index] }
                 if known.count == report.rows.count {

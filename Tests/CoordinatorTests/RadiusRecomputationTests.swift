@@ -140,3 +140,21 @@ func overClaimCheckFlagsRadiiAboveTheReference() throws {
     #expect(try OverClaimCheck.check(rows: [CertificationRow.abstention(index: 7, label: 1, seconds: 1)], reference: m,
                                      referencePath: "r.tsv").compared == 0)
 }
+
+@Test("Serialized bias: serialized rate of ĉA minus the audited base rate, over all images and the contested ones")
+func serializedBiasIsTheRateDifference() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bias-\(UInt64.random(in: 0...UInt64.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("x.records.jsonl").path
+    let log = try StoredRecord.open(path: path, resume: false)
+    // Image 0: unanimous, no bias. Image 1: serialized 95 % on class 2, base 80 % on the audit → +15 points.
+    try log.append(StoredRecord(index: 0, selectedClass: 1, record: SerializedRecord(serialized: [UInt8](repeating: 1, count: 100),
+                                                                                  audited: [UInt8](repeating: 1, count: 10))))
+    try log.append(StoredRecord(index: 1, selectedClass: 2, record: SerializedRecord(serialized: [UInt8](repeating: 2, count: 95) + [0, 0, 0, 0, 0],
+                                                                                  audited: [UInt8](repeating: 2, count: 8) + [1, 1])))
+    log.close()
+    let b = try SerializedBias.measure(recordsPath: path)
+    #expect(b.images == 2 && b.contestedImages == 1)
+    #expect(abs(b.contestedMeanPoints - 15) < 1e-9 && abs(b.meanPoints - 7.5) < 1e-9)
+}
