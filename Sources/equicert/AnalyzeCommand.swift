@@ -60,6 +60,12 @@ struct AnalyzeCommand: ParsableCommand {
                 let m = try RunManifest.readWithLog(forReport: reference)
                 print("\nOver-claims against \(reference) (radius above σ·Φ⁻¹(CP_upper) of its counts, α = \(m.configuration.alpha)):")
                 for (s, report) in zip(summaries, read) {
+                    // Only a report about the same base classifier can over-claim against it.
+                    if let other = try? RunManifest.readWithLog(forReport: report.path),
+                       other.configuration.baseClassifier != m.configuration.baseClassifier {
+                        print("- \(s.name): certifies another base classifier (\(other.configuration.baseClassifierDescription)): not compared")
+                        continue
+                    }
                     let r = try OverClaimCheck.check(rows: report.rows, reference: m, referencePath: reference)
                     print("- \(s.name): \(r.overClaims.count) of \(r.compared) certified images"
                           + (r.overClaims.isEmpty ? "" : " (images " + r.overClaims.map(String.init).joined(separator: ", ") + ")"))
