@@ -59,7 +59,8 @@ struct AnalyzeCommand: ParsableCommand {
             if let reference = overClaimReference {
                 let m = try RunManifest.readWithLog(forReport: reference)
                 print("\nOver-claims against \(reference) (radius above σ·Φ⁻¹(CP_upper) of its counts, α = \(m.configuration.alpha)):")
-                for (s, report) in zip(summaries, read) {
+                let referencePath = URL(fileURLWithPath: reference).standardizedFileURL.path
+                for (s, report) in zip(summaries, read) where URL(fileURLWithPath: report.path).standardizedFileURL.path != referencePath {
                     // Only a report about the same base classifier can over-claim against it.
                     if let other = try? RunManifest.readWithLog(forReport: report.path),
                        other.configuration.baseClassifier != m.configuration.baseClassifier {
