@@ -274,19 +274,26 @@ public struct WordNet: Sendable {
         }
     }
 
+    /// A noun lemma ending in s but not in ss, us or is ("hymeneals", "lens"): possibly plural already (WordNet
+    /// lists plural-only nouns as lemmas), so no regular plural is made for it.
+    static func looksPlural(_ lemma: String) -> Bool {
+        lemma.hasSuffix("s") && !["ss", "us", "is"].contains(where: lemma.hasSuffix)
+    }
+
     /// `base` (a lemma of `pos`) inflected as `inflection`, if WordNet allows it: an exception-list form of that
-    /// inflection when the base has exactly one (past forms: two different ones, e.g. "went"/"gone", mean past
+    /// inflection other than the base itself ("gas gas" is listed too) when the base has exactly one (past forms: two different ones, e.g. "went"/"gone", mean past
     /// tense and participle cannot be told apart, so none is chosen); else the regular form for nouns and verbs
-    /// (adjectives and adverbs: exception forms only). The result must analyse back to `base` with the same
+    /// (adjectives and adverbs: exception forms only; noun lemmas that `looksPlural` get no regular plural). The result must analyse back to `base` with the same
     /// inflection, so every form returned is one WordNet's morphology accepts.
     public func inflect(_ base: String, _ pos: PartOfSpeech, as inflection: Inflection) -> String? {
         let b = base.lowercased()
         guard index[pos]?[b] != nil else { return nil }
         if inflection == .none { return b }
-        let listed = (inflectedForms[pos]?[b] ?? []).filter { Self.exceptionInflection($0, base: b, pos) == inflection }
+        let listed = (inflectedForms[pos]?[b] ?? []).filter { $0 != b && Self.exceptionInflection($0, base: b, pos) == inflection }
         let form: String?
         if listed.count == 1 || (listed.count > 1 && inflection != .past) { form = listed[0] }
         else if listed.count > 1 { form = nil }
+        else if pos == .noun && inflection == .plural && Self.looksPlural(b) { form = nil }
         else if pos == .noun || pos == .verb { form = Self.regularForm(b, inflection, verb: pos == .verb) }
         else { form = nil }
         guard let form, analyses(of: form, pos).contains(WordAnalysis(partOfSpeech: pos, base: b, inflection: inflection)) else {

@@ -66,6 +66,11 @@ struct WordNetTests {
         #expect(wn.inflect("box", .noun, as: .plural) == "boxes")
         #expect(wn.inflect("story", .noun, as: .plural) == "stories")
         #expect(wn.inflect("child", .noun, as: .plural) == "children")
+        #expect(wn.inflect("hymeneals", .noun, as: .plural) == nil)   // a plural-only lemma: not "hymenealses"
+        #expect(wn.inflect("virus", .noun, as: .plural) == "viruses")   // -us: not plural-looking, regular
+        #expect(wn.inflect("lens", .noun, as: .plural) == nil)          // -ns: could be a plural, left out
+        #expect(wn.inflect("gas", .noun, as: .plural) == "gasses")      // noun.exc: "gas gas", "gasses gas"
+        #expect(wn.inflect("bus", .noun, as: .plural) == "busses")      // the exception list's form wins
         #expect(wn.inflect("try", .verb, as: .thirdPersonSingular) == "tries")
         #expect(wn.inflect("have", .verb, as: .thirdPersonSingular) == "has")
         #expect(wn.inflect("make", .verb, as: .presentParticiple) == "making")
