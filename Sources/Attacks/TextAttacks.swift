@@ -9,6 +9,13 @@ public protocol TextVictim {
     func probabilities(_ texts: [String]) -> [[Float]?]
     /// How many of `words` (from the first) the model sees at its maximum length (later ones are truncated away).
     func visibleWordCount(_ words: TextWords) -> Int
+    /// The text PWWS puts in place of a word to measure its saliency: a word the model reads as its unknown
+    /// token. Default "[UNK]" (the project's WordPiece tokenizer matches special tokens verbatim in the text).
+    var unknownWord: String { get }
+}
+
+extension TextVictim {
+    public var unknownWord: String { "[UNK]" }
 }
 
 /// A `TextClassifier` (with whatever attention rule is installed) as a victim, at its maximum length.
@@ -62,7 +69,9 @@ public struct ClassifierVictim: TextVictim {
 public enum TextAttackKind: String, Sendable, CaseIterable, Codable {
     /// Character edits (swap, substitute, delete, insert) in the most important words (DeepWordBug style).
     case deepWordBug = "deepwordbug"
-    /// Word substitutions by nearest neighbours in the model's input-embedding space (TextFooler style).
+    /// Word substitutions by nearest neighbours in the model's input-embedding space (TextFooler style). The
+    /// paper's recipe, with WordNet synonyms and the sentence-similarity constraint, is `RecipeAttack` with
+    /// `AttackRecipe.textFooler`.
     case textFooler = "textfooler"
 }
 
@@ -105,16 +114,50 @@ public struct TextAttackResult: Sendable, Equatable, Codable {
     public var wordsChanged: Int
     public var visibleWords: Int
     public var adversarialText: String
+    /// Word-substitution recipes (TextFooler, PWWS): the substitutions kept, in the order they were made.
+    public var substitutions: [WordSubstitution]? = nil
+    /// Cosine of the sentence embeddings of the whole clean and adversarial texts (when a sentence encoder was given).
+    public var similarity: Float? = nil
+    /// Fraction of the visible words changed.
+    public var perturbedFraction: Double { Double(wordsChanged) / Double(Swift.max(1, visibleWords)) }
     /// Attacked at all: the clean prediction was right (wrong ones count as failures of the model already).
     public var attacked: Bool { cleanPrediction == label }
     public var succeeded: Bool { attacked && adversarialPrediction != label }
 }
 
-/// Errors of attack settings and inputs: one line each.
-public enum AttackError: Error, CustomStringConvertible, Sendable {
+/// Errors of attack settings, resources and inputs: one line each.
+public enum AttackError: Error, CustomStringConvertible, Sendable, Equatable {
     case invalidOption(name: String, value: String, reason: String)
+    /// A file of the WordNet database is absent (the path names it).
+    case wordNetMissing(path: String)
+    /// A WordNet file is unreadable or a line of it is not in the database format (line 0: the whole file).
+    case wordNetMalformed(path: String, line: Int, reason: String)
+    /// An attack recipe name that does not exist.
+    case unknownRecipe(name: String, known: [String])
+    /// A sentence-similarity threshold outside [0, 1].
+    case similarityThresholdOutOfRange(value: Double)
+    /// A recipe was set up without something it needs (e.g. TextFooler without a sentence encoder).
+    case recipeNeeds(recipe: String, what: String)
+    /// A text to attack has no words, or the victim cannot tokenise it (`index` in the list attacked).
+    case emptyText(index: Int)
+    /// The sentence encoder of the similarity constraint failed.
+    case sentenceEncoder(reason: String)
+
     public var description: String {
-        switch self { case let .invalidOption(name, value, reason): return "invalid --\(name) \(value): \(reason)" }
+        switch self {
+        case let .invalidOption(name, value, reason): return "invalid --\(name) \(value): \(reason)"
+        case let .wordNetMissing(path):
+            return "WordNet database file \(path) is missing (install it with `apt-get install wordnet-base` or Scripts/setup)"
+        case let .wordNetMalformed(path, line, reason):
+            return line > 0 ? "\(path):\(line): not WordNet 3.0 database format: \(reason)" : "\(path): \(reason)"
+        case let .unknownRecipe(name, known):
+            return "unknown attack recipe '\(name)' (known: \(known.joined(separator: ", ")))"
+        case let .similarityThresholdOutOfRange(value):
+            return "sentence-similarity threshold \(value) is outside [0, 1]"
+        case let .recipeNeeds(recipe, what): return "attack recipe \(recipe) needs \(what)"
+        case let .emptyText(index): return "text \(index) has no words to attack (it tokenises to nothing)"
+        case let .sentenceEncoder(reason): return "sentence encoder failed: \(reason)"
+        }
     }
 }
 
