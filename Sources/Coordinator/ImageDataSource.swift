@@ -5,6 +5,8 @@ import Foundation
 public enum ImageDataSource: String, Sendable, CaseIterable {
     case mnist
     case fashionMNIST = "fashion-mnist"
+    /// CIFAR-10, binary version (`data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`): [N, 32, 32, 3].
+    case cifar10
 
     /// Parse a `--data` value.
     public init(parsing s: String) throws {
@@ -15,12 +17,13 @@ public enum ImageDataSource: String, Sendable, CaseIterable {
         self = v
     }
 
-    /// Load a split from the first place the data locator finds it.
-    public func load(split: ImageDataset.Split, locator: DataLocator = .process) throws -> ImageDataset {
-        let dir = try locator.locate(rawValue, requiring: [])
+    /// Load a split from `directory` when given (`--data-dir`), else from the first place the data locator finds it.
+    public func load(split: ImageDataset.Split, directory: String? = nil, locator: DataLocator = .process) throws -> ImageDataset {
+        let dir = try directory.map { URL(fileURLWithPath: $0) } ?? locator.locate(rawValue, requiring: [])
         switch self {
         case .mnist: return try ImageDataset.mnist(directory: dir, split: split)
         case .fashionMNIST: return try ImageDataset.fashionMNIST(directory: dir, split: split)
+        case .cifar10: return try ImageDataset.cifar10(directory: dir, split: split)
         }
     }
 
@@ -29,6 +32,7 @@ public enum ImageDataSource: String, Sendable, CaseIterable {
         switch self {
         case .mnist: return (0.1307, 0.3081)
         case .fashionMNIST: return (0.2860, 0.3530)
+        case .cifar10: return (0.4734, 0.2009)   // the mean of the per-channel constants (MDEQs normalise per channel inside)
         }
     }
 }
