@@ -1,5 +1,4 @@
 import Equilibrium
-import Reports
 import Foundation
 import RobustAttention
 import Transformers
@@ -63,7 +62,7 @@ public struct EvaluateJob {
         let config = SolverConfig(kind: s.solver, maxSteps: s.steps, tolerance: 1e-3, stopMode: .relative)
         let n = s.max > 0 ? Swift.min(s.max, test.count) : test.count
         let t0 = Date()
-        if let outputs = s.outputs { try ReportWriter.checkWritable(path: outputs) }
+        if let outputs = s.outputs { try PerImageOutputs.prepare(outputs) }
         let r = DEQEvaluation.run(model: m, data: test, count: n, sigma: sigma, solver: config, seed: s.seed)
         var lines: [String] = []
         if let outputs = s.outputs {

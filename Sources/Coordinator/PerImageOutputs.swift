@@ -42,12 +42,18 @@ public enum PerImageOutputs {
         return out
     }
 
+    /// Create `path`'s directory and check that the file can be written (before any work is done).
+    public static func prepare(_ path: String) throws {
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(),
+                                                withIntermediateDirectories: true)
+        try ReportWriter.checkWritable(path: path)
+    }
+
     /// Compute the table and write it atomically to `path` (its directory is created).
     public static func write(model: some EquilibriumModel, data: ImageDataset, images: [Int], solver: SolverConfig,
                              to path: String) throws {
         let text = table(model: model, data: data, images: images, solver: solver)
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(),
-                                                withIntermediateDirectories: true)
+        try prepare(path)
         try AtomicFile.write(Data(text.utf8), to: path)
     }
 }

@@ -36,7 +36,7 @@ public struct PredictReportJob {
         if let outputs = s.outputs, target.deq == nil {
             throw CoordinatorError.invalidOption(name: "outputs", value: outputs, reason: "\(s.model) is not a DEQ: per-image outputs are for DEQ-S and MDEQ")
         }
-        if let outputs = s.outputs, comm.rank == 0 { try ReportWriter.checkWritable(path: outputs) }
+        if let outputs = s.outputs, comm.rank == 0 { try PerImageOutputs.prepare(outputs) }
         var handle: FileHandle? = nil
         if comm.rank == 0 {
             try? FileManager.default.createDirectory(at: URL(fileURLWithPath: s.output).deletingLastPathComponent(),

@@ -9,7 +9,6 @@ struct EvaluateCommand: ParsableCommand {
         abstract: "Clean and noisy test accuracy of a DEQ checkpoint, with solver statistics (text classifiers: accuracy on their split).")
     @Option(help: "Checkpoint (.safetensors).") var model: String
     @Option(help: "Data set: mnist, fashion-mnist or cifar10 (default: the checkpoint's).") var data: String?
-    @Option(help: "Directory of the data set's files (default: searched: ../shared/data, $EQUICERT_DATA, data/).") var dataDir: String?
     @Option(help: "DEQs: write each clean test image's class, solver residual and logits to this TSV.") var outputs: String?
     @Option(help: "Noise σ (default: the checkpoint's training σ).") var sigma: Float?
     @Option(help: "Solver: naive, anderson or broyden.") var solver: SolverKind = .anderson
@@ -29,7 +28,7 @@ struct EvaluateCommand: ParsableCommand {
         try runReportingErrors {
             setBLASThreads(threads)
             var s = EvaluateJob.Settings(model: model, attention: try attention.settings(), calibrationCount: attention.calibrationExamples)
-            s.data = data; s.dataDirectory = dataDir; s.outputs = outputs; s.max = max; s.sigma = sigma; s.solver = solver; s.steps = steps; s.seed = seed
+            s.data = data; s.dataDirectory = text.dataDir; s.outputs = outputs; s.max = max; s.sigma = sigma; s.solver = solver; s.steps = steps; s.seed = seed
             s.textPart = text.part; s.textMaxLength = text.maxLength; s.textDataDirectory = text.dataDir; s.textBatch = text.evalBatch
             for line in try EvaluateJob(s).run() { print(line) }
         }
