@@ -77,7 +77,11 @@ public struct DEQTrainingJob {
         var startEpoch = 0, step = 0
         if o.resume {
             let (m, prov, file) = try DEQCheckpoint.load(o.output)
-            guard m.configuration == c else {
+            // The flatten head's column order belongs to the weights on disk (an old checkpoint is channels-last
+            // while new configurations default to PyTorch's order): take it from the file, compare the rest.
+            var requested = c
+            requested.flattenOrder = m.configuration.flattenOrder
+            guard m.configuration == requested else {
                 throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
             }
             model = m

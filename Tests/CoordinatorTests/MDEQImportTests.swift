@@ -145,4 +145,28 @@ struct MDEQImportTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("out").path) == ["out.tsv"])
     }
+
+    /// `--data cifar10 --data-dir DIR` reads the CIFAR-10 binary batches (generated here: this machine has no CIFAR):
+    /// labels, channel planes to channels-last, both splits; a missing directory names the file it looked for.
+    @Test func cifar10FromADataDirectory() throws {
+        let dir = try scratch(); defer { try? FileManager.default.removeItem(at: dir) }
+        func records(_ n: Int, offset: Int) -> Data {
+            var d = Data()
+            for r in 0..<n {
+                d.append(UInt8((r + offset) % 10))
+                for c in 0..<3 { for p in 0..<1024 { d.append(UInt8((r * 7 + c * 50 + p) % 256)) } }
+            }
+            return d
+        }
+        for b in 1...5 { try records(3, offset: b).write(to: dir.appendingPathComponent("data_batch_\(b).bin")) }
+        try records(4, offset: 0).write(to: dir.appendingPathComponent("test_batch.bin"))
+        let source = try ImageDataSource(parsing: "cifar10")
+        let test = try source.load(split: .test, directory: dir.path)
+        let train = try source.load(split: .train, directory: dir.path)
+        #expect(test.count == 4 && train.count == 15 && test.imageShape == [32, 32, 3] && test.classCount == 10)
+        #expect(test.labels == [0, 1, 2, 3] && Array(train.labels.prefix(3)) == [1, 2, 3])
+        // Image 1, row 0, column 2, channel 1 (green): byte (1·7 + 1·50 + 2) mod 256.
+        #expect(test.images.scalars[(1 * 1024 + 2) * 3 + 1] == Float((7 + 50 + 2) % 256) / 255)
+        #expect(throws: (any Error).self) { try source.load(split: .test, directory: dir.appendingPathComponent("none").path) }
+    }
 }

@@ -46,6 +46,31 @@ struct TrainingJobTests {
         #expect(try DEQCheckpoint.optimizerState(in: b.file)?.step == 8)
     }
 
+    /// A checkpoint written in the old channels-last flatten order resumes under a new (PyTorch-order) configuration
+    /// and stays channels-last: the order belongs to the weights on disk.
+    @Test func resumeTakesTheFlattenOrderFromTheCheckpoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("m.safetensors").path
+        func flattenOptions(epochs: Int, order: DEQConfiguration.FlattenOrder) -> DEQTrainingJob.Options {
+            var o = options(epochs: epochs, out: out)
+            o.configuration.head = .flatten; o.configuration.flattenOrder = order; o.trainLimit = 64; o.evalLimit = 16
+            return o
+        }
+        var first = flattenOptions(epochs: 2, order: .channelsLast)
+        first.stopAfterEpochs = 1
+        _ = try DEQTrainingJob(first).run { _ in }
+        var second = flattenOptions(epochs: 2, order: .channelsFirst)
+        second.resume = true
+        _ = try DEQTrainingJob(second).run { _ in }
+        let b = try DEQCheckpoint.load(out)
+        #expect(b.provenance.epochsDone == 2 && b.model.configuration.flattenOrder == .channelsLast)
+        var other = flattenOptions(epochs: 2, order: .channelsFirst)
+        other.configuration.channels = 16; other.resume = true
+        #expect(throws: CoordinatorError.self) { try DEQTrainingJob(other).run { _ in } }
+    }
+
     @Test func trainingReducesTheLoss() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
