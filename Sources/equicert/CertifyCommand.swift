@@ -32,7 +32,7 @@ struct CertifyCommand: ParsableCommand {
 /// Options shared by `certify` and `predict`.
 struct SmoothingOptions: ParsableArguments {
     @Option(help: "DEQ-S, MDEQ or ViT checkpoint (default: the embedded Fashion-MNIST σ=0.25 model).") var model: String?
-    @Option(help: "Data set: mnist, fashion-mnist or cifar10 (default: the checkpoint's).") var data: String?
+    @Option(help: "Data set: mnist, fashion-mnist, mnist-32x32x3 or cifar10 (default: the checkpoint's).") var data: String?
     @Option(help: "Directory of the data set's files (default: searched: ../shared/data, $EQUICERT_DATA, data/).") var dataDir: String?
     @Option(help: "Split (test).") var split: SmoothingRunSettings.Split = .test
     @Option(help: "Certify every k-th image.") var skip: Int = 20

@@ -8,7 +8,7 @@ struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "evaluate",
         abstract: "Clean and noisy test accuracy of a DEQ checkpoint, with solver statistics (text classifiers: accuracy on their split).")
     @Option(help: "Checkpoint (.safetensors).") var model: String
-    @Option(help: "Data set: mnist, fashion-mnist or cifar10 (default: the checkpoint's).") var data: String?
+    @Option(help: "Data set: mnist, fashion-mnist, mnist-32x32x3 or cifar10 (default: the checkpoint's).") var data: String?
     @Option(help: "DEQs: write each clean test image's class, solver residual and logits to this TSV.") var outputs: String?
     @Option(help: "Noise σ (default: the checkpoint's training σ).") var sigma: Float?
     @Option(help: "Solver: naive, anderson or broyden.") var solver: SolverKind = .anderson
