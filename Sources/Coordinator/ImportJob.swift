@@ -73,10 +73,10 @@ public struct ImportJob {
     }
 
     /// Hold the configuration's fields against the tensors that determine them; throws naming the first field whose
-    /// value disagrees (`invalidOption(name: field, …)`). Tensors absent here are left to the importer, which names them.
+    /// value disagrees (`configurationField`). Tensors absent here are left to the importer, which names them.
     public static func checkAgainstTensors(_ c: MDEQConfiguration, _ t: [String: Tensor], path: String) throws {
         func mismatch(_ field: String, _ value: String, _ found: String) -> CoordinatorError {
-            .invalidOption(name: field, value: value, reason: "\(path) holds \(found)")
+            .configurationField(field, value: value, reason: "\(path) holds \(found)")
         }
         let branchIndices = Set(t.keys.compactMap { name -> Int? in
             guard name.hasPrefix("fullstage.branches.") else { return nil }
@@ -84,7 +84,7 @@ public struct ImportJob {
         })
         if let top = branchIndices.max() {
             guard (1...4).contains(top + 1) else {
-                throw CoordinatorError.invalidOption(name: "branches", value: "\(top + 1)", reason: "\(path) has \(top + 1) branches; 1 to 4 are supported")
+                throw CoordinatorError.configurationField("branches", value: "\(top + 1)", reason: "\(path) has \(top + 1) branches; 1 to 4 are supported")
             }
             guard top + 1 == c.branches else { throw mismatch("branches", "\(c.branches)", "\(top + 1) branches (fullstage.branches.*)") }
         }
@@ -188,7 +188,7 @@ public struct MDEQConfigFile: Sendable, Equatable {
         for (key, value) in pairs {
             let norm = key.lowercased().replacingOccurrences(of: "_", with: "")
             guard let field = fieldOfKey[norm] else { continue }
-            func bad() -> CoordinatorError { .invalidOption(name: field, value: value, reason: "unreadable in \(path) (key \(key))") }
+            func bad() -> CoordinatorError { .configurationField(field, value: value, reason: "unreadable in \(path) (key \(key))") }
             func ints() throws -> [Int] {
                 let inner = value.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
                 let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -227,10 +227,10 @@ public struct MDEQConfigFile: Sendable, Equatable {
         if let v = headChannels { c.headChannels = v }
         if let n = branches {
             guard (1...4).contains(n) else {
-                throw CoordinatorError.invalidOption(name: "branches", value: "\(n)", reason: "1 to 4 branches are supported (\(path))")
+                throw CoordinatorError.configurationField("branches", value: "\(n)", reason: "1 to 4 branches are supported (\(path))")
             }
             for (field, list) in [("channels", c.channels), ("headChannels", c.headChannels)] where list.count < n {
-                throw CoordinatorError.invalidOption(name: field, value: "\(list)", reason: "fewer than branches = \(n) entries (\(path))")
+                throw CoordinatorError.configurationField(field, value: "\(list)", reason: "fewer than branches = \(n) entries (\(path))")
             }
             c.channels = Array(c.channels.prefix(n)); c.headChannels = Array(c.headChannels.prefix(n))
         }
@@ -241,7 +241,7 @@ public struct MDEQConfigFile: Sendable, Equatable {
         if let v = classes { c.classes = v }
         if let v = imageSize {
             guard v.count == 1 || v.count == 2 else {
-                throw CoordinatorError.invalidOption(name: "imageSize", value: "\(v)", reason: "one side or [H, W] (\(path))")
+                throw CoordinatorError.configurationField("imageSize", value: "\(v)", reason: "one side or [H, W] (\(path))")
             }
             c.inputHeight = v[0]; c.inputWidth = v.last!
         }
