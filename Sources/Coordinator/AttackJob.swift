@@ -64,7 +64,7 @@ public struct AttackJob {
         switch CheckpointKind.detect(settings.model) {
         case .textClassifier: return try attackText(comm)
         case .vit: return try attackImages(comm)
-        case .deq:
+        case .deq, .mdeq:
             throw CoordinatorError.checkpoint(path: settings.model, reason: "not a text classifier or ViT checkpoint (attacks need a transformer)")
         }
     }

@@ -3,6 +3,8 @@ public enum CoordinatorError: Error, CustomStringConvertible, Sendable {
     case invalidOption(name: String, value: String, reason: String)
     case modelDataMismatch(model: String, data: String, reason: String)
     case checkpoint(path: String, reason: String)
+    /// A model configuration field (as `MDEQConfiguration` names it) that is unreadable or disagrees with the tensors.
+    case configurationField(String, value: String, reason: String)
     case output(path: String, reason: String)
     case nonFiniteTraining(step: Int, reason: String)
 
@@ -11,6 +13,7 @@ public enum CoordinatorError: Error, CustomStringConvertible, Sendable {
         case let .invalidOption(name, value, reason): return "invalid --\(name) \(value): \(reason)"
         case let .modelDataMismatch(model, data, reason): return "model \(model) does not fit data set \(data): \(reason)"
         case let .checkpoint(path, reason): return "\(path): \(reason)"
+        case let .configurationField(field, value, reason): return "configuration field '\(field)' = \(value): \(reason)"
         case let .output(path, reason): return "cannot write \(path): \(reason)"
         case let .nonFiniteTraining(step, reason): return "training diverged at step \(step): \(reason)"
         }

@@ -35,13 +35,59 @@ public enum DEQCheckpoint {
         let model = try DEQSmall(config)
         try model.parameters.load(from: file, ignoringPrefixes: [optimizerPrefix, MaskSet.tensorPrefix])
         try checkMasks(file, model.parameters, path: path)
+        return (model, provenance(of: file), file)
+    }
+
+    /// The provenance keys of a checkpoint's metadata (absent keys: "?", NaN, empty, 0).
+    static func provenance(of file: SafeTensorsFile) -> Provenance {
         let m = file.metadata
-        let prov = Provenance(dataSet: m["equicert.data"] ?? "?", sigma: Float(m["equicert.sigma"] ?? "") ?? .nan,
-                              command: m["equicert.command"] ?? "", codeVersion: m["equicert.version"] ?? "",
-                              epochsDone: Int(m["equicert.epochs-done"] ?? "") ?? 0,
-                              stepsDone: Int(m["equicert.steps-done"] ?? "") ?? 0,
-                              extra: m.filter { !$0.key.hasPrefix("equicert.") || $0.key.hasPrefix("equicert.train.") })
-        return (model, prov, file)
+        return Provenance(dataSet: m["equicert.data"] ?? "?", sigma: Float(m["equicert.sigma"] ?? "") ?? .nan,
+                          command: m["equicert.command"] ?? "", codeVersion: m["equicert.version"] ?? "",
+                          epochsDone: Int(m["equicert.epochs-done"] ?? "") ?? 0,
+                          stepsDone: Int(m["equicert.steps-done"] ?? "") ?? 0,
+                          extra: m.filter { !$0.key.hasPrefix("equicert.") || $0.key.hasPrefix("equicert.train.") })
+    }
+
+    /// Whether `path` is a readable safetensors file whose architecture JSON names the "mdeq" family.
+    public static func isMDEQ(_ path: String) -> Bool {
+        guard let file = try? SafeTensorsFile(contentsOf: URL(fileURLWithPath: path)),
+              let arch = file.metadata[architectureKey] else { return false }
+        return equilibriumFamily(ofArchitectureJSON: arch) == "mdeq"
+    }
+
+    /// Load an MDEQ checkpoint (written by `saveMDEQ`, `equicert import` or `train --model mdeq`); errors name the
+    /// file and the problem (architecture JSON, missing/unexpected/misshapen tensors, masks).
+    public static func loadMDEQ(_ path: String) throws -> (model: MDEQ, provenance: Provenance, file: SafeTensorsFile) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CoordinatorError.checkpoint(path: path, reason: "no such file")
+        }
+        let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: path))
+        let model: MDEQ
+        do { model = try MDEQ(checkpoint: file) } catch {
+            throw CoordinatorError.checkpoint(path: path, reason: "\(error)")
+        }
+        try checkMasks(file, model.parameters, path: path)
+        return (model, provenance(of: file), file)
+    }
+
+    /// Save an MDEQ with its architecture JSON, provenance and (optionally) optimizer state, atomically.
+    public static func saveMDEQ(_ model: MDEQ, provenance p: Provenance, optimizer: OptimizerState?, to path: String) throws {
+        var meta = model.checkpointMetadata
+        meta.merge(["equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,
+                    "equicert.version": p.codeVersion, "equicert.epochs-done": "\(p.epochsDone)",
+                    "equicert.steps-done": "\(p.stepsDone)"]) { a, _ in a }
+        for (k, v) in p.extra { meta[k] = v }
+        var extra: [(name: String, tensor: Tensor)] = []
+        if let o = optimizer {
+            meta["equicert.optimizer.kind"] = o.kind
+            meta["equicert.optimizer.step"] = "\(o.step)"
+            for (name, buf) in o.buffers.sorted(by: { $0.key < $1.key }) {
+                extra.append((optimizerPrefix + name, Tensor(shape: [buf.count], scalars: buf)))
+            }
+        }
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try model.parameters.save(to: url, metadata: meta, extra: extra)
     }
 
     /// Save parameters, configuration, provenance and (optionally) optimizer state, atomically.

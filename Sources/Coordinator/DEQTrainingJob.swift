@@ -7,7 +7,7 @@ import Optimizers
 import TensorCore
 import TrainingLoop
 
-/// Training DEQ-S on an image data set with Gaussian noise augmentation (Cohen et al.'s recipe for smoothing):
+/// Training a DEQ (DEQ-S, or an MDEQ when `Options.mdeq` is set) on an image data set with Gaussian noise augmentation (Cohen et al.'s recipe for smoothing):
 /// x + N(0, σ²I), not clipped to [0,1] (the smoothed classifier sees unclipped noise too). Adam with a cosine
 /// schedule (linear warm-up), implicit or phantom gradients, Jacobian regularisation. Noise for step s of the run
 /// comes from the counter-based stream keyed by (seed, "TRAI", s), so a resumed run continues the same sequence.
@@ -24,6 +24,9 @@ public struct DEQTrainingJob {
         public var sigma: Float
         public var warmupSteps: Int = 200
         public var configuration: DEQConfiguration
+        /// When set, train an MDEQ of this configuration instead of the DEQ-S `configuration` (checkpoints via
+        /// `DEQCheckpoint.saveMDEQ`).
+        public var mdeq: MDEQConfiguration?
         public var training: DEQTrainingConfig
         /// Fraction of steps with the Jacobian regulariser (1 = every step).
         public var jacobianFraction: Float = 1
@@ -67,17 +70,34 @@ public struct DEQTrainingJob {
         let test = try o.data.load(split: .test)
         if o.trainLimit > 0 && o.trainLimit < train.count { train = train.subset(Array(0..<o.trainLimit), name: train.name) }
         let c = o.configuration
-        guard train.imageShape == [c.inputHeight, c.inputWidth, c.inputChannels], train.classCount == c.classes else {
-            throw CoordinatorError.modelDataMismatch(model: "deq-s \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels), \(c.classes) classes",
+        let (family, inputShape, classes) = o.mdeq.map { ("mdeq", [$0.inputHeight, $0.inputWidth, $0.inputChannels], $0.classes) }
+            ?? ("deq-s", [c.inputHeight, c.inputWidth, c.inputChannels], c.classes)
+        guard train.imageShape == inputShape, train.classCount == classes else {
+            throw CoordinatorError.modelDataMismatch(model: "\(family) \(inputShape.map(String.init).joined(separator: "×")), \(classes) classes",
                                                      data: o.data.rawValue, reason: "data has \(train.imageShape), \(train.classCount) classes")
         }
 
-        var model = try DEQSmall(c, seed: o.seed)
+        var model: any EquilibriumModel = try o.mdeq.map { try MDEQ($0, seed: o.seed) } ?? DEQSmall(c, seed: o.seed)
         var optimizer = try Adam()
         var startEpoch = 0, step = 0
-        if o.resume {
+        if o.resume, let want = o.mdeq {
+            let (m, prov, file) = try DEQCheckpoint.loadMDEQ(o.output)
+            guard m.configuration == want else {
+                throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
+            }
+            model = m
+            startEpoch = prov.epochsDone; step = prov.stepsDone
+            if let state = try DEQCheckpoint.optimizerState(in: file) {
+                try optimizer.restore(state, parameterCount: model.parameters.count)
+            }
+            log("resuming \(o.output) after epoch \(startEpoch) (step \(step))")
+        } else if o.resume {
             let (m, prov, file) = try DEQCheckpoint.load(o.output)
-            guard m.configuration == c else {
+            // The flatten head's column order belongs to the weights on disk (an old checkpoint is channels-last
+            // while new configurations default to PyTorch's order): take it from the file, compare the rest.
+            var requested = c
+            requested.flattenOrder = m.configuration.flattenOrder
+            guard m.configuration == requested else {
                 throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
             }
             model = m
@@ -145,7 +165,11 @@ public struct DEQTrainingJob {
                                                         "equicert.train.test-noisy": String(format: "%.4f", ev.noisyAccuracy),
                                                         "equicert.train.test-residual": String(format: "%.3e", ev.meanResidual),
                                                         "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started))])
-            try DEQCheckpoint.save(model, provenance: prov, optimizer: optimizer.state(), to: o.output)
+            if let m = model as? MDEQ {
+                try DEQCheckpoint.saveMDEQ(m, provenance: prov, optimizer: optimizer.state(), to: o.output)
+            } else if let m = model as? DEQSmall {
+                try DEQCheckpoint.save(m, provenance: prov, optimizer: optimizer.state(), to: o.output)
+            }
         })
         return Summary(epochs: o.epochs, seconds: Date().timeIntervalSince(started), cleanAccuracy: lastClean,
                        noisyAccuracy: lastNoisy, meanResidual: lastResidual)

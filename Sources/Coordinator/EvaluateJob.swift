@@ -11,6 +11,10 @@ public struct EvaluateJob {
         public var model: String
         /// Data set name (nil: the checkpoint's).
         public var data: String?
+        /// Directory of the data set's files (nil: the data locator's search).
+        public var dataDirectory: String?
+        /// DEQ: also write the per-image class, residual and logits of the clean images here (`PerImageOutputs`).
+        public var outputs: String?
         public var attention: RobustAttentionSettings
         public var calibrationCount: Int
         /// Images evaluated (DEQ, ViT; 0 = all).
@@ -41,7 +45,7 @@ public struct EvaluateJob {
         switch CheckpointKind.detect(settings.model) {
         case .textClassifier: return try evaluateText()
         case .vit: return try evaluateViT()
-        case .deq: return try evaluateDEQ()
+        case .deq, .mdeq: return try evaluateDEQ()
         }
     }
 
@@ -50,7 +54,7 @@ public struct EvaluateJob {
         guard s.attention.rule == .vanilla else {
             throw CoordinatorError.invalidOption(name: "attention", value: s.attention.rule.rawValue, reason: "\(s.model) is a DEQ: it has no attention layers")
         }
-        let loaded = try CheckpointWithTestData(checkpoint: s.model, data: s.data)
+        let loaded = try CheckpointWithTestData(checkpoint: s.model, data: s.data, dataDirectory: s.dataDirectory)
         let (m, test, source) = (loaded.model, loaded.test, loaded.source)
         let sigma = s.sigma ?? loaded.provenance.sigma
         guard sigma >= 0, sigma.isFinite else { throw CoordinatorError.invalidOption(name: "sigma", value: "\(sigma)", reason: "must be ≥ 0") }
@@ -58,10 +62,16 @@ public struct EvaluateJob {
         let config = SolverConfig(kind: s.solver, maxSteps: s.steps, tolerance: 1e-3, stopMode: .relative)
         let n = s.max > 0 ? Swift.min(s.max, test.count) : test.count
         let t0 = Date()
+        if let outputs = s.outputs { try PerImageOutputs.prepare(outputs) }
         let r = DEQEvaluation.run(model: m, data: test, count: n, sigma: sigma, solver: config, seed: s.seed)
+        var lines: [String] = []
+        if let outputs = s.outputs {
+            try PerImageOutputs.write(model: m, data: test, images: Array(0..<n), solver: config, to: outputs)
+            lines.append("per-image outputs of the clean images → \(outputs)")
+        }
         return [String(format: "%@ on %@ test (%d images), %@-%d: clean %.2f%%, noisy (σ=%.2f) %.2f%%; mean relative residual %.2e, %.1f f-evaluations per batch, %d diverged; %.1f s",
                        s.model, source.rawValue, n, s.solver.rawValue, s.steps, 100 * r.cleanAccuracy, sigma, 100 * r.noisyAccuracy,
-                       r.meanResidual, r.meanEvaluations, r.divergedSamples, Date().timeIntervalSince(t0))]
+                       r.meanResidual, r.meanEvaluations, r.divergedSamples, Date().timeIntervalSince(t0))] + lines
     }
 
     func evaluateViT() throws -> [String] {
@@ -69,7 +79,10 @@ public struct EvaluateJob {
         var (model, p, trained) = try ViTEvaluation.load(s.model)
         let source = try s.data.map(ImageDataSource.init(parsing:)) ?? trained
         let rule = try RobustModels.install(s.attention, on: &model, parameters: p, data: trained, calibrationCount: s.calibrationCount)
-        let test = try source.load(split: .test)
+        if let outputs = s.outputs {
+            throw CoordinatorError.invalidOption(name: "outputs", value: outputs, reason: "\(s.model) is a ViT: per-image outputs are for DEQ-S and MDEQ")
+        }
+        let test = try source.load(split: .test, directory: s.dataDirectory)
         let n = s.max > 0 ? min(s.max, test.count) : test.count
         let t0 = Date()
         let acc = try ViTEvaluation.accuracy(model, p, data: test, count: n, normalization: source.normalization)

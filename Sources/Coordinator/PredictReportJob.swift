@@ -5,7 +5,8 @@ import Reports
 
 /// `predict` as a whole run: PREDICT (Cohen et al.) of the smoothed classifier on the selected images, on every
 /// rank; the root writes rows in Cohen's predict format `idx label predict correct time` (predict −1: abstained),
-/// one write per row as each image finishes.
+/// one write per row as each image finishes. With `outputs`, the root then writes the base classifier's per-image
+/// class, residual and logits of the same images (`PerImageOutputs`, solved with the configuration's base solver).
 public struct PredictReportJob {
     public let settings: SmoothingRunSettings
 
@@ -31,7 +32,11 @@ public struct PredictReportJob {
     public func run(on comm: any Communicator) throws -> Summary? {
         let started = Date()
         let s = settings
-        let (_, smoothing, dataset) = try s.load()
+        let (target, smoothing, dataset) = try s.load()
+        if let outputs = s.outputs, target.deq == nil {
+            throw CoordinatorError.invalidOption(name: "outputs", value: outputs, reason: "\(s.model) is not a DEQ: per-image outputs are for DEQ-S and MDEQ")
+        }
+        if let outputs = s.outputs, comm.rank == 0 { try PerImageOutputs.prepare(outputs) }
         var handle: FileHandle? = nil
         if comm.rank == 0 {
             try? FileManager.default.createDirectory(at: URL(fileURLWithPath: s.output).deletingLastPathComponent(),
@@ -57,6 +62,9 @@ public struct PredictReportJob {
         }
         guard comm.rank == 0 else { return nil }
         try handle!.close()
+        if let outputs = s.outputs, let deq = target.deq {
+            try PerImageOutputs.write(model: deq.model, data: dataset, images: images, solver: s.configuration.baseSolver, to: outputs)
+        }
         return Summary(predicted: done, correct: correct, abstained: abstained, wallSeconds: Date().timeIntervalSince(started),
                        worldSize: comm.size)
     }

@@ -9,10 +9,14 @@ public struct SmoothingRunSettings: Sendable {
     /// The split whose images are smoothed.
     public enum Split: String, Sendable, CaseIterable { case test, train }
 
-    /// Checkpoint path (a DEQ-S or a ViT).
+    /// Checkpoint path (a DEQ-S, an MDEQ or a ViT).
     public var model: String
-    /// Data set name (nil: the checkpoint's).
+    /// Data set name (nil: the checkpoint's) and the directory holding its files (nil: the data locator's search).
     public var data: String?
+    public var dataDirectory: String?
+    /// `predict --outputs`: a TSV of the base classifier's class, residual and logits per selected clean image
+    /// (`PerImageOutputs`), written atomically by the root; nil: none.
+    public var outputs: String?
     public var split: Split = .test
     /// Every `skip`-th image from 0, at most `max` of them (0 = all selected).
     public var skip: Int = 20
@@ -39,9 +43,10 @@ public struct SmoothingRunSettings: Sendable {
     /// The checkpoint with its data, the smoothing of its classifier, and the split to read images from. The
     /// smoothing is built before any output file is touched: a ViT with SRS fails here, leaving nothing behind.
     func load() throws -> (target: SmoothingTarget, smoothing: Smoothing<AnySmoothableClassifier>, dataset: ImageDataset) {
-        let target = try SmoothingTarget(checkpoint: model, data: data, attention: attention, calibrationCount: calibrationCount)
+        let target = try SmoothingTarget(checkpoint: model, data: data, attention: attention, calibrationCount: calibrationCount,
+                                         dataDirectory: dataDirectory)
         let smoothing = try Smoothing(model: target.classifier, configuration: configuration)
-        let dataset = split == .test ? target.test : try target.source.load(split: .train)
+        let dataset = split == .test ? target.test : try target.source.load(split: .train, directory: dataDirectory)
         return (target, smoothing, dataset)
     }
 

@@ -96,6 +96,7 @@ extension MDEQ {
             guard v.rank >= 1, g.count == v.shape[0] else {
                 throw .checkpointTensor(name: gName, reason: "shape \(g.shape) does not match \(vName) \(v.shape)")
             }
+            guard d[base] == nil else { throw .checkpointTensor(name: base, reason: "unexpected beside \(gName) and \(vName)") }
             d[base] = WeightFolding.weightNorm(g: g, v: v)
         }
         // BatchNorms into the preceding convolutions.

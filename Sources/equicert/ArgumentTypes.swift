@@ -34,7 +34,7 @@ extension SolverKind: ExpressibleByArgument {
 
 /// The model families `equicert train` trains.
 enum TrainedModel: String, ExpressibleByArgument, CaseIterable {
-    case deqS = "deq-s", vit, minilm
+    case deqS = "deq-s", mdeq, vit, minilm
 }
 
 /// How `train --model deq-s` differentiates through the fixed point.

@@ -31,8 +31,9 @@ struct CertifyCommand: ParsableCommand {
 
 /// Options shared by `certify` and `predict`.
 struct SmoothingOptions: ParsableArguments {
-    @Option(help: "DEQ checkpoint (default: the embedded Fashion-MNIST σ=0.25 model).") var model: String?
-    @Option(help: "Data set: mnist or fashion-mnist (default: the checkpoint's).") var data: String?
+    @Option(help: "DEQ-S, MDEQ or ViT checkpoint (default: the embedded Fashion-MNIST σ=0.25 model).") var model: String?
+    @Option(help: "Data set: mnist, fashion-mnist, mnist-32x32x3 or cifar10 (default: the checkpoint's).") var data: String?
+    @Option(help: "Directory of the data set's files (default: searched: ../shared/data, $EQUICERT_DATA, data/).") var dataDir: String?
     @Option(help: "Split (test).") var split: SmoothingRunSettings.Split = .test
     @Option(help: "Certify every k-th image.") var skip: Int = 20
     @Option(help: "At most this many images (0 = all selected).") var max: Int = 500
@@ -122,7 +123,7 @@ extension SmoothingOptions {
         var s = SmoothingRunSettings(model: try model ?? EmbeddedModels.defaultCertificationModel(), configuration: config,
                                      output: out, attention: try attention.settings(),
                                      calibrationCount: attention.calibrationExamples)
-        s.data = data
+        s.data = data; s.dataDirectory = dataDir
         s.split = split
         s.skip = skip; s.max = max
         s.shardText = shard; s.shard = spec

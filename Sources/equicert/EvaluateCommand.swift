@@ -8,7 +8,8 @@ struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "evaluate",
         abstract: "Clean and noisy test accuracy of a DEQ checkpoint, with solver statistics (text classifiers: accuracy on their split).")
     @Option(help: "Checkpoint (.safetensors).") var model: String
-    @Option(help: "Data set (default: the checkpoint's).") var data: String?
+    @Option(help: "Data set: mnist, fashion-mnist, mnist-32x32x3 or cifar10 (default: the checkpoint's).") var data: String?
+    @Option(help: "DEQs: write each clean test image's class, solver residual and logits to this TSV.") var outputs: String?
     @Option(help: "Noise σ (default: the checkpoint's training σ).") var sigma: Float?
     @Option(help: "Solver: naive, anderson or broyden.") var solver: SolverKind = .anderson
     @Option(help: "Solver steps.") var steps: Int = 30
@@ -27,7 +28,7 @@ struct EvaluateCommand: ParsableCommand {
         try runReportingErrors {
             setBLASThreads(threads)
             var s = EvaluateJob.Settings(model: model, attention: try attention.settings(), calibrationCount: attention.calibrationExamples)
-            s.data = data; s.max = max; s.sigma = sigma; s.solver = solver; s.steps = steps; s.seed = seed
+            s.data = data; s.dataDirectory = text.dataDir; s.outputs = outputs; s.max = max; s.sigma = sigma; s.solver = solver; s.steps = steps; s.seed = seed
             s.textPart = text.part; s.textMaxLength = text.maxLength; s.textDataDirectory = text.dataDir; s.textBatch = text.evalBatch
             for line in try EvaluateJob(s).run() { print(line) }
         }
@@ -40,6 +41,7 @@ struct SolverStatsCommand: ParsableCommand {
         abstract: "Residual vs f-evaluations per solver, from zero and warm-started from another noisy copy's fixed point.")
     @Option(help: "Checkpoint (.safetensors).") var model: String
     @Option(help: "Data set (default: the checkpoint's).") var data: String?
+    @Option(help: "Directory of the data set's files (default: searched).") var dataDir: String?
     @Option(help: "Noise σ (default: the checkpoint's).") var sigma: Float?
     @Option(help: "Test images.") var images: Int = 100
     @Option(help: "Solver steps.") var steps: Int = 30
@@ -48,7 +50,7 @@ struct SolverStatsCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let loaded = try CheckpointWithTestData(checkpoint: model, data: data)
+            let loaded = try CheckpointWithTestData(checkpoint: model, data: data, dataDirectory: dataDir)
             guard images >= 1, steps >= 1, threshold > 0 else {
                 throw CoordinatorError.invalidOption(name: "images/steps/threshold", value: "\(images)/\(steps)/\(threshold)", reason: "must be positive")
             }

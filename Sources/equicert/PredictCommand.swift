@@ -13,12 +13,17 @@ struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "predict",
         abstract: "Predict with the smoothed classifier (abstaining when the top class is not significant).")
     @OptionGroup var o: SmoothingOptions
+    @Option(help: "Also write the base classifier's class, solver residual and logits of every selected clean image to this TSV (DEQs).")
+    var outputs: String?
 
     func run() throws {
         try runDistributed(o.distributed, threads: o.threads, workers: o.inProcessWorkers()) { comm in
-            guard let s = try PredictReportJob(try o.runSettings(forPredict: true)).run(on: comm) else { return }
+            var settings = try o.runSettings(forPredict: true)
+            settings.outputs = outputs
+            guard let s = try PredictReportJob(settings).run(on: comm) else { return }
             printFlushed(String(format: "predicted %d images (%d correct, %d abstained) in %.1f s on %d rank(s) → %@",
                                 s.predicted, s.correct, s.abstained, s.wallSeconds, s.worldSize, o.out))
+            if let outputs { printFlushed("per-image base-classifier outputs → \(outputs)") }
         }
     }
 }

@@ -22,7 +22,7 @@ struct TextTrainOptions: ParsableArguments {
 struct TextEvaluateOptions: ParsableArguments {
     @Option(help: "Text classifier: part of the split to evaluate: train, validation or test.") var part: TextCheckpoint.Part = .test
     @Option(help: "Text classifier: tokens per text (default: the checkpoint's training length).") var maxLength: Int?
-    @Option(help: "Text classifier: directory holding the TSV (default: the located text data).") var dataDir: String?
+    @Option(help: "Directory of the data: a text classifier's TSV, or an image data set's files (e.g. CIFAR-10's .bin) (default: located).") var dataDir: String?
     @Option(help: "Text classifier: texts per batch.") var evalBatch: Int = 64
 }
 

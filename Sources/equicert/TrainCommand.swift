@@ -9,8 +9,10 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
         abstract: "Train a model (DEQ-S) on MNIST or Fashion-MNIST with Gaussian noise augmentation.")
 
-    @Option(help: "Model family: deq-s, vit, or minilm (text: --data bbc-news or rt-sentiment).") var model: TrainedModel = .deqS
-    @Option(help: "Data set: mnist or fashion-mnist.") var data: String = "fashion-mnist"
+    @Option(help: "Model family: deq-s, mdeq, vit, or minilm (text: --data bbc-news or rt-sentiment).") var model: TrainedModel = .deqS
+    @Option(help: "Data set: mnist, fashion-mnist, mnist-32x32x3 (MNIST padded, CIFAR-shaped) or cifar10.") var data: String = "fashion-mnist"
+    @Option(help: "MDEQ: preset (tiny, tiny-original, small, large); input shape and classes follow the data set.") var preset: String = "tiny"
+    @Option(help: "MDEQ: configuration file overriding the preset (the keys of `equicert import --config`).") var mdeqConfig: String?
     @Option(help: "Gaussian augmentation σ (in [0,1] pixel units).") var sigma: Float = 0.25
     @Option(help: "Epochs.") var epochs: Int = 5
     @Option(help: "Batch size (default 128; minilm 32).") var batch: Int?
@@ -42,13 +44,14 @@ struct TrainCommand: ParsableCommand {
             switch model {
             case .minilm: try runTextTraining(self, comm: comm); return
             case .vit: try runViTTraining(self, comm: comm); return
-            case .deqS: break
+            case .deqS, .mdeq: break
             }
             let source = try ImageDataSource(parsing: data)
             let norm = source.normalization
             let config = DEQConfiguration(channels: channels, expansion: expansion, groups: groups, head: head,
                                           normalizationMean: norm.mean, normalizationStd: norm.std)
             try config.validate()
+            let mdeq = model == .mdeq ? try mdeqConfiguration(source) : nil
             let fwd = SolverConfig(kind: .anderson, maxSteps: forwardSteps, tolerance: 1e-3, stopMode: .relative,
                                    returnLowestResidual: true)
             let bwd: DEQBackward
@@ -61,6 +64,7 @@ struct TrainCommand: ParsableCommand {
                                            training: DEQTrainingConfig(forwardSolver: fwd, backward: bwd,
                                                                        jacobianWeight: jacobianWeight),
                                            output: out)
+            o.mdeq = mdeq
             o.batchSize = batch ?? 128; o.learningRate = lr ?? 1e-3; o.warmupSteps = warmup ?? 200; o.seed = seed
             o.jacobianFraction = jacobianFraction; o.trainLimit = trainLimit; o.evalLimit = evalLimit
             o.resume = resume; o.stopAfterEpochs = stopAfterEpochs; o.command = commandLine(); o.codeVersion = EquicertVersion.string
@@ -68,8 +72,24 @@ struct TrainCommand: ParsableCommand {
             let summary = try DEQTrainingJob(o).run(on: comm) { if comm.rank == 0 { printFlushed($0) } }
             guard comm.rank == 0 else { return }
             print(String(format: "trained %@ in %.0f s: test clean %.2f%%, noisy (σ=%.2f) %.2f%%, residual %.2e → %@",
-                         "deq-s", summary.seconds, 100 * summary.cleanAccuracy, sigma, 100 * summary.noisyAccuracy,
+                         model.rawValue, summary.seconds, 100 * summary.cleanAccuracy, sigma, 100 * summary.noisyAccuracy,
                          summary.meanResidual, out))
         }
+    }
+
+    /// `--preset` with `--mdeq-config` applied, its input shape, classes and normalisation those of `source`.
+    func mdeqConfiguration(_ source: ImageDataSource) throws -> MDEQConfiguration {
+        var c = try MDEQConfiguration.preset(preset)
+        if let path = mdeqConfig { c = try MDEQConfigFile.read(path).applied(to: c, path: path) }
+        let shape = source.imageShape, norm = source.normalization
+        c.inputHeight = shape[0]; c.inputWidth = shape[1]; c.inputChannels = shape[2]; c.classes = 10
+        if source == .cifar10 {
+            c.normalizationMean = MDEQConfiguration.cifarMean; c.normalizationStd = MDEQConfiguration.cifarStd
+        } else {
+            c.normalizationMean = [Float](repeating: norm.mean, count: shape[2])
+            c.normalizationStd = [Float](repeating: norm.std, count: shape[2])
+        }
+        try c.validate()
+        return c
     }
 }

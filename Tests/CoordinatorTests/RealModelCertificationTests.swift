@@ -19,7 +19,7 @@ struct RealModelCertificationTests {
 
     init() throws {
         let loaded = try CheckpointWithTestData(checkpoint: checkpoint, data: "mnist")
-        model = loaded.model
+        model = try #require(loaded.model as? DEQSmall)
         test = loaded.test
     }
 

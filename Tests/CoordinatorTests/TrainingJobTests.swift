@@ -46,6 +46,62 @@ struct TrainingJobTests {
         #expect(try DEQCheckpoint.optimizerState(in: b.file)?.step == 8)
     }
 
+    /// A checkpoint written in the old channels-last flatten order resumes under a new (PyTorch-order) configuration
+    /// and stays channels-last: the order belongs to the weights on disk.
+    @Test func resumeTakesTheFlattenOrderFromTheCheckpoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("m.safetensors").path
+        func flattenOptions(epochs: Int, order: DEQConfiguration.FlattenOrder) -> DEQTrainingJob.Options {
+            var o = options(epochs: epochs, out: out)
+            o.configuration.head = .flatten; o.configuration.flattenOrder = order; o.trainLimit = 64; o.evalLimit = 16
+            return o
+        }
+        var first = flattenOptions(epochs: 2, order: .channelsLast)
+        first.stopAfterEpochs = 1
+        _ = try DEQTrainingJob(first).run { _ in }
+        var second = flattenOptions(epochs: 2, order: .channelsFirst)
+        second.resume = true
+        _ = try DEQTrainingJob(second).run { _ in }
+        let b = try DEQCheckpoint.load(out)
+        #expect(b.provenance.epochsDone == 2 && b.model.configuration.flattenOrder == .channelsLast)
+        var other = flattenOptions(epochs: 2, order: .channelsFirst)
+        other.configuration.channels = 16; other.resume = true
+        #expect(throws: CoordinatorError.self) { try DEQTrainingJob(other).run { _ in } }
+    }
+
+    /// `train --model mdeq`: the same loop trains an MDEQ; its checkpoint is an MDEQ checkpoint that every DEQ job
+    /// loads, and a run interrupted after one epoch and resumed ends bit-identical to an uninterrupted one.
+    @Test func mdeqTrainsThroughTheSameLoopAndResumesExactly() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func mdeqOptions(_ out: String) -> DEQTrainingJob.Options {
+            var o = options(epochs: 2, out: out)
+            o.mdeq = MDEQConfiguration(inputHeight: 28, inputWidth: 28, inputChannels: 1, classes: 10, channels: [4, 8], headChannels: [2, 4],
+                                       finalChannels: 16, expansion: 2, groups: 2, normalizationMean: [0.286], normalizationStd: [0.353])
+            o.trainLimit = 64; o.evalLimit = 16
+            return o
+        }
+        let straight = dir.appendingPathComponent("straight.safetensors").path
+        let resumed = dir.appendingPathComponent("resumed.safetensors").path
+        _ = try DEQTrainingJob(mdeqOptions(straight)).run { _ in }
+        var first = mdeqOptions(resumed)
+        first.stopAfterEpochs = 1
+        _ = try DEQTrainingJob(first).run { _ in }
+        var second = mdeqOptions(resumed)
+        second.resume = true
+        _ = try DEQTrainingJob(second).run { _ in }
+        #expect(CheckpointKind.detect(straight) == .mdeq)
+        let a = try DEQCheckpoint.loadMDEQ(straight), b = try DEQCheckpoint.loadMDEQ(resumed)
+        #expect(a.model.parameters.values == b.model.parameters.values, "resumed MDEQ differs from the uninterrupted run")
+        #expect(b.provenance.epochsDone == 2 && b.provenance.dataSet == "fashion-mnist")
+        #expect(a.model.parameters.values != (try MDEQ(mdeqOptions(straight).mdeq!, seed: 5)).parameters.values)
+        let loaded = try CheckpointWithTestData(checkpoint: straight, data: nil)
+        #expect(loaded.loaded.family == .mdeq && loaded.loaded.inputShape == [28, 28, 1])
+    }
+
     @Test func trainingReducesTheLoss() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
