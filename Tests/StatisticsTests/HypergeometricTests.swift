@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Testing
 @testable import Statistics
 
@@ -40,7 +41,7 @@ struct HypergeometricTests {
     /// about half the time, so the test can fail.
     @Test func upperBoundCoversTheTruth() throws {
         let alpha = 0.1, n = 500, k = 60, reps = 4_000
-        var random = SplitMix64(state: 0x9E37_79B9_7F4A_7C15)
+        var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
         for d in [3, 40, 250] {
             var misses = 0, naiveMisses = 0
             for _ in 0..<reps {
