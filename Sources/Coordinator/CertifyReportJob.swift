@@ -25,6 +25,8 @@ public struct CertifyReportJob {
         var recordLog: ImageLineLog<StoredRecord>?
         var done: Set<Int> = []
         var previousCosts: [RunManifest.ImageCost] = []
+        /// The exclusive lock on the report, held until the run ends.
+        var lock: OutputLock
     }
 
     /// Runs on every rank; returns the summary on the root, nil elsewhere.
@@ -93,6 +95,7 @@ public struct CertifyReportJob {
         try manifest.write(to: manifestPath)
         outputs.costLog.remove()
         outputs.recordLog?.close()
+        outputs.lock.release()
         return Summary(certified: certified, correct: correct, abstained: abstained, wallSeconds: wall,
                        samplesPerSecond: Double(samples) / wall, worldSize: comm.size)
     }
@@ -107,11 +110,12 @@ public struct CertifyReportJob {
         let parent = URL(fileURLWithPath: s.output).deletingLastPathComponent()
         try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         try ReportWriter.checkWritable(path: s.output)
+        let lock = try s.guardOutputs(s.outputFiles)
         guard s.resume else {
             let writer = try ReportWriter(path: s.output, mode: .replace)
             let costLog = try ImageCostLog.open(path: costPath, resume: false)
             let recordLog = srs ? try StoredRecord.open(path: recordPath, resume: false) : nil
-            return Outputs(writer: writer, costLog: costLog, recordLog: recordLog)
+            return Outputs(writer: writer, costLog: costLog, recordLog: recordLog, lock: lock)
         }
         var previousCosts: [RunManifest.ImageCost] = []
         let manifestPath = RunManifest.path(forReport: s.output)
@@ -132,7 +136,7 @@ public struct CertifyReportJob {
         let done = writer.completedIndices
         // Costs are kept only for images whose rows are kept (a logged image without a row is redone).
         previousCosts = previousCosts.filter { done.contains($0.index) }.sorted { $0.index < $1.index }
-        return Outputs(writer: writer, costLog: costLog, recordLog: recordLog, done: done, previousCosts: previousCosts)
+        return Outputs(writer: writer, costLog: costLog, recordLog: recordLog, done: done, previousCosts: previousCosts, lock: lock)
     }
 
     /// The manifest's cost entry of one finished image (selection + estimation + audit).

@@ -32,11 +32,15 @@ public struct PredictReportJob {
         let started = Date()
         let s = settings
         let (_, smoothing, dataset) = try s.load()
-        var handle: FileHandle? = nil
+        var handle: FileHandle? = nil, lock: OutputLock? = nil
         if comm.rank == 0 {
             try? FileManager.default.createDirectory(at: URL(fileURLWithPath: s.output).deletingLastPathComponent(),
                                                      withIntermediateDirectories: true)
             try ReportWriter.checkWritable(path: s.output)
+            guard !s.resume else {
+                throw CoordinatorError.invalidOption(name: "resume", value: s.output, reason: "predict cannot continue a report; use a new --out or --force")
+            }
+            lock = try s.guardOutputs([s.output])
             guard FileManager.default.createFile(atPath: s.output, contents: Data(Self.header.utf8)),
                   let h = FileHandle(forWritingAtPath: s.output) else {
                 throw CoordinatorError.output(path: s.output, reason: "cannot create the file")
@@ -57,6 +61,7 @@ public struct PredictReportJob {
         }
         guard comm.rank == 0 else { return nil }
         try handle!.close()
+        lock?.release()
         return Summary(predicted: done, correct: correct, abstained: abstained, wallSeconds: Date().timeIntervalSince(started),
                        worldSize: comm.size)
     }

@@ -62,6 +62,8 @@ struct SmoothingOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Report path (.tsv); the manifest goes beside it (.json).") var out: String
     @Option(help: "Run only shard i of n of the images (i/n, from 0), without MPI.") var shard: String?
     @Flag(help: "Continue a run from its report and manifest, skipping finished images.") var resume = false
+    @Flag(help: "Replace an existing report and the files beside it (without it, or --resume, existing outputs are refused).")
+    var force = false
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
     @Option(help: ArgumentHelp("Without MPI: in-process ranks, one OpenBLAS thread each (default: one per core, or 1 with --threads).",
@@ -82,6 +84,7 @@ extension SmoothingOptions {
         for tol in [tolerance, baseTolerance] where !(tol >= 0 && tol.isFinite) {
             throw ValidationError("invalid --tolerance \(tol): must be ≥ 0")
         }
+        if resume && force { throw ValidationError("--resume and --force exclude each other: continue the report or replace it") }
         if let workers, workers < 1 { throw ValidationError("invalid --workers \(workers): must be ≥ 1") }
         if audit != nil && mode == .standard {
             throw ValidationError("invalid --audit \(audit!): standard mode has no audit: every sample is already a from-zero solve of the base classifier")
@@ -126,7 +129,7 @@ extension SmoothingOptions {
         s.split = split
         s.skip = skip; s.max = max
         s.shardText = shard; s.shard = spec
-        s.resume = resume; s.showProgress = !quiet
+        s.resume = resume; s.force = force; s.showProgress = !quiet
         s.command = commandLine()
         return s
     }

@@ -21,12 +21,14 @@ struct ReportMergeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Merged report (written atomically).") var output: String
     @Flag(help: "Keep an idx present in several reports with the same result once (the first), instead of refusing it.")
     var allowDuplicates = false
+    @Flag(help: "Replace an existing output file.") var force = false
 
     func run() throws {
         try runReportingErrors {
             guard !parts.isEmpty else {
                 throw ReportsError.invalidOption(name: "parts", value: "", reason: "no report given")
             }
+            try OutputGuard.check(outputs: [output], inputs: parts, existing: force ? .replace : .refuse, resumeFlag: nil)
             try ReportWriter.checkWritable(path: output)
             let reports = try parts.map { try CertificationReport.read(path: $0) }
             let rows = try ReportMerge.merge(reports, allowDuplicates: allowDuplicates)
@@ -49,6 +51,7 @@ struct ReportRadiusCommand: ParsableCommand {
     @Option(help: ArgumentHelp("SRS: use only these audit stages, a prefix of the run's (e.g. 400 from a 400,2000 run); their cost is what the rows and manifest report.", valueName: "K1,…"))
     var audit: String?
     @Option(name: .shortAndLong, help: "Output report (.tsv, written atomically; its manifest goes beside it).") var output: String
+    @Flag(help: "Replace an existing output report and its manifest.") var force = false
 
     func run() throws {
         try runReportingErrors {
@@ -61,9 +64,14 @@ struct ReportRadiusCommand: ParsableCommand {
                     return k
                 }
             }
-            guard output != report else {
-                throw CoordinatorError.invalidOption(name: "output", value: output, reason: "must differ from the input report")
+            var inputs = [report, RunManifest.path(forReport: report), ImageCostLog.path(forReport: report),
+                          StoredRecord.path(forReport: report)]
+            if let records = try? RunManifest.read(RunManifest.path(forReport: report)).records {
+                inputs.append(records.hasPrefix("/") ? records
+                              : URL(fileURLWithPath: report).deletingLastPathComponent().appendingPathComponent(records).path)
             }
+            try OutputGuard.check(outputs: [output, RunManifest.path(forReport: output)], inputs: inputs,
+                                  existing: force ? .replace : .refuse, resumeFlag: nil)
             try ReportWriter.checkWritable(path: output)
             let rows = try CertificationReport.read(path: report)
             let manifest = try RunManifest.readWithLog(forReport: report)
