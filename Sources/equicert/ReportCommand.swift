@@ -114,6 +114,7 @@ struct ReportGridCommand: ParsableCommand {
     @Option(help: "Pixel scale (nearest neighbour).") var scale: Int = 2
     @Option(help: "Gray padding between tiles, in pixels.") var padding: Int = 1
     @Option(help: "Columns before a class wraps onto another row.") var maxColumns: Int = 50
+    @Flag(help: "Replace an existing PNG.") var force = false
 
     func run() throws {
         try runReportingErrors {
@@ -121,6 +122,7 @@ struct ReportGridCommand: ParsableCommand {
             where value < low {
                 throw CoordinatorError.invalidOption(name: name, value: String(value), reason: "must be ≥ \(low)")
             }
+            try guardOutputs([output], inputs: [distilled], force: force)
             let set = try DistilledSet.load(from: URL(fileURLWithPath: distilled))
             try set.writePNGGrid(to: URL(fileURLWithPath: output), padding: padding, scale: scale, maxColumns: maxColumns)
             print("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images → \(output)")
