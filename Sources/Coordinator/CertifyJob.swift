@@ -125,9 +125,11 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
             switch unit {
             case let .block(_, phase, block):
                 let o = smoothing.run(image: x, index: index, phase: phase, block: block)
+                guard o.nonFiniteSamples == 0 else { throw CertificationError.nonFiniteLogits(image: index, samples: o.nonFiniteSamples) }
                 out = ByteCoding.bytes(of: o.counts.words) + o.serializedClasses
             case let .audit(_, _, range):
                 let o = smoothing.audit(image: x, index: index, positions: range)
+                guard o.nonFiniteSamples == 0 else { throw CertificationError.nonFiniteLogits(image: index, samples: o.nonFiniteSamples) }
                 out = ByteCoding.bytes(of: [o.sampleEvaluations, o.divergedSamples]) + o.baseClasses
             }
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9

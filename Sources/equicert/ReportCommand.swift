@@ -30,6 +30,7 @@ struct ReportMergeCommand: ParsableCommand {
             }
             try OutputGuard.check(outputs: [output], inputs: parts, existing: force ? .replace : .refuse, resumeFlag: nil)
             try ReportWriter.checkWritable(path: output)
+            try RunIdentity.checkMergeable(parts: parts)
             let reports = try parts.map { try CertificationReport.read(path: $0) }
             let rows = try ReportMerge.merge(reports, allowDuplicates: allowDuplicates)
             try CertificationReport.write(rows, to: output)
