@@ -58,6 +58,8 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
     /// Test-set indices to certify, in report order.
     public let images: [Int]
     public let kind: Kind
+    /// Seconds of silence from a rank holding units after which the root aborts the job naming it (`WorkQueue`).
+    public var stallTimeout: Double = WorkQueue.defaultStallTimeout
 
     public init(smoothing: Smoothing<Classifier>, data: ImageDataset, images: [Int], kind: Kind = .certify) {
         self.smoothing = smoothing; self.data = data; self.images = images; self.kind = kind
@@ -213,7 +215,9 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
             }
             while true {
                 let current = units
-                reports.append(try WorkQueue(unitCount: current.count).run(on: comm, compute: { try compute(current[$0]) },
+                var queue = WorkQueue(unitCount: current.count)
+                queue.stallTimeout = stallTimeout
+                reports.append(try queue.run(on: comm, compute: { try compute(current[$0]) },
                     deliver: { try deliver(current[$0], $1, escalating: mayEscalate, end: window.upperBound) }))
                 stage += 1
                 guard adaptive, stage < stageCount else { break }

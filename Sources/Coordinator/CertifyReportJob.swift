@@ -45,7 +45,8 @@ public struct CertifyReportJob {
         let doneWords = try comm.broadcastVariableLength((outputs?.done ?? []).sorted().map(Int64.init))
         let done = Set(doneWords.map(Int.init))
         let images = s.images(count: dataset.count, done: done)
-        let job = CertifyJob(smoothing: smoothing, data: dataset, images: images)
+        var job = CertifyJob(smoothing: smoothing, data: dataset, images: images)
+        job.stallTimeout = s.stallTimeout
 
         let manifestPath = RunManifest.path(forReport: s.output)
         var manifest = RunManifest(version: EquicertVersion.string, status: "running", command: s.command, model: s.model,

@@ -49,7 +49,8 @@ public struct PredictReportJob {
             handle = h
         }
         let images = s.images(count: dataset.count)
-        let job = CertifyJob(smoothing: smoothing, data: dataset, images: images, kind: .predict)
+        var job = CertifyJob(smoothing: smoothing, data: dataset, images: images, kind: .predict)
+        job.stallTimeout = s.stallTimeout
         var correct = 0, abstained = 0, done = 0
         let bar = ProgressBar(label: "predict", total: images.count, unit: "img", enabled: comm.rank == 0 && s.showProgress)
         _ = try job.run(on: comm) { r in

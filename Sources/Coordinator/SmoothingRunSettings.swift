@@ -29,6 +29,8 @@ public struct SmoothingRunSettings: Sendable {
     /// it) is refused before anything is touched.
     public var force = false
     public var showProgress = true
+    /// Seconds of silence from a rank holding work after which the job is aborted naming it (`--stall-timeout`).
+    public var stallTimeout: Double = WorkQueue.defaultStallTimeout
     public var attention: RobustAttentionSettings
     public var calibrationCount: Int
     /// The command line, for the manifest.
