@@ -48,10 +48,19 @@ public struct PredictReportJob {
             h.seekToEndOfFile()
             handle = h
         }
+        // A failed run leaves no lock file, and no report when it failed before its first row.
+        var succeeded = false, done = 0
+        defer {
+            if !succeeded, comm.rank == 0 {
+                try? handle?.close()
+                if done == 0 { unlink(s.output) }
+                lock?.release()
+            }
+        }
         let images = s.images(count: dataset.count)
         var job = CertifyJob(smoothing: smoothing, data: dataset, images: images, kind: .predict)
         job.stallTimeout = s.stallTimeout
-        var correct = 0, abstained = 0, done = 0
+        var correct = 0, abstained = 0
         let bar = ProgressBar(label: "predict", total: images.count, unit: "img", enabled: comm.rank == 0 && s.showProgress)
         _ = try job.run(on: comm) { r in
             let p = r.certificate.prediction
@@ -60,9 +69,10 @@ public struct PredictReportJob {
             if p < 0 { abstained += 1 } else if p == r.label { correct += 1 }
             bar.update(done, "correct \(correct), abstained \(abstained)")
         }
-        guard comm.rank == 0 else { return nil }
+        guard comm.rank == 0 else { succeeded = true; return nil }
         try handle!.close()
         lock?.release()
+        succeeded = true
         return Summary(predicted: done, correct: correct, abstained: abstained, wallSeconds: Date().timeIntervalSince(started),
                        worldSize: comm.size)
     }
