@@ -29,8 +29,19 @@ extension StatelessClassifier {
     }
 }
 
+extension Tensor {
+    /// The class of each row of logits [B, C], or −1 for a row holding NaN or ±inf (argmax would read class 0 there).
+    public func finiteArgmaxRows() -> [Int] {
+        let d = shape.last!
+        return zip(argmaxRows(), 0...).map { best, i in
+            (0..<d).allSatisfy { scalars[i * d + $0].isFinite } ? best : -1
+        }
+    }
+}
+
 /// The result of classifying one batch.
 public struct ClassifiedBatch: Sendable {
+    /// The class of each sample; −1 where the logits were not finite (smoothing refuses to count those).
     public var predictions: [Int]
     /// The fixed point reached (nil for classifiers without a state).
     public var state: Tensor?
@@ -56,7 +67,7 @@ public struct EquilibriumClassifier<Model: EquilibriumModel>: SmoothableClassifi
         let (inj, _) = model.inject(x)
         let z0 = start ?? model.zeroState(batch: x.shape[0])
         let (z, stats) = solveFixedPoint({ model.map($0, inj) }, initial: z0, config: solver)
-        return ClassifiedBatch(predictions: model.head(z).logits.argmaxRows(), state: z, evaluations: stats.evaluations,
+        return ClassifiedBatch(predictions: model.head(z).logits.finiteArgmaxRows(), state: z, evaluations: stats.evaluations,
                                diverged: stats.diverged)
     }
 }

@@ -60,6 +60,7 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
         // classes[j][t]: chain j's class at step t (chain-major order once flattened).
         var classes: [[UInt8]] = record ? chainRange.map { _ in [UInt8]() } : []
         var z: Tensor? = nil
+        var nonFinite = 0
         for t in 0..<layout.maxLength {
             var x = clean
             x.withUnsafeMutableBufferPointer { p in
@@ -83,6 +84,7 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
             let batch = model.classify(x, start: start, solver: solver)
             counts.sampleEvaluations += Int64(batch.evaluations * b)
             for j in 0..<b where t < layout.length(ofChain: chainRange.lowerBound + j) {
+                guard batch.predictions[j] >= 0 else { nonFinite += 1; continue }
                 counts.counts[batch.predictions[j]] += 1
                 counts.samples += 1
                 if batch.diverged[j] { counts.divergedSamples += 1 }
@@ -90,7 +92,9 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
             }
             z = batch.state
         }
-        return BlockOutcome(counts: counts, serializedClasses: classes.flatMap { $0 })
+        var outcome = BlockOutcome(counts: counts, serializedClasses: classes.flatMap { $0 })
+        outcome.nonFiniteSamples = nonFinite
+        return outcome
     }
 
     /// One audit unit: the base classifier (from zero) on the estimation samples at audit positions
@@ -111,9 +115,10 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
             }
         } }
         let batch = model.classify(x, start: nil, solver: c.baseSolver)
-        return AuditOutcome(baseClasses: batch.predictions.map { UInt8($0) },
+        return AuditOutcome(baseClasses: batch.predictions.map { UInt8(clamping: $0) },
                             sampleEvaluations: Int64(batch.evaluations * k),
-                            divergedSamples: Int64(batch.diverged.filter { $0 }.count))
+                            divergedSamples: Int64(batch.diverged.filter { $0 }.count),
+                            nonFiniteSamples: batch.predictions.filter { $0 < 0 }.count)
     }
 
     /// The audit units of stage s (0-based): positions [K_{s−1}, K_s) in slices of `chainsPerBlock`.
@@ -231,11 +236,15 @@ public enum SerializedCertificate {
 public struct BlockOutcome: Sendable, Equatable {
     public var counts: SampleCounts
     public var serializedClasses: [UInt8]
+    /// Samples whose logits were NaN or infinite (not counted; the caller must refuse the image).
+    public var nonFiniteSamples = 0
 
     public init(counts: SampleCounts, serializedClasses: [UInt8]) { self.counts = counts; self.serializedClasses = serializedClasses }
 
     public static func + (a: BlockOutcome, b: BlockOutcome) -> BlockOutcome {
-        BlockOutcome(counts: a.counts + b.counts, serializedClasses: a.serializedClasses + b.serializedClasses)
+        var sum = BlockOutcome(counts: a.counts + b.counts, serializedClasses: a.serializedClasses + b.serializedClasses)
+        sum.nonFiniteSamples = a.nonFiniteSamples + b.nonFiniteSamples
+        return sum
     }
 }
 
@@ -243,6 +252,8 @@ public struct BlockOutcome: Sendable, Equatable {
 public struct AuditOutcome: Sendable, Equatable {
     public var baseClasses: [UInt8]
     public var sampleEvaluations: Int64, divergedSamples: Int64
+    /// Positions whose logits were NaN or infinite (their base class is meaningless; the caller must refuse the image).
+    public var nonFiniteSamples = 0
 }
 
 /// Everything CERTIFY learned about one image.

@@ -91,6 +91,10 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
     public func validate() throws(CertificationError) {
         if !(sigma > 0) || !sigma.isFinite { throw .invalidSetting(name: "sigma", value: "\(sigma)", reason: "must be > 0") }
         if !(alpha > 0 && alpha < 1) { throw .invalidSetting(name: "alpha", value: "\(alpha)", reason: "must lie in (0, 1)") }
+        // The audit splits α into per-stage shares (α/4 each over the stages); they must stay normal numbers.
+        if alpha / 4 / Double(Swift.max(1, auditStages.count)) < Double.leastNormalMagnitude {
+            throw .invalidSetting(name: "alpha", value: "\(alpha)", reason: "too small: its shares (α/4 per audit stage) underflow")
+        }
         if n0 < 1 { throw .invalidSetting(name: "n0", value: "\(n0)", reason: "must be ≥ 1") }
         if n < 1 { throw .invalidSetting(name: "n", value: "\(n)", reason: "must be ≥ 1") }
         if chainsPerBlock < 1 { throw .invalidSetting(name: "chainsPerBlock", value: "\(chainsPerBlock)", reason: "must be ≥ 1") }

@@ -58,6 +58,8 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
     /// Test-set indices to certify, in report order.
     public let images: [Int]
     public let kind: Kind
+    /// Seconds of silence from a rank holding units after which the root aborts the job naming it (`WorkQueue`).
+    public var stallTimeout: Double = WorkQueue.defaultStallTimeout
 
     public init(smoothing: Smoothing<Classifier>, data: ImageDataset, images: [Int], kind: Kind = .certify) {
         self.smoothing = smoothing; self.data = data; self.images = images; self.kind = kind
@@ -125,9 +127,11 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
             switch unit {
             case let .block(_, phase, block):
                 let o = smoothing.run(image: x, index: index, phase: phase, block: block)
+                guard o.nonFiniteSamples == 0 else { throw CertificationError.nonFiniteLogits(image: index, samples: o.nonFiniteSamples) }
                 out = ByteCoding.bytes(of: o.counts.words) + o.serializedClasses
             case let .audit(_, _, range):
                 let o = smoothing.audit(image: x, index: index, positions: range)
+                guard o.nonFiniteSamples == 0 else { throw CertificationError.nonFiniteLogits(image: index, samples: o.nonFiniteSamples) }
                 out = ByteCoding.bytes(of: [o.sampleEvaluations, o.divergedSamples]) + o.baseClasses
             }
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
@@ -211,7 +215,9 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
             }
             while true {
                 let current = units
-                reports.append(try WorkQueue(unitCount: current.count).run(on: comm, compute: { try compute(current[$0]) },
+                var queue = WorkQueue(unitCount: current.count)
+                queue.stallTimeout = stallTimeout
+                reports.append(try queue.run(on: comm, compute: { try compute(current[$0]) },
                     deliver: { try deliver(current[$0], $1, escalating: mayEscalate, end: window.upperBound) }))
                 stage += 1
                 guard adaptive, stage < stageCount else { break }

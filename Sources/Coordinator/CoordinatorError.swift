@@ -7,6 +7,8 @@ public enum CoordinatorError: Error, CustomStringConvertible, Sendable {
     case configurationField(String, value: String, reason: String)
     case output(path: String, reason: String)
     case nonFiniteTraining(step: Int, reason: String)
+    /// Runs or reports that must not be combined (resume with other settings, merge of different runs); one line.
+    case mismatch(String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum CoordinatorError: Error, CustomStringConvertible, Sendable {
         case let .configurationField(field, value, reason): return "configuration field '\(field)' = \(value): \(reason)"
         case let .output(path, reason): return "cannot write \(path): \(reason)"
         case let .nonFiniteTraining(step, reason): return "training diverged at step \(step): \(reason)"
+        case let .mismatch(text): return text
         }
     }
 }

@@ -31,7 +31,16 @@ public enum DEQCheckpoint {
         guard let arch = file.metadata[architectureKey] else {
             throw CoordinatorError.checkpoint(path: path, reason: "no '\(architectureKey)' in the metadata: not an equicert DEQ checkpoint")
         }
-        let config = try DEQConfiguration.fromJSON(arch, path: path)
+        // The distillation models share the metadata key but are no classifiers: say so rather than "unreadable JSON".
+        let generative = ["latent-autoencoder": "latent autoencoder", "latent-denoiser": "latent denoiser"]
+        if let kind = generative[arch] {
+            throw CoordinatorError.checkpoint(path: path,
+                reason: "this is a \(kind) checkpoint (written by distill for its generative methods), not a classifier; this command needs a classifier checkpoint (DEQ-S or ViT)")
+        }
+        let config: DEQConfiguration
+        do { config = try DEQConfiguration.fromJSON(arch, path: path) } catch {
+            throw CoordinatorError.checkpoint(path: path, reason: "\(error)")
+        }
         let model = try DEQSmall(config)
         try model.parameters.load(from: file, ignoringPrefixes: [optimizerPrefix, MaskSet.tensorPrefix])
         try checkMasks(file, model.parameters, path: path)

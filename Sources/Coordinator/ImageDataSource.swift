@@ -40,6 +40,11 @@ public enum ImageDataSource: String, Sendable, CaseIterable {
         }
     }
 
+    /// The directory the data locator reads this data set from (where `load` reads it).
+    public func directory(locator: DataLocator = .process) throws -> String {
+        try locator.locate(rawValue, requiring: []).path
+    }
+
     /// Normalisation constants (applied inside the model).
     public var normalization: (mean: Float, std: Float) {
         switch self {

@@ -37,11 +37,15 @@ public struct PredictReportJob {
             throw CoordinatorError.invalidOption(name: "outputs", value: outputs, reason: "\(s.model) is not a DEQ: per-image outputs are for DEQ-S and MDEQ")
         }
         if let outputs = s.outputs, comm.rank == 0 { try PerImageOutputs.prepare(outputs) }
-        var handle: FileHandle? = nil
+        var handle: FileHandle? = nil, lock: OutputLock? = nil
         if comm.rank == 0 {
             try? FileManager.default.createDirectory(at: URL(fileURLWithPath: s.output).deletingLastPathComponent(),
                                                      withIntermediateDirectories: true)
             try ReportWriter.checkWritable(path: s.output)
+            guard !s.resume else {
+                throw CoordinatorError.invalidOption(name: "resume", value: s.output, reason: "predict cannot continue a report; use a new --out or --force")
+            }
+            lock = try s.guardOutputs([s.output])
             guard FileManager.default.createFile(atPath: s.output, contents: Data(Self.header.utf8)),
                   let h = FileHandle(forWritingAtPath: s.output) else {
                 throw CoordinatorError.output(path: s.output, reason: "cannot create the file")
@@ -49,9 +53,19 @@ public struct PredictReportJob {
             h.seekToEndOfFile()
             handle = h
         }
+        // A failed run leaves no lock file, and no report when it failed before its first row.
+        var succeeded = false, done = 0
+        defer {
+            if !succeeded, comm.rank == 0 {
+                try? handle?.close()
+                if done == 0 { unlink(s.output) }
+                lock?.release()
+            }
+        }
         let images = s.images(count: dataset.count)
-        let job = CertifyJob(smoothing: smoothing, data: dataset, images: images, kind: .predict)
-        var correct = 0, abstained = 0, done = 0
+        var job = CertifyJob(smoothing: smoothing, data: dataset, images: images, kind: .predict)
+        job.stallTimeout = s.stallTimeout
+        var correct = 0, abstained = 0
         let bar = ProgressBar(label: "predict", total: images.count, unit: "img", enabled: comm.rank == 0 && s.showProgress)
         _ = try job.run(on: comm) { r in
             let p = r.certificate.prediction
@@ -60,11 +74,13 @@ public struct PredictReportJob {
             if p < 0 { abstained += 1 } else if p == r.label { correct += 1 }
             bar.update(done, "correct \(correct), abstained \(abstained)")
         }
-        guard comm.rank == 0 else { return nil }
+        guard comm.rank == 0 else { succeeded = true; return nil }
         try handle!.close()
         if let outputs = s.outputs, let deq = target.deq {
             try PerImageOutputs.write(model: deq.model, data: dataset, images: images, solver: s.configuration.baseSolver, to: outputs)
         }
+        lock?.release()
+        succeeded = true
         return Summary(predicted: done, correct: correct, abstained: abstained, wallSeconds: Date().timeIntervalSince(started),
                        worldSize: comm.size)
     }

@@ -51,6 +51,13 @@ public struct RunManifest: Codable, Sendable {
     public var model: String
     public var modelMetadata: [String: String]
     public var data: String
+    /// The directory the data set was read from (nil in manifests written before it was recorded).
+    public var dataDirectory: String?
+    /// The checkpoint's SHA-256 (nil in older manifests, which compare the path).
+    public var modelSHA256: String?
+    /// Every result-affecting setting as text (`RunIdentity`), and its SHA-256; resume and merge compare them.
+    public var settings: [String: String]?
+    public var settingsHash: String?
     public var split: String
     public var skip: Int, max: Int
     public var shard: String?
@@ -131,6 +138,9 @@ public struct RunManifest: Codable, Sendable {
         }
         return m
     }
+
+    /// The run's identity (nil for manifests written before it was recorded).
+    public var identity: RunIdentity? { settings.map(RunIdentity.init(settings:)) }
 
     public static func read(_ path: String) throws -> RunManifest {
         do { return try JSONDecoder().decode(RunManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path))) }

@@ -1,6 +1,7 @@
 import Certification
 import Datasets
 import Distributed
+import Reports
 import RobustAttention
 
 /// What a `certify` or `predict` run needs besides the communicator: the checkpoint and data, which images, the
@@ -28,7 +29,12 @@ public struct SmoothingRunSettings: Sendable {
     /// Report path (.tsv); the manifest and per-image logs go beside it.
     public var output: String
     public var resume = false
+    /// Replace existing outputs (`--force`); without it or `resume` an existing report (or any file written beside
+    /// it) is refused before anything is touched.
+    public var force = false
     public var showProgress = true
+    /// Seconds of silence from a rank holding work after which the job is aborted naming it (`--stall-timeout`).
+    public var stallTimeout: Double = WorkQueue.defaultStallTimeout
     public var attention: RobustAttentionSettings
     public var calibrationCount: Int
     /// The command line, for the manifest.
@@ -48,6 +54,20 @@ public struct SmoothingRunSettings: Sendable {
         let smoothing = try Smoothing(model: target.classifier, configuration: configuration)
         let dataset = split == .test ? target.test : try target.source.load(split: .train, directory: dataDirectory)
         return (target, smoothing, dataset)
+    }
+
+    /// The report and every file written beside it (manifest, per-image cost log, and in SRS the record log).
+    public var outputFiles: [String] {
+        var files = [output, RunManifest.path(forReport: output), ImageCostLog.path(forReport: output)]
+        if configuration.mode == .srs { files.append(StoredRecord.path(forReport: output)) }
+        return files
+    }
+
+    /// Root only, before anything is written: the outputs are not inputs, and existing ones are replaced only with
+    /// `force` or continued with `resume`. Then the exclusive lock on the report for the whole run.
+    func guardOutputs(_ files: [String]) throws -> OutputLock {
+        try OutputGuard.check(outputs: files, inputs: [model], existing: resume ? .resume : force ? .replace : .refuse)
+        return try OutputLock(output: output)
     }
 
     /// The images this run smooths (the shard's, minus those `done`), in report order.

@@ -21,6 +21,6 @@ public struct ViTSmoothingClassifier: StatelessClassifier, @unchecked Sendable {
     public func predict(_ x: Tensor) -> [Int] {
         var s = x
         ViTEvaluation.standardize(&s, normalization)
-        return model(s, parameters).argmaxRows()
+        return model(s, parameters).finiteArgmaxRows()
     }
 }

@@ -4,11 +4,12 @@ import Foundation
 /// Finds a data set directory such as `mnist`, `fashion-mnist` or `text`.
 ///
 /// Search order (first directory that exists and holds every required file wins):
-/// 1. `<cwd>/../shared/data/<name>`;
-/// 2. `<A>/../shared/data/<name>` for the executable's directory A and each of its ancestors (so a binary in
+/// 1. `$EQUICERT_DATA/<name>` when the variable is set: an explicit choice wins over any found location;
+/// 2. `<cwd>/../shared/data/<name>`;
+/// 3. `<A>/../shared/data/<name>` for the executable's directory A and each of its ancestors (so a binary in
 ///    `<repo>/.build/release/` finds `<repo>/../shared/data`);
-/// 3. `$EQUICERT_DATA/<name>`;
 /// 4. `<cwd>/data/<name>` (where `Scripts/setup-data` installs), then `<A>/data/<name>` for the same ancestors.
+/// The directory used is recorded in a certify run's manifest (`dataDirectory`).
 public struct DataLocator: Sendable {
     /// The directory relative paths start from.
     public var currentDirectory: URL
@@ -43,11 +44,12 @@ public struct DataLocator: Sendable {
                 dir = parent
             }
         }
-        var list: [URL] = [currentDirectory.appendingPathComponent("../shared/data")]
-        list += ancestors.map { $0.appendingPathComponent("../shared/data") }
+        var list: [URL] = []
         if let env = environment["EQUICERT_DATA"], !env.isEmpty {
             list.append(URL(fileURLWithPath: env, relativeTo: currentDirectory))
         }
+        list.append(currentDirectory.appendingPathComponent("../shared/data"))
+        list += ancestors.map { $0.appendingPathComponent("../shared/data") }
         list.append(currentDirectory.appendingPathComponent("data"))
         list += ancestors.map { $0.appendingPathComponent("data") }
         var seen = Set<String>()

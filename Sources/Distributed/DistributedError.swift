@@ -18,6 +18,8 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
     case remoteWorkFailed(rank: Int, message: String)
     /// The work queue's root cancelled the queue (another rank failed).
     case workQueueCancelled(root: Int)
+    /// A worker of the work queue sent nothing for `seconds` while holding `units` (stopped, hung or unreachable).
+    case stalled(rank: Int, units: [Int], seconds: Double)
     /// `runMPISelfTest` found wrong results (one line per failed check, naming the rank).
     case selfTestFailed(failures: [String])
 
@@ -41,6 +43,9 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
             return "work unit failed on rank \(rank): \(message)"
         case let .workQueueCancelled(root):
             return "work queue cancelled by root rank \(root) (another rank failed)"
+        case let .stalled(rank, units, seconds):
+            let held = units.isEmpty ? "after its last unit" : "holding unit\(units.count == 1 ? "" : "s") \(units.map(String.init).joined(separator: ", "))"
+            return "rank \(rank) stalled: nothing from it for \(Int(seconds.rounded())) s \(held) (stopped, hung or unreachable); the job is aborted (--stall-timeout sets the limit)"
         case let .selfTestFailed(failures):
             return "self-test failed (\(failures.count) checks): " + failures.joined(separator: "; ")
         }

@@ -81,6 +81,12 @@ public struct WorkQueue: Sendable, Equatable {
     public var rootComputes: Bool
     /// Base tag; the queue uses `tag` and `tag + 1`, which no other traffic may use during `run`.
     public var tag: Int
+    /// The root gives up on a worker that sends nothing for this many seconds while it holds units (or owes its
+    /// final statistics), throwing `stalled` naming the rank and its units: one stopped rank ends the job instead
+    /// of stalling it. Must exceed the longest unit.
+    public var stallTimeout: Double = WorkQueue.defaultStallTimeout
+    /// Five minutes: far longer than any unit of certify (seconds), far shorter than a job's wall-time limit.
+    public static let defaultStallTimeout: Double = 300
 
     public init(unitCount: Int, root: Int = 0, prefetch: Int = 2, rootComputes: Bool = true, tag: Int = 32000) {
         precondition(unitCount >= 0, "unitCount \(unitCount) must be ≥ 0")
@@ -142,6 +148,32 @@ public struct WorkQueue: Sendable, Equatable {
         var nextUnit = 0
         var nextDeliver = 0
         var local = WorkQueueRankStatistics(rank: root, unitsDone: 0, busySeconds: 0, waitSeconds: 0)
+        // When each worker was last heard from (or first given work): the stall watchdog's clock.
+        var lastHeard = Array(repeating: DispatchTime.now().uptimeNanoseconds, count: comm.size)
+
+        /// Throws `stalled` for a worker silent for `stallTimeout` while it holds units or owes its statistics.
+        func checkStalls() throws {
+            let now = DispatchTime.now().uptimeNanoseconds
+            for w in workers where finalStats[w] == nil {
+                let silent = Double(now &- lastHeard[w]) / 1e9
+                guard silent > stallTimeout else { continue }
+                let held = (0..<n).filter { unitRanks[$0] == w && !received[$0] }
+                guard !held.isEmpty || doneSent[w] else { continue }
+                throw DistributedError.stalled(rank: w, units: held, seconds: silent)
+            }
+        }
+
+        /// The next message to the root, polled with a growing sleep (50 µs … 20 ms) rather than a blocking receive,
+        /// which in Open MPI spins a core at full load; the stall watchdog runs between polls.
+        func nextMessage() throws -> ReceivedMessage {
+            var pause: UInt32 = 50
+            while true {
+                if let m = try comm.tryReceive(from: nil, tag: tag) { return m }
+                try checkStalls()
+                usleep(pause)
+                pause = Swift.min(pause * 2, 20_000)
+            }
+        }
 
         func sendCommand(_ value: Int64, to w: Int) throws {
             try comm.send(ByteCoding.bytes(of: [value.littleEndian]), to: w, tag: tag + 1)
@@ -160,6 +192,7 @@ public struct WorkQueue: Sendable, Equatable {
             while progress && nextUnit < n {
                 progress = false
                 for w in workers where credit[w] > 0 && nextUnit < n {
+                    if credit[w] == prefetch { lastHeard[w] = DispatchTime.now().uptimeNanoseconds }   // idle until now
                     try sendCommand(Int64(nextUnit), to: w)
                     unitRanks[nextUnit] = w
                     nextUnit += 1
@@ -176,6 +209,7 @@ public struct WorkQueue: Sendable, Equatable {
         }
 
         func handle(_ m: ReceivedMessage) throws {
+            lastHeard[m.source] = DispatchTime.now().uptimeNanoseconds
             let context = "work queue message from rank \(m.source)"
             var reader = ByteReader(m.bytes, context: context)
             switch Kind(rawValue: try reader.readUInt8()) {
@@ -206,6 +240,7 @@ public struct WorkQueue: Sendable, Equatable {
             try assign()
             while nextDeliver < n || finalStats.count < workers.count {
                 while let m = try comm.tryReceive(from: nil, tag: tag) { try handle(m) }
+                try checkStalls()
                 try assign()
                 if nextDeliver == n && finalStats.count == workers.count { break }
                 if rootWorks && nextUnit < n {
@@ -222,7 +257,7 @@ public struct WorkQueue: Sendable, Equatable {
                     continue
                 }
                 let start = DispatchTime.now().uptimeNanoseconds
-                let m = try comm.receive(from: nil, tag: tag)
+                let m = try nextMessage()
                 local.waitSeconds += Self.seconds(since: start)
                 try handle(m)
             }

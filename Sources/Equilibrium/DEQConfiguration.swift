@@ -95,11 +95,25 @@ public struct DEQConfiguration: Sendable, Equatable, Codable {
         if inputWidth < 1 { throw bad("inputWidth", inputWidth) }
         if inputChannels < 1 { throw bad("inputChannels", inputChannels) }
         if classes < 2 { throw bad("classes", classes) }
-        if channels < 1 || channels % groups != 0 { throw bad("channels", channels) }
-        if expansion < 1 || (channels * expansion) % groups != 0 { throw bad("expansion", expansion) }
-        if groups < 1 { throw bad("groups", groups) }
+        // groups first: the divisibility checks below divide by it.
+        if groups < 1 { throw .invalidConfiguration(field: "groups", value: String(groups), reason: "must be ≥ 1") }
+        if channels < 1 || channels % groups != 0 {
+            throw .invalidConfiguration(field: "channels", value: String(channels), reason: "must be ≥ 1 and a multiple of groups (\(groups))")
+        }
+        if expansion < 1 || (channels * expansion) % groups != 0 {
+            throw .invalidConfiguration(field: "expansion", value: String(expansion), reason: "must be ≥ 1, with channels × expansion a multiple of groups (\(groups))")
+        }
         if injectionStride < 1 { throw bad("injectionStride", injectionStride) }
-        if !(normalizationStd > 0) { throw .invalidConfiguration(field: "normalizationStd", value: "\(normalizationStd)", reason: "must be > 0") }
+        if !normalizationMean.isFinite {
+            throw .invalidConfiguration(field: "normalizationMean", value: "\(normalizationMean)", reason: "must be finite")
+        }
+        if !(normalizationStd > 0 && normalizationStd.isFinite) {
+            throw .invalidConfiguration(field: "normalizationStd", value: "\(normalizationStd)", reason: "must be > 0 and finite")
+        }
+        // GroupNorm's ε: negative or non-finite values make the normalisation divide by zero or take √ of a negative.
+        if !(epsilon > 0 && epsilon.isFinite) {
+            throw .invalidConfiguration(field: "epsilon", value: "\(epsilon)", reason: "must be > 0 and finite (GroupNorm's ε)")
+        }
     }
 
     /// JSON for the checkpoint's `__metadata__["equicert.architecture"]`.

@@ -27,7 +27,12 @@ struct AnalyzeCommand: ParsableCommand {
         try runReportingErrors {
             let radiusList = try ReportAnalysis.parseRadii(radii)
             let nameList = names.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-            if let plot { try ReportWriter.checkWritable(path: plot) }
+            if let plot {
+                // A plot is a view redrawn from the reports (replaced on every run), but never one of them.
+                try OutputGuard.check(outputs: [plot, beside(plot, dropping: ".svg", adding: ".png")], inputs: reports + [baseline].compactMap { $0 },
+                                      existing: .replace)
+                try ReportWriter.checkWritable(path: plot)
+            }
             var (summaries, read) = try ReportAnalysis.analyze(paths: reports, names: nameList, radii: radiusList,
                                                                baseline: baseline, commonImagesOnly: common)
             // f-evaluations per image from the manifests beside the reports (absent or unreadable: no column value),

@@ -35,6 +35,7 @@ struct AttackCommand: ParsableCommand {
     var out: String?
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
+    @Flag(help: "Replace existing output files.") var force = false
 
     /// `--epsilons 0.05,0.1` → [0.05, 0.1]: non-negative finite numbers.
     func budgets() throws -> [Float] {
@@ -61,6 +62,9 @@ struct AttackCommand: ParsableCommand {
         // 2-thread OpenBLAS on them was 15× slower on a busy machine than 1 thread).
         let workers = threads == nil ? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
         try runDistributed(distributed, threads: threads, workers: workers) { comm in
+            // Text: the .tsv; PGD: the .png grid and the .tsv beside it (as AttackJob names them).
+            let outputs = out.map { o in attack == .pgd ? [beside(o, dropping: ".png", adding: ".png"), beside(o, dropping: ".png", adding: ".tsv")] : [o] } ?? []
+            try guardOutputs(outputs, inputs: [model, transferFrom], force: force)
             guard let lines = try AttackJob(try settings()).run(on: comm) else { return }
             for line in lines { print(line) }
         }

@@ -30,43 +30,49 @@ struct CertifyCommand: ParsableCommand {
 }
 
 /// Options shared by `certify` and `predict`.
+/// Numeric options parse their value unconditionally, so a negative one needs no `=` (`--max -1` reaches
+/// `validate()` and its message instead of "missing value").
 struct SmoothingOptions: ParsableArguments {
     @Option(help: "DEQ-S, MDEQ or ViT checkpoint (default: the embedded Fashion-MNIST σ=0.25 model).") var model: String?
     @Option(help: "Data set: mnist, fashion-mnist, mnist-32x32x3 or cifar10 (default: the checkpoint's).") var data: String?
     @Option(help: "Directory of the data set's files (default: searched: ../shared/data, $EQUICERT_DATA, data/).") var dataDir: String?
     @Option(help: "Split (test).") var split: SmoothingRunSettings.Split = .test
-    @Option(help: "Certify every k-th image.") var skip: Int = 20
-    @Option(help: "At most this many images (0 = all selected).") var max: Int = 500
-    @Option(help: "Noise σ.") var sigma: Float = 0.25
-    @Option(help: "Selection samples n0.") var n0: Int = 100
-    @Option(help: "Estimation samples n.") var n: Int = 10_000
-    @Option(help: "Failure probability α.") var alpha: Double = 0.001
+    @Option(parsing: .unconditional, help: "Certify every k-th image.") var skip: Int = 20
+    @Option(parsing: .unconditional, help: "At most this many images (0 = all selected).") var max: Int = 500
+    @Option(parsing: .unconditional, help: "Noise σ.") var sigma: Float = 0.25
+    @Option(parsing: .unconditional, help: "Selection samples n0.") var n0: Int = 100
+    @Option(parsing: .unconditional, help: "Estimation samples n.") var n: Int = 10_000
+    @Option(parsing: .unconditional, help: "Failure probability α.") var alpha: Double = 0.001
     @Option(help: "srs or standard.") var mode: SmoothingMode = .srs
     @Option(help: "Solver of every sample (standard) or serialized step (srs): naive, anderson, broyden.") var solver: SolverKind = .anderson
-    @Option(help: "Solver steps (S for srs, D for standard).") var steps: Int = 1
-    @Option(help: "SRS warm-up (step 0 of each chain) steps, with Anderson.") var warmupSteps: Int = 10
+    @Option(parsing: .unconditional, help: "Solver steps (S for srs, D for standard).") var steps: Int = 1
+    @Option(parsing: .unconditional, help: "SRS warm-up (step 0 of each chain) steps, with Anderson.") var warmupSteps: Int = 10
     @Option(help: ArgumentHelp("SRS: the audit's cumulative stage sizes (from-zero re-solves of uniformly drawn estimation samples); a later stage runs only where the previous one limits p̲A. The paper and reference-code radii use the first stage as their K checks.", valueName: "K1,K2,…"))
     var audit: String?
-    @Option(help: "SRS: escalate to the next audit stage where N_A ≥ this share of n.") var auditEscalation: Double = 0.97
+    @Option(parsing: .unconditional, help: "SRS: escalate to the next audit stage where N_A ≥ this share of n.") var auditEscalation: Double = 0.97
     @Option(help: "SRS: the base classifier's solver (from zero; the classifier certified, also used for selection and the audit): naive, anderson, broyden.")
     var baseSolver: SolverKind = .anderson
-    @Option(help: "SRS: the base classifier's maximum solver steps.") var baseMaxSteps: Int = 30
-    @Option(help: "SRS: the base classifier stops a sample at this relative residual (0: always run every step).")
+    @Option(parsing: .unconditional, help: "SRS: the base classifier's maximum solver steps.") var baseMaxSteps: Int = 30
+    @Option(parsing: .unconditional, help: "SRS: the base classifier stops a sample at this relative residual (0: always run every step).")
     var baseTolerance: Float = 1e-3
-    @Option(help: "Stop a solve early when a sample's relative residual is below this (0: always run all steps): the standard-mode classifier, SRS's warm-up and serialized steps.")
+    @Option(parsing: .unconditional, help: "Stop a solve early when a sample's relative residual is below this (0: always run all steps): the standard-mode classifier, SRS's warm-up and serialized steps.")
     var tolerance: Float = 0
     @Option(help: "Radius: audit (srs default, sound under chain dependence), paper or reference-code (srs, for comparison: not proven under dependence), cohen (standard).")
     var radius: RadiusEstimator?
-    @Option(help: "Chains per (image, phase).") var chains: Int = 400
-    @Option(help: "Chains per block (the batch of every unit of work).") var chainsPerBlock: Int = 50
+    @Option(parsing: .unconditional, help: "Chains per (image, phase).") var chains: Int = 400
+    @Option(parsing: .unconditional, help: "Chains per block (the batch of every unit of work).") var chainsPerBlock: Int = 50
     @Option(help: "Seed of the noise.") var seed: UInt64 = 0
     @Option(name: .shortAndLong, help: "Report path (.tsv); the manifest goes beside it (.json).") var out: String
     @Option(help: "Run only shard i of n of the images (i/n, from 0), without MPI.") var shard: String?
     @Flag(help: "Continue a run from its report and manifest, skipping finished images.") var resume = false
+    @Flag(help: "Replace an existing report and the files beside it (without it, or --resume, existing outputs are refused).")
+    var force = false
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
-    @Option(help: "OpenBLAS threads per rank.") var threads: Int?
-    @Option(help: ArgumentHelp("Without MPI: in-process ranks, one OpenBLAS thread each (default: one per core, or 1 with --threads).",
+    @Option(parsing: .unconditional, help: "OpenBLAS threads per rank.") var threads: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Without MPI: in-process ranks, one OpenBLAS thread each (default: one per core, or 1 with --threads).",
                                valueName: "n")) var workers: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Abort the job when a rank holding work sends nothing for this many seconds (a stopped or hung rank).", valueName: "seconds"))
+    var stallTimeout: Double = WorkQueue.defaultStallTimeout
     @Flag(help: "No progress bar.") var quiet = false
     @OptionGroup var attention: AttentionOptions
 }
@@ -83,7 +89,10 @@ extension SmoothingOptions {
         for tol in [tolerance, baseTolerance] where !(tol >= 0 && tol.isFinite) {
             throw ValidationError("invalid --tolerance \(tol): must be ≥ 0")
         }
+        if resume && force { throw ValidationError("--resume and --force exclude each other: continue the report or replace it") }
         if let workers, workers < 1 { throw ValidationError("invalid --workers \(workers): must be ≥ 1") }
+        guard stallTimeout > 0 && stallTimeout.isFinite else { throw ValidationError("invalid --stall-timeout \(stallTimeout): must be > 0 seconds") }
+        if let threads, threads < 1 { throw ValidationError("invalid --threads \(threads): must be ≥ 1") }
         if audit != nil && mode == .standard {
             throw ValidationError("invalid --audit \(audit!): standard mode has no audit: every sample is already a from-zero solve of the base classifier")
         }
@@ -127,7 +136,7 @@ extension SmoothingOptions {
         s.split = split
         s.skip = skip; s.max = max
         s.shardText = shard; s.shard = spec
-        s.resume = resume; s.showProgress = !quiet
+        s.resume = resume; s.force = force; s.showProgress = !quiet; s.stallTimeout = stallTimeout
         s.command = commandLine()
         return s
     }

@@ -89,7 +89,14 @@ func checkSameBuild(_ comm: any Communicator) throws {
 /// the noise is keyed by (seed, image, phase, chain, step) whatever runs it.
 func runDistributed(_ choice: DistributedChoice, threads: Int?, workers: Int? = nil,
                     _ body: (any Communicator) throws -> Void) throws {
+    func refuse(_ message: String) throws -> Never {
+        FileHandle.standardError.write(Data("equicert: error: \(message)\n".utf8))
+        throw ExitCode(1)
+    }
+    if let threads, threads < 1 { try refuse("invalid --threads \(threads): must be ≥ 1") }
+    if let workers, workers < 1 { try refuse("invalid --workers \(workers): must be ≥ 1") }
     if let workers, workers > 1, !(choice == .mpi || (choice == .auto && MPIEnvironment.launchedByMPI)) {
+        if let mismatch = MPIEnvironment.worldSizeMismatch(actual: 1) { try refuse(mismatch) }
         BLAS.setThreadCount(threads ?? 1)
         do {
             try withoutActuallyEscaping(body) { escapable in
@@ -110,5 +117,10 @@ func runDistributed(_ choice: DistributedChoice, threads: Int?, workers: Int? = 
         FileHandle.standardError.write(Data("equicert: error: \(describe(error))\n".utf8))
         throw ExitCode(1)
     }
-    try finishOrAbort(comm) { try body(comm) }
+    try finishOrAbort(comm) {
+        if let mismatch = MPIEnvironment.worldSizeMismatch(actual: comm is SingleProcessCommunicator ? 1 : comm.size) {
+            throw CoordinatorError.mismatch(mismatch)
+        }
+        try body(comm)
+    }
 }

@@ -45,6 +45,13 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Teacher training epochs (when it has to be trained).") var teacherEpochs: Int = 3
     @Option(help: "Soft-label temperature T (softmax(z/T)).") var temperature: Float = 20
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+    @Flag(help: "Replace an existing set (and its PNG grid).") var force = false
+
+    /// Before any work: the set and its grid are new (or --force), and neither is one of the checkpoints read.
+    func guardOutputFiles() throws {
+        try guardOutputs([out, grid ?? beside(out, dropping: ".safetensors", adding: ".png")],
+                         inputs: [teacher, autoencoder, denoiser], force: force)
+    }
 
     func settings() throws -> DistillJob.Settings {
         var s = DistillJob.Settings(data: try ImageDataSource(parsing: data), method: method, output: out)
@@ -60,12 +67,14 @@ struct DistillCommand: ParsableCommand {
     func run() throws {
         if GenerativeMethod(rawValue: method) != nil {
             try runDistributed(distributed, threads: threads) { comm in
+                try guardOutputFiles()
                 try DistillJob(try settings()).runGenerative(on: comm, log: printFlushed)
             }
             return
         }
         try runReportingErrors {
             if let threads { setBLASThreads(threads) }
+            try guardOutputFiles()
             try DistillJob(try settings()).runBaseline(log: printFlushed)
         }
     }

@@ -53,6 +53,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "In-process ranks without MPI (candidates in parallel).") var workers: Int = 1
     @Option(help: "OpenBLAS threads per rank (default 1).") var threads: Int?
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
+    @Flag(help: "Replace an existing checkpoint at --out and its pruning report.") var force = false
 
     func validate() throws {
         guard workers >= 1 else { throw ValidationError("invalid --workers \(workers): must be ≥ 1") }
@@ -61,6 +62,8 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         try runDistributed(distributed, threads: threads ?? 1, workers: workers) { comm in
             setBLASThreads(threads ?? 1)
+            let reportBase = report ?? beside(out, dropping: ".safetensors", adding: ".pruning")
+            try guardOutputs([out, reportBase + ".json", reportBase + ".md"], inputs: [model], force: force)
             let stages = try SparsitySchedule(parsing: schedule).stages
             let rhos = rho.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
             guard !rhos.isEmpty, rhos.allSatisfy({ $0 != nil }) else {

@@ -21,13 +21,16 @@ struct ReportMergeCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Merged report (written atomically).") var output: String
     @Flag(help: "Keep an idx present in several reports with the same result once (the first), instead of refusing it.")
     var allowDuplicates = false
+    @Flag(help: "Replace an existing output file.") var force = false
 
     func run() throws {
         try runReportingErrors {
             guard !parts.isEmpty else {
                 throw ReportsError.invalidOption(name: "parts", value: "", reason: "no report given")
             }
+            try OutputGuard.check(outputs: [output], inputs: parts, existing: force ? .replace : .refuse, resumeFlag: nil)
             try ReportWriter.checkWritable(path: output)
+            try RunIdentity.checkMergeable(parts: parts)
             let reports = try parts.map { try CertificationReport.read(path: $0) }
             let rows = try ReportMerge.merge(reports, allowDuplicates: allowDuplicates)
             try CertificationReport.write(rows, to: output)
@@ -49,6 +52,7 @@ struct ReportRadiusCommand: ParsableCommand {
     @Option(help: ArgumentHelp("SRS: use only these audit stages, a prefix of the run's (e.g. 400 from a 400,2000 run); their cost is what the rows and manifest report.", valueName: "K1,…"))
     var audit: String?
     @Option(name: .shortAndLong, help: "Output report (.tsv, written atomically; its manifest goes beside it).") var output: String
+    @Flag(help: "Replace an existing output report and its manifest.") var force = false
 
     func run() throws {
         try runReportingErrors {
@@ -61,9 +65,14 @@ struct ReportRadiusCommand: ParsableCommand {
                     return k
                 }
             }
-            guard output != report else {
-                throw CoordinatorError.invalidOption(name: "output", value: output, reason: "must differ from the input report")
+            var inputs = [report, RunManifest.path(forReport: report), ImageCostLog.path(forReport: report),
+                          StoredRecord.path(forReport: report)]
+            if let records = try? RunManifest.read(RunManifest.path(forReport: report)).records {
+                inputs.append(records.hasPrefix("/") ? records
+                              : URL(fileURLWithPath: report).deletingLastPathComponent().appendingPathComponent(records).path)
             }
+            try OutputGuard.check(outputs: [output, RunManifest.path(forReport: output)], inputs: inputs,
+                                  existing: force ? .replace : .refuse, resumeFlag: nil)
             try ReportWriter.checkWritable(path: output)
             let rows = try CertificationReport.read(path: report)
             let manifest = try RunManifest.readWithLog(forReport: report)
@@ -106,6 +115,7 @@ struct ReportGridCommand: ParsableCommand {
     @Option(help: "Pixel scale (nearest neighbour).") var scale: Int = 2
     @Option(help: "Gray padding between tiles, in pixels.") var padding: Int = 1
     @Option(help: "Columns before a class wraps onto another row.") var maxColumns: Int = 50
+    @Flag(help: "Replace an existing PNG.") var force = false
 
     func run() throws {
         try runReportingErrors {
@@ -113,6 +123,7 @@ struct ReportGridCommand: ParsableCommand {
             where value < low {
                 throw CoordinatorError.invalidOption(name: name, value: String(value), reason: "must be ≥ \(low)")
             }
+            try guardOutputs([output], inputs: [distilled], force: force)
             let set = try DistilledSet.load(from: URL(fileURLWithPath: distilled))
             try set.writePNGGrid(to: URL(fileURLWithPath: output), padding: padding, scale: scale, maxColumns: maxColumns)
             print("\(distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images → \(output)")

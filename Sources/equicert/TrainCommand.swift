@@ -32,6 +32,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Test images evaluated after each epoch (0 = all).") var evalLimit: Int = 2000
     @Option(name: .shortAndLong, help: "Checkpoint path (.safetensors).") var out: String
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
+    @Flag(help: "Replace an existing checkpoint at --out (without it, or --resume, an existing file is refused).") var force = false
     @Option(help: "Stop once this many epochs are done (the schedule still spans --epochs; continue with --resume).")
     var stopAfterEpochs: Int = 0
     @Option(help: "OpenBLAS threads per rank (default: all cores, or cores/ranks under mpirun).") var threads: Int?
@@ -41,6 +42,8 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try runDistributed(distributed, threads: threads) { comm in
+            if resume && force { throw ValidationError("--resume and --force exclude each other: continue the checkpoint or replace it") }
+            try guardOutputs([out], inputs: [text.modelDir.map { $0 + "/model.safetensors" }], force: force, resume: resume, resumeFlag: "--resume")
             switch model {
             case .minilm: try runTextTraining(self, comm: comm); return
             case .vit: try runViTTraining(self, comm: comm); return

@@ -184,7 +184,7 @@ struct UnitTests {
     @Test func invalidSettingsAreRefused() throws {
         let s = try tinySmoothing(mode: .srs)
         var c = s.configuration
-        for mutate in [{ (c: inout SmoothingConfiguration) in c.sigma = 0 }, { $0.alpha = 1 }, { $0.n0 = 0 }, { $0.n = 0 },
+        for mutate in [{ (c: inout SmoothingConfiguration) in c.sigma = 0 }, { $0.alpha = 1 }, { $0.alpha = 5e-324 }, { $0.n0 = 0 }, { $0.n = 0 },
                        { $0.auditStages = [10_000] }, { $0.auditStages = [40, 30] }, { $0.auditStages = [] },
                        { $0.auditStages = [0, 10] }, { $0.radius = .cohen }, { $0.chains = 25 }] {
             var bad = c

@@ -18,12 +18,14 @@ struct DataLocatorTests {
         return (dir, repo, repo.appendingPathComponent(".build/debug/tool"))
     }
 
-    @Test("../shared/data relative to the current directory comes first")
-    func sharedFirst() throws {
+    @Test("$EQUICERT_DATA, when set, wins over ../shared/data; unset, ../shared/data relative to the current directory comes first")
+    func environmentThenShared() throws {
         let (dir, repo, exe) = try layout()
         let env = ["EQUICERT_DATA": dir.url.appendingPathComponent("env").path]
-        let found = try DataLocator(currentDirectory: repo, executable: exe, environment: env).locate("mnist")
-        #expect(found.path == dir.url.appendingPathComponent("shared/data/mnist").standardizedFileURL.path)
+        let viaEnv = try DataLocator(currentDirectory: repo, executable: exe, environment: env).locate("mnist")
+        #expect(viaEnv.path == dir.url.appendingPathComponent("env/mnist").standardizedFileURL.path)
+        let shared = try DataLocator(currentDirectory: repo, executable: exe, environment: [:]).locate("mnist")
+        #expect(shared.path == dir.url.appendingPathComponent("shared/data/mnist").standardizedFileURL.path)
     }
 
     @Test("from an unrelated directory the executable's ancestors find ../shared/data")
@@ -63,7 +65,7 @@ struct DataLocatorTests {
         let shared = dir.url.appendingPathComponent("shared/data/cifar10").standardizedFileURL.path
         let envDir = dir.url.appendingPathComponent("env/cifar10").standardizedFileURL.path
         let local = repo.appendingPathComponent("data/cifar10").standardizedFileURL.path
-        let order = [shared, envDir, local].map { searched.firstIndex(of: $0) }
+        let order = [envDir, shared, local].map { searched.firstIndex(of: $0) }
         #expect(order.allSatisfy { $0 != nil })
         #expect(order.compactMap { $0 } == order.compactMap { $0 }.sorted())
         #expect("\(error!)".contains("Scripts/setup-data"))

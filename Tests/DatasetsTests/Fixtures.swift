@@ -65,7 +65,7 @@ func datasetsError(_ body: () throws -> Void) -> DatasetsError? {
     return nil
 }
 
-/// The real data set directory `name` (e.g. "mnist") as the program would find it: ../shared/data, $EQUICERT_DATA,
+/// The real data set directory `name` (e.g. "mnist") as the program would find it: $EQUICERT_DATA (when set), ../shared/data,
 /// or ./data after Scripts/setup-data. Tests about real data `#require` it, so absent data is a failure, not a pass.
 func realDataDirectory(_ name: String, requiring files: [String]) -> URL? {
     try? DataLocator.process.locate(name, requiring: files)

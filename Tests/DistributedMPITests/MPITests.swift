@@ -13,6 +13,18 @@ import Testing
         #expect(MPIEnvironment.announcedWorldSize(environment: ["PMI_SIZE": "x"]) == nil)
     }
 
+    @Test("a launcher-announced world size other than the real one is named; SLURM_NTASKS only in an srun step")
+    func worldSizeMismatch() {
+        #expect(MPIEnvironment.worldSizeMismatch(actual: 2, environment: ["OMPI_COMM_WORLD_SIZE": "2", "PMI_SIZE": "2"]) == nil)
+        #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: [:]) == nil)
+        #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["PMI_SIZE": "4"])?.hasPrefix("the launcher announced 4 processes (PMI_SIZE=4) but this process is alone") == true)
+        #expect(MPIEnvironment.worldSizeMismatch(actual: 3, environment: ["OMPI_COMM_WORLD_SIZE": "2"])?.contains("in an MPI world of 3") == true)
+        // An sbatch/salloc shell announces its allocation; one process there is fine. A task of an srun step is not.
+        #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["SLURM_NTASKS": "4"]) == nil)
+        #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["SLURM_NTASKS": "2", "SLURM_STEP_NUM_TASKS": "2"])?
+            .contains("(SLURM_NTASKS=2)") == true)
+    }
+
     @Test func errorsNameTheFunction() {
         let e = DistributedMPIError.call(function: "MPI_Allreduce", code: 5, message: "MPI_ERR_COUNT: invalid count argument")
         #expect(e.description == "MPI_Allreduce failed (MPI error 5): MPI_ERR_COUNT: invalid count argument")

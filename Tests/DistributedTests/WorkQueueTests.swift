@@ -84,6 +84,35 @@ import Testing
         #expect(reports[0].results == nil)
     }
 
+    @Test("a rank silent for the stall timeout while holding units ends the queue on the root, naming the rank and its units")
+    func stalledRankIsNamed() throws {
+        let errors = try ThreadGroup.run(size: 2, timeout: 30) { comm -> String in
+            var queue = WorkQueue(unitCount: 6)
+            queue.stallTimeout = 0.3
+            do {
+                _ = try queue.collect(on: comm) { u in
+                    if comm.rank == 1 { Thread.sleep(forTimeInterval: 2) }   // "stopped" for far longer than 0.3 s
+                    return Self.result(u)
+                }
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(errors[0].hasPrefix("rank 1 stalled: nothing from it for 0 s holding units 0, 1"), "root: \(errors[0])")
+        #expect(errors[1].contains("cancelled"), "the stalled rank, once it resumes, finds the queue cancelled: \(errors[1])")
+        // A rank slower than the timeout between messages but never silent that long is not a stall.
+        let slow = try ThreadGroup.run(size: 2, timeout: 30) { comm -> [[UInt8]]? in
+            var queue = WorkQueue(unitCount: 6)
+            queue.stallTimeout = 1
+            return try queue.collect(on: comm) { u in
+                if comm.rank == 1 { Thread.sleep(forTimeInterval: 0.2) }
+                return Self.result(u)
+            }.results
+        }
+        #expect(slow[0] == (0..<6).map(Self.result))
+    }
+
     @Test func singleProcessComputesEverything() throws {
         let (results, report) = try WorkQueue(unitCount: 5).collect(on: SingleProcessCommunicator()) { u in Self.result(u) }
         #expect(results == (0..<5).map(Self.result))

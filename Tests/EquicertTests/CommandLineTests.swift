@@ -52,6 +52,20 @@ struct CommandLineTests {
         #expect(throws: (any Error).self) { _ = try EquicertCommand.parseAsRoot(["certify", "-o", "r.tsv"] + extra) }
     }
 
+    @Test("negative numbers need no '=': the option's own check names them (not 'missing value'); --threads 0 is refused")
+    func negativeValues() {
+        for (extra, message) in [(["--max", "-1"], "invalid --max -1: must be ≥ 0"), (["--threads", "0"], "invalid --threads 0: must be ≥ 1"),
+                                 (["--threads", "-2"], "invalid --threads -2: must be ≥ 1"), (["--skip", "-3"], "invalid --skip -3: must be ≥ 1")] {
+            do {
+                _ = try EquicertCommand.parseAsRoot(["certify", "-o", "r.tsv"] + extra)
+                Issue.record("\(extra) accepted")
+            } catch {
+                #expect(EquicertCommand.message(for: error) == message, "\(extra)")
+            }
+        }
+        #expect(throws: Never.self) { _ = try EquicertCommand.parseAsRoot(["certify", "-o", "r.tsv", "--tolerance", "0"]) }
+    }
+
     @Test("predict refuses SRS; certify checks the configuration as a whole")
     func configurationChecks() throws {
         let p = try parse(["predict", "--model", "m", "-o", "p.tsv"], as: PredictCommand.self)
