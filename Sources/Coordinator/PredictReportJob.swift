@@ -45,7 +45,7 @@ public struct PredictReportJob {
             guard !s.resume else {
                 throw CoordinatorError.invalidOption(name: "resume", value: s.output, reason: "predict cannot continue a report; use a new --out or --force")
             }
-            lock = try s.guardOutputs([s.output])
+            lock = try s.guardOutputs([s.output] + (s.outputs.map { [$0] } ?? []))   // the report and the per-image outputs
             guard FileManager.default.createFile(atPath: s.output, contents: Data(Self.header.utf8)),
                   let h = FileHandle(forWritingAtPath: s.output) else {
                 throw CoordinatorError.output(path: s.output, reason: "cannot create the file")
