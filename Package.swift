@@ -11,19 +11,22 @@ let package = Package(
     name: "equicert",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "equicert", targets: ["equicert"]),
+        .executable(name: "equicert", targets: ["equicert"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // C import surfaces (system libraries found by pkg-config).
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
-                       providers: [.apt(["libopenmpi-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
 
         // Compute.
         // The direct-convolution micro-kernel: C with AVX2/FMA intrinsics behind a run-time CPU check (-O2 always).
@@ -40,29 +43,39 @@ let package = Package(
         .target(name: "Transformers", dependencies: ["TensorCore", "NeuralNet"], swiftSettings: optimizedInDebug),
         .target(name: "RobustAttention", dependencies: ["TensorCore", "NeuralNet", "Transformers"], swiftSettings: optimizedInDebug),
         .target(name: "Attacks", dependencies: ["TensorCore", "Transformers"], swiftSettings: optimizedInDebug),
-        .target(name: "Pruning", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "TrainingLoop"], swiftSettings: optimizedInDebug),
+        .target(
+            name: "Pruning", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "TrainingLoop"], swiftSettings: optimizedInDebug),
         // The training loop every trainer shares (gradient reduction, clipping, update, callbacks).
         .target(name: "TrainingLoop", dependencies: ["NeuralNet", "Optimizers", "Datasets"]),
-        .target(name: "Distillation", dependencies: ["TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib",
-                                                    "TrainingLoop"],
-                swiftSettings: optimizedInDebug),
+        .target(
+            name: "Distillation",
+            dependencies: [
+                "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Equilibrium", "CZlib",
+                "TrainingLoop",
+            ],
+            swiftSettings: optimizedInDebug),
 
         // Distribution.
         .target(name: "Distributed"),
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
 
         // Jobs: plan work → compute → reduce → rank-0 reports.
-        .target(name: "Coordinator", dependencies: [
-            "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
-            "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning", "TrainingLoop",
-        ]),
+        .target(
+            name: "Coordinator",
+            dependencies: [
+                "TensorCore", "NeuralNet", "Optimizers", "Datasets", "Statistics", "Equilibrium", "Distributed",
+                "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning", "TrainingLoop",
+            ]),
 
         // Front end.
-        .executableTarget(name: "equicert", dependencies: [
-            "TensorCore", "NeuralNet", "Datasets", "Equilibrium",
-            "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "RobustAttention", "Attacks", "Distillation", "Pruning",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "equicert",
+            dependencies: [
+                "TensorCore", "NeuralNet", "Datasets", "Equilibrium",
+                "Distributed", "DistributedMPI", "Coordinator", "Certification", "Reports", "Transformers", "RobustAttention", "Attacks",
+                "Distillation", "Pruning",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         // Tests.
         .target(name: "_TestSupport", dependencies: ["TensorCore", "NeuralNet"], path: "Sources/_TestSupport"),
@@ -73,12 +86,17 @@ let package = Package(
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "TensorCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "DistributedMPITests", dependencies: ["Distributed", "DistributedMPI"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Certification", "Distributed", "Datasets", "Statistics",
-                                                            "Transformers", "RobustAttention", "_TestSupport"]),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: [
+                "Coordinator", "Certification", "Distributed", "Datasets", "Statistics",
+                "Transformers", "RobustAttention", "_TestSupport",
+            ]),
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "TensorCore", "_TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "TransformersTests", dependencies: ["Transformers", "Optimizers", "Datasets", "_TestSupport"],
-                    exclude: ["Fixtures"]),
+        .testTarget(
+            name: "TransformersTests", dependencies: ["Transformers", "Optimizers", "Datasets", "_TestSupport"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "RobustAttentionTests", dependencies: ["RobustAttention", "Transformers", "_TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Transformers", "_TestSupport"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "_TestSupport"]),
@@ -86,9 +104,13 @@ let package = Package(
         .testTarget(name: "EquilibriumTests", dependencies: ["Equilibrium", "_TestSupport"], exclude: ["Fixtures"]),
         // The layering rules of docs/architecture.md, checked against every import under Sources/.
         .testTarget(name: "ArchitectureTests"),
-        .testTarget(name: "EquicertTests", dependencies: ["equicert", "Certification", "Coordinator", "Equilibrium",
-                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                    exclude: ["Fixtures"]),
+        .testTarget(
+            name: "EquicertTests",
+            dependencies: [
+                "equicert", "Certification", "Coordinator", "Equilibrium",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

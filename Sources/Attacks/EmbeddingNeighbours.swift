@@ -43,11 +43,14 @@ public struct EmbeddingNeighbours: Sendable {
         guard let r = rowOfToken[key], count > 0 else { return [] }
         let c = candidates.count
         var sims = [Float](repeating: 0, count: c)
-        unitRows.withUnsafeBufferPointer { u in sims.withUnsafeMutableBufferPointer { s in
-            // sims = U · u_r (one sgemv over all candidates).
-            BLAS.sgemm(transA: false, transB: true, m: c, n: 1, k: width, a: u.baseAddress!, lda: width,
-                       b: u.baseAddress! + r * width, ldb: width, c: s.baseAddress!, ldc: 1)
-        } }
+        unitRows.withUnsafeBufferPointer { u in
+            sims.withUnsafeMutableBufferPointer { s in
+                // sims = U · u_r (one sgemv over all candidates).
+                BLAS.sgemm(
+                    transA: false, transB: true, m: c, n: 1, k: width, a: u.baseAddress!, lda: width,
+                    b: u.baseAddress! + r * width, ldb: width, c: s.baseAddress!, ldc: 1)
+            }
+        }
         var best: [(Int, Float)] = []
         for i in 0..<c where i != r && sims[i] >= minimumSimilarity { best.append((i, sims[i])) }
         best.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }

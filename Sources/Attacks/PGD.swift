@@ -41,38 +41,42 @@ public struct PGDAttack: Sendable, Equatable {
         guard epsilon > 0 else { return x }
         var adv = x
         if randomStart {
-            adv.withUnsafeMutableBufferPointer { a in x.withUnsafeBufferPointer { x0 in
-                for e in 0..<b {
-                    var rng = RandomStream(seed: seed, 0x5047_4400, UInt32(truncatingIfNeeded: examples[e]))
-                    switch norm {
-                    case .linf:
-                        for k in 0..<d { a[e * d + k] = x0[e * d + k] + epsilon * (2 * rng.nextUniformFloat() - 1) }
-                    case .l2:
-                        var n = [Float](repeating: 0, count: d), s: Float = 0
-                        for k in 0..<d { n[k] = rng.nextGaussianFloat(); s += n[k] * n[k] }
-                        let r = epsilon * Float(pow(rng.nextUniform(), 1 / Double(d))) / Swift.max(s.squareRoot(), 1e-12)
-                        for k in 0..<d { a[e * d + k] = x0[e * d + k] + r * n[k] }
+            adv.withUnsafeMutableBufferPointer { a in
+                x.withUnsafeBufferPointer { x0 in
+                    for e in 0..<b {
+                        var rng = RandomStream(seed: seed, 0x5047_4400, UInt32(truncatingIfNeeded: examples[e]))
+                        switch norm {
+                        case .linf:
+                            for k in 0..<d { a[e * d + k] = x0[e * d + k] + epsilon * (2 * rng.nextUniformFloat() - 1) }
+                        case .l2:
+                            var n = [Float](repeating: 0, count: d), s: Float = 0
+                            for k in 0..<d { n[k] = rng.nextGaussianFloat(); s += n[k] * n[k] }
+                            let r = epsilon * Float(pow(rng.nextUniform(), 1 / Double(d))) / Swift.max(s.squareRoot(), 1e-12)
+                            for k in 0..<d { a[e * d + k] = x0[e * d + k] + r * n[k] }
+                        }
                     }
                 }
-            } }
+            }
             project(&adv, around: x, batch: b)
         }
         for _ in 0..<steps {
             let g = model.logitsAndGradient(adv, labels: labels).gradient
-            adv.withUnsafeMutableBufferPointer { a in g.withUnsafeBufferPointer { g in
-                for e in 0..<b {
-                    switch norm {
-                    case .linf:
-                        for k in 0..<d { let v = g[e * d + k]; a[e * d + k] += v > 0 ? stepSize : v < 0 ? -stepSize : 0 }
-                    case .l2:
-                        var s: Float = 0
-                        for k in 0..<d { s += g[e * d + k] * g[e * d + k] }
-                        guard s > 0 else { continue }
-                        let scale = stepSize / s.squareRoot()
-                        for k in 0..<d { a[e * d + k] += scale * g[e * d + k] }
+            adv.withUnsafeMutableBufferPointer { a in
+                g.withUnsafeBufferPointer { g in
+                    for e in 0..<b {
+                        switch norm {
+                        case .linf:
+                            for k in 0..<d { let v = g[e * d + k]; a[e * d + k] += v > 0 ? stepSize : v < 0 ? -stepSize : 0 }
+                        case .l2:
+                            var s: Float = 0
+                            for k in 0..<d { s += g[e * d + k] * g[e * d + k] }
+                            guard s > 0 else { continue }
+                            let scale = stepSize / s.squareRoot()
+                            for k in 0..<d { a[e * d + k] += scale * g[e * d + k] }
+                        }
                     }
                 }
-            } }
+            }
             project(&adv, around: x, batch: b)
         }
         return adv
@@ -81,25 +85,27 @@ public struct PGDAttack: Sendable, Equatable {
     /// Π: back into the ε-ball around x, then into [0, 1].
     func project(_ adv: inout Tensor, around x: Tensor, batch b: Int) {
         let d = x.count / Swift.max(1, b)
-        adv.withUnsafeMutableBufferPointer { a in x.withUnsafeBufferPointer { x0 in
-            for e in 0..<b {
-                switch norm {
-                case .linf:
-                    for k in 0..<d {
-                        let i = e * d + k
-                        a[i] = Swift.min(Swift.max(a[i], x0[i] - epsilon), x0[i] + epsilon)
+        adv.withUnsafeMutableBufferPointer { a in
+            x.withUnsafeBufferPointer { x0 in
+                for e in 0..<b {
+                    switch norm {
+                    case .linf:
+                        for k in 0..<d {
+                            let i = e * d + k
+                            a[i] = Swift.min(Swift.max(a[i], x0[i] - epsilon), x0[i] + epsilon)
+                        }
+                    case .l2:
+                        var s: Float = 0
+                        for k in 0..<d { let v = a[e * d + k] - x0[e * d + k]; s += v * v }
+                        let n = s.squareRoot()
+                        if n > epsilon {
+                            let f = epsilon / n
+                            for k in 0..<d { let i = e * d + k; a[i] = x0[i] + f * (a[i] - x0[i]) }
+                        }
                     }
-                case .l2:
-                    var s: Float = 0
-                    for k in 0..<d { let v = a[e * d + k] - x0[e * d + k]; s += v * v }
-                    let n = s.squareRoot()
-                    if n > epsilon {
-                        let f = epsilon / n
-                        for k in 0..<d { let i = e * d + k; a[i] = x0[i] + f * (a[i] - x0[i]) }
-                    }
+                    for k in 0..<d { let i = e * d + k; a[i] = Swift.min(Swift.max(a[i], 0), 1) }
                 }
-                for k in 0..<d { let i = e * d + k; a[i] = Swift.min(Swift.max(a[i], 0), 1) }
             }
-        } }
+        }
     }
 }

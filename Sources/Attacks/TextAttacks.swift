@@ -56,7 +56,7 @@ public struct ClassifierVictim: TextVictim {
     }
 
     public func visibleWordCount(_ words: TextWords) -> Int {
-        var tokens = 2   // [CLS], [SEP]
+        var tokens = 2  // [CLS], [SEP]
         for (i, w) in words.words.enumerated() {
             tokens += Swift.max(1, model.tokenizer.pieces(w).count)
             if tokens > maxLength { return i }
@@ -87,8 +87,10 @@ public struct TextAttackConfiguration: Sendable, Equatable {
     public var minimumSimilarity: Float
     public var seed: UInt64
 
-    public init(kind: TextAttackKind, maxWordFraction: Double = 0.25, queryBudget: Int = 2000, neighbourCount: Int = 30,
-                minimumSimilarity: Float = 0.5, seed: UInt64 = 0) throws {
+    public init(
+        kind: TextAttackKind, maxWordFraction: Double = 0.25, queryBudget: Int = 2000, neighbourCount: Int = 30,
+        minimumSimilarity: Float = 0.5, seed: UInt64 = 0
+    ) throws {
         guard maxWordFraction > 0, maxWordFraction <= 1 else {
             throw AttackError.invalidOption(name: "max-word-fraction", value: "\(maxWordFraction)", reason: "must be in (0, 1]")
         }
@@ -179,12 +181,14 @@ public struct TextAttack {
         let visible = victim.visibleWordCount(words)
         var queries = 1
         guard let p0 = victim.probabilities([text])[0] else {
-            return TextAttackResult(index: index, label: label, cleanPrediction: -1, adversarialPrediction: -1, queries: queries,
-                                    wordsChanged: 0, visibleWords: visible, adversarialText: text)
+            return TextAttackResult(
+                index: index, label: label, cleanPrediction: -1, adversarialPrediction: -1, queries: queries,
+                wordsChanged: 0, visibleWords: visible, adversarialText: text)
         }
         let clean = argmax(p0)
-        var result = TextAttackResult(index: index, label: label, cleanPrediction: clean, adversarialPrediction: clean,
-                                      queries: queries, wordsChanged: 0, visibleWords: visible, adversarialText: text)
+        var result = TextAttackResult(
+            index: index, label: label, cleanPrediction: clean, adversarialPrediction: clean,
+            queries: queries, wordsChanged: 0, visibleWords: visible, adversarialText: text)
         guard clean == label, visible > 0 else { return result }
 
         // 1. Importance by deletion (one query per visible word).
@@ -205,7 +209,9 @@ public struct TextAttack {
             let candidates = candidateChanges(of: word, position: i, example: index)
             guard !candidates.isEmpty else { continue }
             let allowed = Array(candidates.prefix(budget - queries))
-            let texts = allowed.map { c -> String in var r = replacements; r[i] = c.word; return words.render(replacing: r) }
+            let texts = allowed.map { c -> String in
+                var r = replacements; r[i] = c.word; return words.render(replacing: r)
+            }
             let probs = victim.probabilities(texts)
             queries += allowed.count
             var bestFlip: (Int, Float)? = nil, bestDrop: (Int, Float)? = nil
@@ -239,8 +245,9 @@ public struct TextAttack {
         switch configuration.kind {
         case .textFooler:
             guard !StopWords.english.contains(word.lowercased()), let neighbours else { return [] }
-            return neighbours.neighbours(of: word, count: configuration.neighbourCount,
-                                         minimumSimilarity: configuration.minimumSimilarity)
+            return neighbours.neighbours(
+                of: word, count: configuration.neighbourCount,
+                minimumSimilarity: configuration.minimumSimilarity)
         case .deepWordBug:
             return Self.characterEdits(of: word, seed: configuration.seed, example: example, position: position)
                 .map { ($0, Float(1)) }
@@ -302,7 +309,9 @@ public struct TextAttackSummary: Sendable, Equatable {
         let attacked = results.filter(\.attacked)
         meanQueries = attacked.isEmpty ? 0 : Double(attacked.map(\.queries).reduce(0, +)) / Double(attacked.count)
         let wins = results.filter(\.succeeded)
-        meanChangedFraction = wins.isEmpty ? 0
+        meanChangedFraction =
+            wins.isEmpty
+            ? 0
             : wins.map { Double($0.wordsChanged) / Double(Swift.max(1, $0.visibleWords)) }.reduce(0, +) / Double(wins.count)
     }
 

@@ -13,7 +13,8 @@ public struct TextWords: Sendable, Equatable {
         var current = "", gap = ""
         let chars = Array(text)
         for (i, ch) in chars.enumerated() {
-            let inner = (ch == "'" || ch == "’" || ch == "-") && !current.isEmpty
+            let inner =
+                (ch == "'" || ch == "’" || ch == "-") && !current.isEmpty
                 && i + 1 < chars.count && (chars[i + 1].isLetter || chars[i + 1].isNumber)
             if ch.isLetter || ch.isNumber || inner {
                 if current.isEmpty { separators.append(gap); gap = "" }

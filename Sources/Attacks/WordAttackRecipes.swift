@@ -55,8 +55,10 @@ public struct RecipeConfiguration: Sendable, Equatable {
     /// DeepWordBug: seed of the character edits.
     public var seed: UInt64
 
-    public init(recipe: AttackRecipe, maxPerturbedFraction: Double = 0.25, queryBudget: Int = 2000, candidateCount: Int = 50,
-                similarityThreshold: Double = 0.7, similarityWindow: Int = 15, seed: UInt64 = 0) throws {
+    public init(
+        recipe: AttackRecipe, maxPerturbedFraction: Double = 0.25, queryBudget: Int = 2000, candidateCount: Int = 50,
+        similarityThreshold: Double = 0.7, similarityWindow: Int = 15, seed: UInt64 = 0
+    ) throws {
         guard maxPerturbedFraction > 0, maxPerturbedFraction <= 1 else {
             throw AttackError.invalidOption(name: "max-word-fraction", value: "\(maxPerturbedFraction)", reason: "must be in (0, 1]")
         }
@@ -109,8 +111,9 @@ public struct RecipeAttack {
         var result: TextAttackResult
         switch configuration.recipe {
         case .deepWordBug:
-            let config = try TextAttackConfiguration(kind: .deepWordBug, maxWordFraction: configuration.maxPerturbedFraction,
-                                                     queryBudget: configuration.queryBudget, seed: configuration.seed)
+            let config = try TextAttackConfiguration(
+                kind: .deepWordBug, maxWordFraction: configuration.maxPerturbedFraction,
+                queryBudget: configuration.queryBudget, seed: configuration.seed)
             result = TextAttack(config, neighbours: nil).attack(text: text, label: label, index: index, victim: victim)
             guard result.cleanPrediction >= 0 else { throw AttackError.emptyText(index: index) }
         case .textFooler: result = try textFooler(words, text: text, label: label, index: index, victim: victim)
@@ -123,13 +126,16 @@ public struct RecipeAttack {
     }
 
     /// The clean query, and the result as it stands if the attack goes no further.
-    func start(_ words: TextWords, text: String, label: Int, index: Int,
-               victim: some TextVictim) throws -> (result: TextAttackResult, p0: [Float], visible: Int) {
+    func start(
+        _ words: TextWords, text: String, label: Int, index: Int,
+        victim: some TextVictim
+    ) throws -> (result: TextAttackResult, p0: [Float], visible: Int) {
         let visible = victim.visibleWordCount(words)
         guard let p0 = victim.probabilities([text])[0] else { throw AttackError.emptyText(index: index) }
         let clean = Self.argmax(p0)
-        let r = TextAttackResult(index: index, label: label, cleanPrediction: clean, adversarialPrediction: clean, queries: 1,
-                                 wordsChanged: 0, visibleWords: visible, adversarialText: text, substitutions: [])
+        let r = TextAttackResult(
+            index: index, label: label, cleanPrediction: clean, adversarialPrediction: clean, queries: 1,
+            wordsChanged: 0, visibleWords: visible, adversarialText: text, substitutions: [])
         return (r, p0, visible)
     }
 
@@ -145,7 +151,7 @@ public struct RecipeAttack {
         let deleted = victim.probabilities(ranked.map { words.render(replacing: [$0: ""]) })
         queries += ranked.count
         let importance: [(Int, Float)] = zip(ranked, deleted).map { i, p in
-            guard let p else { return (i, p0[label]) }   // deleting the only word: all of the true class's evidence
+            guard let p else { return (i, p0[label]) }  // deleting the only word: all of the true class's evidence
             let other = Self.argmax(p)
             return (i, other == label ? p0[label] - p[label] : (p0[label] - p[label]) + (p[other] - p0[other]))
         }
@@ -158,8 +164,11 @@ public struct RecipeAttack {
         for i in order {
             guard replacements.count < maxChanged, queries < budget else { break }
             guard let (reading, candidates) = substitutes.candidates(words: words.words, at: i, limit: configuration.candidateCount),
-                  !candidates.isEmpty else { continue }
-            let trials = candidates.map { c -> [Int: String] in var r = replacements; r[i] = c.word; return r }
+                !candidates.isEmpty
+            else { continue }
+            let trials = candidates.map { c -> [Int: String] in
+                var r = replacements; r[i] = c.word; return r
+            }
             let sims = try similarity.windowSimilarities(words, position: i, replacements: trials)
             let passing = Array(candidates.indices.filter { Double(sims[$0]) >= similarity.threshold }.prefix(budget - queries))
             guard !passing.isEmpty else { continue }
@@ -174,9 +183,11 @@ public struct RecipeAttack {
             func keep(_ k: Int) {
                 let c = candidates[passing[k]]
                 replacements[i] = c.word
-                kept.append(WordSubstitution(position: i, original: words.words[i], replacement: c.word,
-                                             partOfSpeech: reading.partOfSpeech, inflection: reading.inflection, lemma: c.lemma,
-                                             windowSimilarity: sims[passing[k]]))
+                kept.append(
+                    WordSubstitution(
+                        position: i, original: words.words[i], replacement: c.word,
+                        partOfSpeech: reading.partOfSpeech, inflection: reading.inflection, lemma: c.lemma,
+                        windowSimilarity: sims[passing[k]]))
             }
             if let k = bestFlip {
                 keep(k)
@@ -216,7 +227,8 @@ public struct RecipeAttack {
         for i in ranked {
             guard queries < budget else { break }
             guard let (reading, candidates) = substitutes.candidates(words: words.words, at: i, limit: configuration.candidateCount),
-                  !candidates.isEmpty else { continue }
+                !candidates.isEmpty
+            else { continue }
             let allowed = Array(candidates.prefix(budget - queries))
             let probs = victim.probabilities(allowed.map { words.render(replacing: [i: $0.word]) })
             queries += allowed.count
@@ -237,8 +249,10 @@ public struct RecipeAttack {
         for b in best {
             guard replacements.count < maxChanged, queries < budget else { break }
             replacements[b.position] = b.word
-            kept.append(WordSubstitution(position: b.position, original: words.words[b.position], replacement: b.word,
-                                         partOfSpeech: b.reading.partOfSpeech, inflection: b.reading.inflection, lemma: b.lemma))
+            kept.append(
+                WordSubstitution(
+                    position: b.position, original: words.words[b.position], replacement: b.word,
+                    partOfSpeech: b.reading.partOfSpeech, inflection: b.reading.inflection, lemma: b.lemma))
             let p = victim.probabilities([words.render(replacing: replacements)])[0]
             queries += 1
             if let p {

@@ -6,7 +6,12 @@ public enum PartOfSpeech: String, Sendable, CaseIterable, Codable, Comparable {
 
     /// The suffix of its files: `index.noun`, `data.noun`, `noun.exc`, ….
     public var fileSuffix: String {
-        switch self { case .noun: "noun"; case .verb: "verb"; case .adjective: "adj"; case .adverb: "adv" }
+        switch self {
+        case .noun: "noun";
+        case .verb: "verb";
+        case .adjective: "adj";
+        case .adverb: "adv"
+        }
     }
 
     public static func < (a: PartOfSpeech, b: PartOfSpeech) -> Bool {
@@ -102,8 +107,9 @@ public struct WordNet: Sendable {
             for (n, line) in String(decoding: try bytes(excName), as: UTF8.self).split(separator: "\n").enumerated() {
                 let f = line.split(separator: " ").map(String.init)
                 guard f.count >= 2 else {
-                    throw AttackError.wordNetMalformed(path: directory.appendingPathComponent(excName).path, line: n + 1,
-                                                       reason: "expected an inflected form and at least one base form")
+                    throw AttackError.wordNetMalformed(
+                        path: directory.appendingPathComponent(excName).path, line: n + 1,
+                        reason: "expected an inflected form and at least one base form")
                 }
                 exc[f[0], default: []] += f.dropFirst()
                 for b in f.dropFirst() where !(rev[b]?.contains(f[0]) ?? false) { rev[b, default: []].append(f[0]) }
@@ -119,13 +125,14 @@ public struct WordNet: Sendable {
         var lineNumber = 0
         for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: true) {
             lineNumber += 1
-            guard line.first != 0x20 else { continue }   // the licence header: lines starting with a space
+            guard line.first != 0x20 else { continue }  // the licence header: lines starting with a space
             let f = line.split(separator: 0x20)
             func bad(_ reason: String) -> AttackError { .wordNetMalformed(path: path, line: lineNumber, reason: reason) }
             // lemma pos synset_cnt p_cnt [ptr_symbol × p_cnt] sense_cnt tagsense_cnt synset_offset × synset_cnt
             guard f.count >= 6, let synsets = Int(String(decoding: f[2], as: UTF8.self)),
-                  let pointers = Int(String(decoding: f[3], as: UTF8.self)), f.count == 4 + pointers + 2 + synsets,
-                  let tagged = Int(String(decoding: f[4 + pointers + 1], as: UTF8.self)) else {
+                let pointers = Int(String(decoding: f[3], as: UTF8.self)), f.count == 4 + pointers + 2 + synsets,
+                let tagged = Int(String(decoding: f[4 + pointers + 1], as: UTF8.self))
+            else {
                 throw bad("not an index line (lemma pos synset_cnt p_cnt … sense_cnt tagsense_cnt offsets)")
             }
             var offsets: [Int] = []
@@ -150,7 +157,8 @@ public struct WordNet: Sendable {
         // offset lex_filenum ss_type w_cnt(hex) [word lex_id(hex)] × w_cnt …
         let f = bytes[offset..<end].split(separator: 0x20, maxSplits: 260)
         guard f.count >= 4, Int(String(decoding: f[0], as: UTF8.self)) == offset,
-              let w = Int(String(decoding: f[3], as: UTF8.self), radix: 16), f.count >= 4 + 2 * w else { return [] }
+            let w = Int(String(decoding: f[3], as: UTF8.self), radix: 16), f.count >= 4 + 2 * w
+        else { return [] }
         return (0..<w).map { k in
             var lemma = String(decoding: f[4 + 2 * k], as: UTF8.self)
             if lemma.hasSuffix(")"), let open = lemma.lastIndex(of: "(") { lemma = String(lemma[..<open]) }
@@ -160,11 +168,15 @@ public struct WordNet: Sendable {
 
     /// WordNet's detachment rules: (suffix of the inflected form, ending of the base, inflection).
     static let rules: [PartOfSpeech: [(String, String, Inflection)]] = [
-        .noun: [("s", "", .plural), ("ses", "s", .plural), ("xes", "x", .plural), ("zes", "z", .plural),
-                ("ches", "ch", .plural), ("shes", "sh", .plural), ("men", "man", .plural), ("ies", "y", .plural)],
-        .verb: [("s", "", .thirdPersonSingular), ("ies", "y", .thirdPersonSingular), ("es", "e", .thirdPersonSingular),
-                ("es", "", .thirdPersonSingular), ("ed", "e", .past), ("ed", "", .past), ("ing", "e", .presentParticiple),
-                ("ing", "", .presentParticiple)],
+        .noun: [
+            ("s", "", .plural), ("ses", "s", .plural), ("xes", "x", .plural), ("zes", "z", .plural),
+            ("ches", "ch", .plural), ("shes", "sh", .plural), ("men", "man", .plural), ("ies", "y", .plural),
+        ],
+        .verb: [
+            ("s", "", .thirdPersonSingular), ("ies", "y", .thirdPersonSingular), ("es", "e", .thirdPersonSingular),
+            ("es", "", .thirdPersonSingular), ("ed", "e", .past), ("ed", "", .past), ("ing", "e", .presentParticiple),
+            ("ing", "", .presentParticiple),
+        ],
         .adjective: [("er", "", .comparative), ("est", "", .superlative), ("er", "e", .comparative), ("est", "e", .superlative)],
         .adverb: [],
     ]
@@ -291,11 +303,17 @@ public struct WordNet: Sendable {
         if inflection == .none { return b }
         let listed = (inflectedForms[pos]?[b] ?? []).filter { $0 != b && Self.exceptionInflection($0, base: b, pos) == inflection }
         let form: String?
-        if listed.count == 1 || (listed.count > 1 && inflection != .past) { form = listed[0] }
-        else if listed.count > 1 { form = nil }
-        else if pos == .noun && inflection == .plural && Self.looksPlural(b) { form = nil }
-        else if pos == .noun || pos == .verb { form = Self.regularForm(b, inflection, verb: pos == .verb) }
-        else { form = nil }
+        if listed.count == 1 || (listed.count > 1 && inflection != .past) {
+            form = listed[0]
+        } else if listed.count > 1 {
+            form = nil
+        } else if pos == .noun && inflection == .plural && Self.looksPlural(b) {
+            form = nil
+        } else if pos == .noun || pos == .verb {
+            form = Self.regularForm(b, inflection, verb: pos == .verb)
+        } else {
+            form = nil
+        }
         guard let form, analyses(of: form, pos).contains(WordAnalysis(partOfSpeech: pos, base: b, inflection: inflection)) else {
             return nil
         }

@@ -13,8 +13,10 @@ public struct WordSubstitution: Sendable, Equatable, Codable {
     /// TextFooler: the sentence similarity of the window around the word when the substitution was accepted.
     public var windowSimilarity: Float?
 
-    public init(position: Int, original: String, replacement: String, partOfSpeech: PartOfSpeech, inflection: Inflection,
-                lemma: String, windowSimilarity: Float? = nil) {
+    public init(
+        position: Int, original: String, replacement: String, partOfSpeech: PartOfSpeech, inflection: Inflection,
+        lemma: String, windowSimilarity: Float? = nil
+    ) {
         self.position = position; self.original = original; self.replacement = replacement
         self.partOfSpeech = partOfSpeech; self.inflection = inflection; self.lemma = lemma
         self.windowSimilarity = windowSimilarity
@@ -62,7 +64,8 @@ public struct WordNetSubstitutes: Sendable {
     /// Whether a word can get substitutes at all (letters and inner hyphens, not a stop word).
     public static func isSubstitutable(_ word: String) -> Bool {
         guard let f = word.first, let l = word.last, f.isLetter, l.isLetter,
-              word.allSatisfy({ $0.isLetter || $0 == "-" }) else { return false }
+            word.allSatisfy({ $0.isLetter || $0 == "-" })
+        else { return false }
         return !StopWords.english.contains(word.lowercased())
     }
 
@@ -101,7 +104,8 @@ public struct WordNetSubstitutes: Sendable {
         for lemma in wordNet.synonyms(ofLemma: reading.base, reading.partOfSpeech) {
             guard out.count < limit else { break }
             guard let form = wordNet.inflect(lemma, reading.partOfSpeech, as: reading.inflection),
-                  seen.insert(form).inserted else { continue }
+                seen.insert(form).inserted
+            else { continue }
             out.append(SubstituteCandidate(word: Self.capitalised(form, like: original), lemma: lemma))
         }
         return (reading, out)

@@ -69,14 +69,17 @@ public struct AuditBound: Sendable, Equatable, Codable {
 extension CertificateEstimator {
     /// The audit's certificate (docs/certificate.md §4) from N, N_A, the tallies of the stages run, and the number of planned
     /// stages (which fixes the α shares). `agreement` is (N_A − D̄)/N_A of the winning stage.
-    public static func audit(selected cA: Int, samples n: Int, selectedCount nA: Int, stages: [AuditStageTally],
-                             plannedStages: Int, sigma: Double, alpha: Double) throws -> (Certificate, AuditBound) {
+    public static func audit(
+        selected cA: Int, samples n: Int, selectedCount nA: Int, stages: [AuditStageTally],
+        plannedStages: Int, sigma: Double, alpha: Double
+    ) throws -> (Certificate, AuditBound) {
         precondition(!stages.isEmpty && stages.count <= plannedStages, "audit: run 1…\(plannedStages) stages")
         let shares = AuditAlphaShares(alpha: alpha, plannedStages: plannedStages)
         var best: AuditBound? = nil
         for (s, t) in stages.enumerated() {
-            let dBar = try Hypergeometric.upperBound(observed: t.disagreements, population: n, draws: t.draws,
-                                                     alpha: shares.disagreementBoundPerStage)
+            let dBar = try Hypergeometric.upperBound(
+                observed: t.disagreements, population: n, draws: t.draws,
+                alpha: shares.disagreementBoundPerStage)
             let corrected = try ClopperPearson.lowerBound(successes: max(0, nA - dBar), trials: n, alpha: shares.correctedCount)
             let auditOnly = try ClopperPearson.lowerBound(successes: t.baseAgreements, trials: t.draws, alpha: shares.auditOnlyPerStage)
             for (p, fromCount) in [(corrected, true), (auditOnly, false)] where best == nil || p > best!.pALower {

@@ -35,8 +35,10 @@ public enum CertificateEstimator {
     /// N_A^E = r·N_A (Eq. 9); p̲A = LCB(N_A^E, N, 1 − α̃) (Eq. 13); R = σΦ⁻¹(p̲A) (Eq. 14).
     /// `referenceCode`: the check class is the majority of the checked serialized predictions;
     /// p̲A = LCB(r·N_A, r·N, 1 − α/2) (the released code; not a sound correction).
-    public static func serialized(selected cA: Int, estimation e: SampleCounts, sigma: Double, alpha: Double,
-                                  estimator: RadiusEstimator) throws -> Certificate {
+    public static func serialized(
+        selected cA: Int, estimation e: SampleCounts, sigma: Double, alpha: Double,
+        estimator: RadiusEstimator
+    ) throws -> Certificate {
         let half = alpha / 2
         let nA = Double(e.counts[cA]), n = Double(e.samples)
         switch estimator {

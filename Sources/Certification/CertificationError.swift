@@ -16,9 +16,11 @@ public enum CertificationError: Error, CustomStringConvertible, Equatable, Senda
         case let .modelMismatch(reason): return "model does not fit the input: \(reason)"
         case let .nonFiniteInput(image): return "image \(image) contains NaN or infinite values"
         case let .baseClassifierDiverged(image, samples):
-            return "image \(image): the base solver diverged on all \(samples) of its from-zero solves; the base classifier is undefined (check the model or the base solver's settings)"
+            return
+                "image \(image): the base solver diverged on all \(samples) of its from-zero solves; the base classifier is undefined (check the model or the base solver's settings)"
         case let .nonFiniteLogits(image, samples):
-            return "image \(image): the model's logits are NaN or infinite on \(samples) noisy sample(s); no class can be read from them (check the checkpoint and --sigma)"
+            return
+                "image \(image): the model's logits are NaN or infinite on \(samples) noisy sample(s); no class can be read from them (check the checkpoint and --sigma)"
         }
     }
 }

@@ -41,7 +41,7 @@ public struct ChainLayout: Sendable, Equatable {
     public func chainAndStep(ofSample i: Int) -> (chain: Int, step: Int) {
         precondition(i >= 0 && i < samples)
         let q = samples / chains, r = samples % chains
-        let long = r * (q + 1)   // samples of the r chains of length q + 1
+        let long = r * (q + 1)  // samples of the r chains of length q + 1
         if i < long { return (i / (q + 1), i % (q + 1)) }
         return (r + (i - long) / q, (i - long) % q)
     }

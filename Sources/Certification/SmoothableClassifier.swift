@@ -67,8 +67,9 @@ public struct EquilibriumClassifier<Model: EquilibriumModel>: SmoothableClassifi
         let (inj, _) = model.inject(x)
         let z0 = start ?? model.zeroState(batch: x.shape[0])
         let (z, stats) = solveFixedPoint({ model.map($0, inj) }, initial: z0, config: solver)
-        return ClassifiedBatch(predictions: model.head(z).logits.finiteArgmaxRows(), state: z, evaluations: stats.evaluations,
-                               diverged: stats.diverged)
+        return ClassifiedBatch(
+            predictions: model.head(z).logits.finiteArgmaxRows(), state: z, evaluations: stats.evaluations,
+            diverged: stats.diverged)
     }
 }
 

@@ -16,8 +16,9 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
     public init(model: Classifier, configuration: SmoothingConfiguration) throws(CertificationError) {
         try configuration.validate()
         if configuration.mode == .srs && !model.supportsSerializedSmoothing {
-            throw .invalidSetting(name: "mode", value: "srs",
-                                  reason: "serialized smoothing needs a model with a fixed-point state (a DEQ); use the standard mode")
+            throw .invalidSetting(
+                name: "mode", value: "srs",
+                reason: "serialized smoothing needs a model with a fixed-point state (a DEQ); use the standard mode")
         }
         if configuration.mode == .srs && model.classes > 256 {
             throw .modelMismatch(reason: "SRS records classes as bytes: at most 256 classes, the model has \(model.classes)")
@@ -33,8 +34,9 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
 
     /// Writes image + σ·ε(seed, image, phase, chain, step) into `slot` (`image.count` values).
     func addNoise(to slot: UnsafeMutablePointer<Float>, count per: Int, index: Int, phase: SmoothingPhase, chain: Int, step: Int) {
-        var s = RandomStream(seed: configuration.seed, example: UInt32(index), phase: phase.rawValue,
-                             chain: UInt32(chain), step: UInt32(step))
+        var s = RandomStream(
+            seed: configuration.seed, example: UInt32(index), phase: phase.rawValue,
+            chain: UInt32(chain), step: UInt32(step))
         withUnsafeTemporaryAllocation(of: Float.self, capacity: per) { noise in
             s.fillGaussian(noise, mean: 0, std: configuration.sigma)
             for i in 0..<per { slot[i] += noise[i] }
@@ -52,9 +54,11 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
         var counts = SampleCounts(classes: model.classes)
         // The clean image repeated over the block's chains.
         var clean = Tensor(shape: [b] + image.shape)
-        clean.withUnsafeMutableBufferPointer { p in image.withUnsafeBufferPointer { q in
-            for j in 0..<b { (p.baseAddress! + j * per).update(from: q.baseAddress!, count: per) }
-        } }
+        clean.withUnsafeMutableBufferPointer { p in
+            image.withUnsafeBufferPointer { q in
+                for j in 0..<b { (p.baseAddress! + j * per).update(from: q.baseAddress!, count: per) }
+            }
+        }
         let serialized = c.isSerialized(phase)
         let record = serialized && phase == .estimation
         // classes[j][t]: chain j's class at step t (chain-major order once flattened).
@@ -65,8 +69,9 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
             var x = clean
             x.withUnsafeMutableBufferPointer { p in
                 for j in 0..<b {
-                    addNoise(to: p.baseAddress! + j * per, count: per, index: index, phase: phase,
-                             chain: chainRange.lowerBound + j, step: t)
+                    addNoise(
+                        to: p.baseAddress! + j * per, count: per, index: index, phase: phase,
+                        chain: chainRange.lowerBound + j, step: t)
                 }
             }
             let solver: SolverConfig
@@ -106,19 +111,22 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
         let per = image.count, k = positions.count
         guard k > 0 else { return AuditOutcome(baseClasses: [], sampleEvaluations: 0, divergedSamples: 0) }
         var x = Tensor(shape: [k] + image.shape)
-        x.withUnsafeMutableBufferPointer { p in image.withUnsafeBufferPointer { q in
-            for (j, i) in positions.enumerated() {
-                let slot = p.baseAddress! + j * per
-                slot.update(from: q.baseAddress!, count: per)
-                let (chain, step) = layout.chainAndStep(ofSample: i)
-                addNoise(to: slot, count: per, index: index, phase: .estimation, chain: chain, step: step)
+        x.withUnsafeMutableBufferPointer { p in
+            image.withUnsafeBufferPointer { q in
+                for (j, i) in positions.enumerated() {
+                    let slot = p.baseAddress! + j * per
+                    slot.update(from: q.baseAddress!, count: per)
+                    let (chain, step) = layout.chainAndStep(ofSample: i)
+                    addNoise(to: slot, count: per, index: index, phase: .estimation, chain: chain, step: step)
+                }
             }
-        } }
+        }
         let batch = model.classify(x, start: nil, solver: c.baseSolver)
-        return AuditOutcome(baseClasses: batch.predictions.map { UInt8(clamping: $0) },
-                            sampleEvaluations: Int64(batch.evaluations * k),
-                            divergedSamples: Int64(batch.diverged.filter { $0 }.count),
-                            nonFiniteSamples: batch.predictions.filter { $0 < 0 }.count)
+        return AuditOutcome(
+            baseClasses: batch.predictions.map { UInt8(clamping: $0) },
+            sampleEvaluations: Int64(batch.evaluations * k),
+            divergedSamples: Int64(batch.diverged.filter { $0 }.count),
+            nonFiniteSamples: batch.predictions.filter { $0 < 0 }.count)
     }
 
     /// The audit units of stage s (0-based): positions [K_{s−1}, K_s) in slices of `chainsPerBlock`.
@@ -166,24 +174,29 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
             record = r
         }
         let result = try finish(index: index, selection: selection, estimation: estimation.counts, record: record)
-        return ImageCertification(certificate: result.certificate, selection: selection, estimation: result.estimation,
-                                  audit: auditCounts, record: record, auditBound: result.auditBound,
-                                  seconds: Date().timeIntervalSince(t0))
+        return ImageCertification(
+            certificate: result.certificate, selection: selection, estimation: result.estimation,
+            audit: auditCounts, record: record, auditBound: result.auditBound,
+            seconds: Date().timeIntervalSince(t0))
     }
 
     /// The certificate from merged counts and (SRS) the record (what the root does after a distributed run).
     /// Returns the estimation counts with the paper's check tallies filled in from the audit's first stage.
-    public func finish(index: Int, selection: SampleCounts, estimation e: SampleCounts, record: SerializedRecord?) throws
-        -> (certificate: Certificate, estimation: SampleCounts, auditBound: AuditBound?) {
+    public func finish(
+        index: Int, selection: SampleCounts, estimation e: SampleCounts, record: SerializedRecord?
+    ) throws
+        -> (certificate: Certificate, estimation: SampleCounts, auditBound: AuditBound?)
+    {
         let cA = selection.topClass
         let c = configuration
         let sigma = Double(c.sigma)
         guard c.mode == .srs, let record else {
             return (try CertificateEstimator.standard(selected: cA, estimation: e, sigma: sigma, alpha: c.alpha), e, nil)
         }
-        return try SerializedCertificate.compute(selected: cA, estimation: e, record: record,
-                                                 positions: auditPositions(image: index, count: record.audited.count),
-                                                 configuration: c)
+        return try SerializedCertificate.compute(
+            selected: cA, estimation: e, record: record,
+            positions: auditPositions(image: index, count: record.audited.count),
+            configuration: c)
     }
 
     /// PREDICT for one image (standard mode only): the class or −1 (abstain).
@@ -204,13 +217,19 @@ public struct Smoothing<Classifier: SmoothableClassifier>: Sendable {
 /// The SRS certificate of one image from its counts and record, for any SRS estimator (also used to recompute
 /// radii from a finished run's record at another α or with fewer audit stages).
 public enum SerializedCertificate {
-    public static func compute(selected cA: Int, estimation: SampleCounts, record: SerializedRecord, positions: [Int],
-                               configuration c: SmoothingConfiguration) throws
-        -> (certificate: Certificate, estimation: SampleCounts, auditBound: AuditBound?) {
+    public static func compute(
+        selected cA: Int, estimation: SampleCounts, record: SerializedRecord, positions: [Int],
+        configuration c: SmoothingConfiguration
+    ) throws
+        -> (certificate: Certificate, estimation: SampleCounts, auditBound: AuditBound?)
+    {
         var e = estimation
         let classes = e.counts.count
         guard record.serialized.count == Int(e.samples), let first = c.auditStages.first, record.audited.count >= first else {
-            throw CertificationError.modelMismatch(reason: "the record has \(record.serialized.count) serialized and \(record.audited.count) audited samples, the counts \(e.samples) and the first audit stage \(c.auditStages.first ?? 0)")
+            throw CertificationError.modelMismatch(
+                reason:
+                    "the record has \(record.serialized.count) serialized and \(record.audited.count) audited samples, the counts \(e.samples) and the first audit stage \(c.auditStages.first ?? 0)"
+            )
         }
         let checks = record.checkTallies(positions: positions, first: first, classes: classes)
         e.checkServed = checks.served; e.checkAgree = checks.agree
@@ -218,13 +237,17 @@ public enum SerializedCertificate {
         switch c.radius {
         case .audit:
             let tallies = record.tallies(selected: cA, positions: positions, stages: c.auditStages)
-            let (cert, bound) = try CertificateEstimator.audit(selected: cA, samples: Int(e.samples), selectedCount: Int(e.counts[cA]),
-                                                               stages: tallies, plannedStages: c.auditStages.count,
-                                                               sigma: sigma, alpha: c.alpha)
+            let (cert, bound) = try CertificateEstimator.audit(
+                selected: cA, samples: Int(e.samples), selectedCount: Int(e.counts[cA]),
+                stages: tallies, plannedStages: c.auditStages.count,
+                sigma: sigma, alpha: c.alpha)
             return (cert, e, bound)
         case .paper, .referenceCode:
-            return (try CertificateEstimator.serialized(selected: cA, estimation: e, sigma: sigma, alpha: c.alpha,
-                                                        estimator: c.radius), e, nil)
+            return (
+                try CertificateEstimator.serialized(
+                    selected: cA, estimation: e, sigma: sigma, alpha: c.alpha,
+                    estimator: c.radius), e, nil
+            )
         case .cohen:
             return (try CertificateEstimator.standard(selected: cA, estimation: e, sigma: sigma, alpha: c.alpha), e, nil)
         }

@@ -59,10 +59,12 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
     public var radius: RadiusEstimator
     public var seed: UInt64
 
-    public init(sigma: Float, n0: Int = 100, n: Int = 10_000, alpha: Double = 0.001, mode: SmoothingMode = .srs,
-                solver: SolverConfig, warmupSolver: SolverConfig, baseSolver: SolverConfig, auditStages: [Int] = [400, 2_000],
-                auditEscalation: Double = 0.97, chains: Int = 400, chainsPerBlock: Int = 50, radius: RadiusEstimator? = nil,
-                seed: UInt64 = 0) {
+    public init(
+        sigma: Float, n0: Int = 100, n: Int = 10_000, alpha: Double = 0.001, mode: SmoothingMode = .srs,
+        solver: SolverConfig, warmupSolver: SolverConfig, baseSolver: SolverConfig, auditStages: [Int] = [400, 2_000],
+        auditEscalation: Double = 0.97, chains: Int = 400, chainsPerBlock: Int = 50, radius: RadiusEstimator? = nil,
+        seed: UInt64 = 0
+    ) {
         self.sigma = sigma; self.n0 = n0; self.n = n; self.alpha = alpha; self.mode = mode
         self.solver = solver; self.warmupSolver = warmupSolver; self.baseSolver = baseSolver
         self.auditStages = auditStages; self.auditEscalation = auditEscalation
@@ -105,8 +107,9 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
             do { try s.validate() } catch { throw .invalidSetting(name: name, value: s.kind.rawValue, reason: "\(error)") }
         }
         guard RadiusEstimator.allowed(in: mode).contains(radius) else {
-            throw .invalidSetting(name: "radius", value: radius.rawValue,
-                                  reason: "\(mode.rawValue) mode takes \(RadiusEstimator.allowed(in: mode).map(\.rawValue).joined(separator: " or "))")
+            throw .invalidSetting(
+                name: "radius", value: radius.rawValue,
+                reason: "\(mode.rawValue) mode takes \(RadiusEstimator.allowed(in: mode).map(\.rawValue).joined(separator: " or "))")
         }
         if mode == .srs {
             let stages = auditStages.map(String.init).joined(separator: ",")
@@ -124,8 +127,9 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
                 throw .invalidSetting(name: "auditEscalation", value: "\(auditEscalation)", reason: "must lie in (0, 1]")
             }
         } else if !auditStages.isEmpty {
-            throw .invalidSetting(name: "auditStages", value: auditStages.map(String.init).joined(separator: ","),
-                                  reason: "standard mode has no audit: every sample is already a from-zero solve")
+            throw .invalidSetting(
+                name: "auditStages", value: auditStages.map(String.init).joined(separator: ","),
+                reason: "standard mode has no audit: every sample is already a from-zero solve")
         }
     }
 
@@ -133,7 +137,7 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
     // standard runs' radius `paper`; they still decode (to the settings those runs used).
     enum CodingKeys: String, CodingKey {
         case sigma, n0, n, alpha, mode, solver, warmupSolver, baseSolver, auditStages, auditEscalation, chains,
-             chainsPerBlock, radius, seed, checkSolver, checkCount
+            chainsPerBlock, radius, seed, checkSolver, checkCount
     }
 
     public init(from decoder: any Decoder) throws {
@@ -145,8 +149,11 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
         solver = try c.decode(SolverConfig.self, forKey: .solver)
         warmupSolver = try c.decode(SolverConfig.self, forKey: .warmupSolver)
         baseSolver = try c.decodeIfPresent(SolverConfig.self, forKey: .baseSolver) ?? c.decode(SolverConfig.self, forKey: .checkSolver)
-        if let stages = try c.decodeIfPresent([Int].self, forKey: .auditStages) { auditStages = stages }
-        else { auditStages = [try c.decode(Int.self, forKey: .checkCount)] }
+        if let stages = try c.decodeIfPresent([Int].self, forKey: .auditStages) {
+            auditStages = stages
+        } else {
+            auditStages = [try c.decode(Int.self, forKey: .checkCount)]
+        }
         auditEscalation = try c.decodeIfPresent(Double.self, forKey: .auditEscalation) ?? 0.97
         chains = try c.decode(Int.self, forKey: .chains); chainsPerBlock = try c.decode(Int.self, forKey: .chainsPerBlock)
         radius = try c.decode(RadiusEstimator.self, forKey: .radius)

@@ -1,4 +1,5 @@
 import TensorCore
+
 /// Sampling phases; each has its own noise streams (the phase is part of the noise key).
 public enum SmoothingPhase: UInt32, Sendable, Codable, CaseIterable {
     /// n0 samples choosing ĉA.

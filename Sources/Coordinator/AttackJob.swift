@@ -77,8 +77,9 @@ public struct AttackJob {
             throw CoordinatorError.invalidOption(name: "attack", value: s.method.rawValue, reason: "text classifiers take deepwordbug or textfooler")
         }
         guard s.max >= 0 else { throw CoordinatorError.invalidOption(name: "max", value: "\(s.max)", reason: "must be ≥ 0") }
-        let config = try TextAttackConfiguration(kind: kind, maxWordFraction: s.maxWordFraction, queryBudget: s.queryBudget,
-                                                 neighbourCount: s.neighbours, minimumSimilarity: s.minSimilarity, seed: s.seed)
+        let config = try TextAttackConfiguration(
+            kind: kind, maxWordFraction: s.maxWordFraction, queryBudget: s.queryBudget,
+            neighbourCount: s.neighbours, minimumSimilarity: s.minSimilarity, seed: s.seed)
         if let out = s.output { try Self.checkWritable(out) }
         var loaded = try TextCheckpoint.load(s.model)
         var (texts, labels) = try TextCheckpoint.examples(loaded, part: s.part == .validation ? .validation : .test)
@@ -88,9 +89,11 @@ public struct AttackJob {
         }
         let n = s.max > 0 ? Swift.min(s.max, texts.count) : texts.count
         let rule = try RobustModels.install(s.attention, on: &loaded, calibrationCount: s.calibrationCount)
-        let neighbourIndex: EmbeddingNeighbours? = kind == .textFooler
-            ? EmbeddingNeighbours(tokenizer: loaded.model.tokenizer,
-                                  embeddings: loaded.model.parameters.tensor(loaded.model.parameters.slot(named: "embeddings.word_embeddings.weight")!))
+        let neighbourIndex: EmbeddingNeighbours? =
+            kind == .textFooler
+            ? EmbeddingNeighbours(
+                tokenizer: loaded.model.tokenizer,
+                embeddings: loaded.model.parameters.tensor(loaded.model.parameters.slot(named: "embeddings.word_embeddings.weight")!))
             : nil
         let attacker = TextAttack(config, neighbours: neighbourIndex)
         let victim = ClassifierVictim(model: loaded.model, maxLength: loaded.maxLength)
@@ -113,15 +116,18 @@ public struct AttackJob {
             "",
             "| attention | examples | clean acc | acc under attack | success rate | mean queries | words changed (successes) | time |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
-            String(format: "| %@ | %d | %.1f%% | %.1f%% | %.1f%% | %.0f | %.1f%% | %.0f s |", s.attention.rule.rawValue, summary.examples,
-                   100 * summary.cleanAccuracy, 100 * summary.robustAccuracy, 100 * summary.successRate, summary.meanQueries,
-                   100 * summary.meanChangedFraction, Date().timeIntervalSince(t0)),
+            String(
+                format: "| %@ | %d | %.1f%% | %.1f%% | %.1f%% | %.0f | %.1f%% | %.0f s |", s.attention.rule.rawValue, summary.examples,
+                100 * summary.cleanAccuracy, 100 * summary.robustAccuracy, 100 * summary.successRate, summary.meanQueries,
+                100 * summary.meanChangedFraction, Date().timeIntervalSince(t0)),
         ]
         if let out = s.output {
             var rows = ["idx\tlabel\tclean\tadversarial\tqueries\twords_changed\tvisible_words\tadversarial_text"]
             for r in results {
                 let text = r.adversarialText.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ")
-                rows.append("\(r.index)\t\(r.label)\t\(r.cleanPrediction)\t\(r.adversarialPrediction)\t\(r.queries)\t\(r.wordsChanged)\t\(r.visibleWords)\t\(text)")
+                rows.append(
+                    "\(r.index)\t\(r.label)\t\(r.cleanPrediction)\t\(r.adversarialPrediction)\t\(r.queries)\t\(r.wordsChanged)\t\(r.visibleWords)\t\(text)"
+                )
             }
             try AtomicFile.write((rows.joined(separator: "\n") + "\n").data(using: .utf8)!, to: out)
             lines.append("\nadversarial examples → \(out)")
@@ -141,9 +147,10 @@ public struct AttackJob {
         }
         let budgets = s.epsilons
         guard !budgets.isEmpty, s.max >= 0, s.pgdSteps >= 1, s.stepFraction > 0 else {
-            throw CoordinatorError.invalidOption(name: "epsilons/max/pgd-steps/step-fraction",
-                                                 value: "\(budgets.map { "\($0)" }.joined(separator: ","))/\(s.max)/\(s.pgdSteps)/\(s.stepFraction)",
-                                                 reason: "need at least one ε, max ≥ 0, steps ≥ 1, step fraction > 0")
+            throw CoordinatorError.invalidOption(
+                name: "epsilons/max/pgd-steps/step-fraction",
+                value: "\(budgets.map { "\($0)" }.joined(separator: ","))/\(s.max)/\(s.pgdSteps)/\(s.stepFraction)",
+                reason: "need at least one ε, max ≥ 0, steps ≥ 1, step fraction > 0")
         }
         if let out = s.output { try Self.checkWritable(out) }
         var (vit, p, source) = try ViTEvaluation.load(s.model)
@@ -159,8 +166,10 @@ public struct AttackJob {
             } else {
                 let (v2, p2, s2) = try ViTEvaluation.load(transferFrom)
                 guard s2 == source, v2.configuration.imageHeight == vit.configuration.imageHeight,
-                      v2.configuration.channels == vit.configuration.channels else {
-                    throw CoordinatorError.modelDataMismatch(model: transferFrom, data: source.rawValue, reason: "the transfer source was trained on \(s2.rawValue) or takes other images")
+                    v2.configuration.channels == vit.configuration.channels
+                else {
+                    throw CoordinatorError.modelDataMismatch(
+                        model: transferFrom, data: source.rawValue, reason: "the transfer source was trained on \(s2.rawValue) or takes other images")
                 }
                 crafter = ViTAttackTarget(model: v2, parameters: p2, normalization: source.normalization)
                 crafterName = "\(transferFrom) (transfer)"
@@ -209,8 +218,10 @@ public struct AttackJob {
         for (k, eps) in budgets.enumerated() {
             let robust = Double(rows.filter { $0.adversarial[k] == $0.label }.count) / total
             let gradient = s.transferFrom != nil ? "transfer" : s.attention.rule == .vanilla ? "full" : s.attention.gradient.rawValue
-            lines.append(String(format: "| %@ | %@ | %.4g | %.1f%% | %.1f%% | %d |", s.attention.rule.rawValue, gradient, eps, 100 * cleanAcc,
-                                100 * robust, rows.count))
+            lines.append(
+                String(
+                    format: "| %@ | %@ | %.4g | %.1f%% | %.1f%% | %d |", s.attention.rule.rawValue, gradient, eps, 100 * cleanAcc,
+                    100 * robust, rows.count))
         }
         lines.append(String(format: "\n%.0f s", Date().timeIntervalSince(t0)))
         if let out = s.output {
@@ -234,10 +245,12 @@ public struct AttackJob {
             let r = k / perRow, c = k % perRow
             for (m, t) in [a, b].enumerated() {
                 let ch = t.count / (h * w)
-                for y in 0..<h { for x in 0..<w {
-                    let v = Swift.min(Swift.max(t.scalars[(y * w + x) * ch], 0), 1)
-                    pixels[(r * (h + 1) + y) * gw + c * (2 * w + 3) + m * (w + 1) + x] = UInt8((v * 255).rounded())
-                } }
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let v = Swift.min(Swift.max(t.scalars[(y * w + x) * ch], 0), 1)
+                        pixels[(r * (h + 1) + y) * gw + c * (2 * w + 3) + m * (w + 1) + x] = UInt8((v * 255).rounded())
+                    }
+                }
             }
         }
         return PNGEncoder.encode(width: gw, height: gh, channels: 1, pixels: pixels)

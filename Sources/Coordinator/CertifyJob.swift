@@ -50,7 +50,11 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
         case block(image: Int, phase: SmoothingPhase, block: Int)
         /// Audit positions `range` of image position `image`, stage `stage` (0-based).
         case audit(image: Int, stage: Int, range: Range<Int>)
-        var image: Int { switch self { case let .block(i, _, _), let .audit(i, _, _): return i } }
+        var image: Int {
+            switch self {
+            case let .block(i, _, _), let .audit(i, _, _): return i
+            }
+        }
     }
 
     public let smoothing: Smoothing<Classifier>
@@ -145,22 +149,27 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
             let index = images[position]
             let result: ImageResult
             if kind == .predict {
-                let cert = Certificate(prediction: try CertificateEstimator.predict(a.estimation, alpha: c.alpha),
-                                       radius: 0, pALower: 0, agreement: 1)
-                result = ImageResult(index: index, label: data.labels[index], certificate: cert, selection: a.selection,
-                                     estimation: a.estimation, audit: a.audit, record: nil, auditBound: nil, auditStagesRun: 0,
-                                     seconds: a.seconds, auditStageSeconds: [], auditStageEvaluations: [])
+                let cert = Certificate(
+                    prediction: try CertificateEstimator.predict(a.estimation, alpha: c.alpha),
+                    radius: 0, pALower: 0, agreement: 1)
+                result = ImageResult(
+                    index: index, label: data.labels[index], certificate: cert, selection: a.selection,
+                    estimation: a.estimation, audit: a.audit, record: nil, auditBound: nil, auditStagesRun: 0,
+                    seconds: a.seconds, auditStageSeconds: [], auditStageEvaluations: [])
             } else {
                 let record = c.mode == .srs ? SerializedRecord(serialized: a.serialized, audited: a.audited) : nil
-                let (solves, diverged) = c.mode == .srs ? (Int64(a.audited.count), a.audit.divergedSamples)
-                                                        : (a.estimation.samples, a.estimation.divergedSamples)
+                let (solves, diverged) =
+                    c.mode == .srs
+                    ? (Int64(a.audited.count), a.audit.divergedSamples)
+                    : (a.estimation.samples, a.estimation.divergedSamples)
                 if solves > 0 && diverged == solves { throw CertificationError.baseClassifierDiverged(image: index, samples: Int(solves)) }
                 let f = try smoothing.finish(index: index, selection: a.selection, estimation: a.estimation, record: record)
-                result = ImageResult(index: index, label: data.labels[index], certificate: f.certificate, selection: a.selection,
-                                     estimation: f.estimation, audit: a.audit, record: record, auditBound: f.auditBound,
-                                     auditStagesRun: a.stagesRun, seconds: a.seconds,
-                                     auditStageSeconds: c.mode == .srs ? a.stageSeconds : [],
-                                     auditStageEvaluations: c.mode == .srs ? a.stageEvaluations : [])
+                result = ImageResult(
+                    index: index, label: data.labels[index], certificate: f.certificate, selection: a.selection,
+                    estimation: f.estimation, audit: a.audit, record: record, auditBound: f.auditBound,
+                    auditStagesRun: a.stagesRun, seconds: a.seconds,
+                    auditStageSeconds: c.mode == .srs ? a.stageSeconds : [],
+                    auditStageEvaluations: c.mode == .srs ? a.stageEvaluations : [])
             }
             try emit(result)
         }
@@ -181,7 +190,8 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
             case let .block(_, phase, _):
                 let k = 3 * classes + 3
                 guard body.count >= 8 * k else { throw DistributedError.malformedMessage(context: context, reason: "short counts") }
-                let counts = SampleCounts(words: try ByteCoding.values(of: Array(body[0..<(8 * k)]), as: Int64.self, context: context), classes: classes)
+                let counts = SampleCounts(
+                    words: try ByteCoding.values(of: Array(body[0..<(8 * k)]), as: Int64.self, context: context), classes: classes)
                 if phase == .selection { a.selection += counts } else { a.estimation += counts }
                 a.serialized += body[(8 * k)...]
             case let .audit(_, stage, _):
@@ -217,8 +227,10 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
                 let current = units
                 var queue = WorkQueue(unitCount: current.count)
                 queue.stallTimeout = stallTimeout
-                reports.append(try queue.run(on: comm, compute: { try compute(current[$0]) },
-                    deliver: { try deliver(current[$0], $1, escalating: mayEscalate, end: window.upperBound) }))
+                reports.append(
+                    try queue.run(
+                        on: comm, compute: { try compute(current[$0]) },
+                        deliver: { try deliver(current[$0], $1, escalating: mayEscalate, end: window.upperBound) }))
                 stage += 1
                 guard adaptive, stage < stageCount else { break }
                 // The root decides which images of the window run stage `stage`; every rank learns the list.
@@ -239,8 +251,10 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
 public enum CertifyImages {
     /// The test images of a run: every `skip`-th index from 0, at most `max` of them (0 = no limit), then the
     /// shard `shard` of `shards` (strided), minus those already `done`.
-    public static func selectImages(count: Int, skip: Int, max: Int, shard: Int = 0, shards: Int = 1,
-                                    done: Set<Int> = []) -> [Int] {
+    public static func selectImages(
+        count: Int, skip: Int, max: Int, shard: Int = 0, shards: Int = 1,
+        done: Set<Int> = []
+    ) -> [Int] {
         var all = Array(stride(from: 0, to: count, by: Swift.max(1, skip)))
         if max > 0 && all.count > max { all = Array(all.prefix(max)) }
         let mine = ShardPlan(itemCount: all.count, shardCount: shards, layout: .strided).items(inShard: shard).map { all[$0] }

@@ -35,7 +35,8 @@ public struct CertifyReportJob {
         let started = Date()
         let s = settings, config = s.configuration
         let (target, smoothing, dataset) = try s.load()
-        let identity = comm.rank == 0
+        let identity =
+            comm.rank == 0
             ? try RunIdentity(s, source: target.source, dataDirectory: try target.source.directory()) : nil
         let outputs = comm.rank == 0 ? try openOutputs(source: target.source, dataset: dataset, identity: identity!) : nil
         // A run that fails leaves no lock file, and a fresh run that fails before its first row leaves no files at all.
@@ -49,14 +50,15 @@ public struct CertifyReportJob {
         job.stallTimeout = s.stallTimeout
 
         let manifestPath = RunManifest.path(forReport: s.output)
-        var manifest = RunManifest(version: EquicertVersion.string, status: "running", command: s.command, model: s.model,
-                                   modelMetadata: target.metadata,
-                                   data: target.source.rawValue, split: s.split.rawValue, skip: s.skip, max: s.max, shard: s.shardText,
-                                   configuration: config,
-                                   radiusEstimator: config.radius.rawValue,
-                                   worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
-                                   ranks: [], busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0,
-                                   rootAggregationSeconds: 0, images: outputs?.previousCosts ?? [])
+        var manifest = RunManifest(
+            version: EquicertVersion.string, status: "running", command: s.command, model: s.model,
+            modelMetadata: target.metadata,
+            data: target.source.rawValue, split: s.split.rawValue, skip: s.skip, max: s.max, shard: s.shardText,
+            configuration: config,
+            radiusEstimator: config.radius.rawValue,
+            worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
+            ranks: [], busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0,
+            rootAggregationSeconds: 0, images: outputs?.previousCosts ?? [])
         manifest.modelSHA256 = identity?.settings["model-sha256"]
         manifest.dataDirectory = identity?.settings["data-directory"]
         manifest.settings = identity?.settings
@@ -69,7 +71,8 @@ public struct CertifyReportJob {
         let report = try job.run(on: comm) { r in
             let t0 = Date()
             let cert = r.certificate
-            let row = cert.abstained
+            let row =
+                cert.abstained
                 ? CertificationRow.abstention(index: r.index, label: r.label, seconds: r.seconds)
                 : CertificationRow(index: r.index, label: r.label, prediction: cert.prediction, radius: cert.radius, seconds: r.seconds)
             let cost = Self.cost(of: r, srs: config.mode == .srs)
@@ -108,8 +111,9 @@ public struct CertifyReportJob {
         outputs.recordLog?.close()
         outputs.lock.release()
         succeeded = true
-        return Summary(certified: certified, correct: correct, abstained: abstained, wallSeconds: wall,
-                       samplesPerSecond: Double(samples) / wall, worldSize: comm.size)
+        return Summary(
+            certified: certified, correct: correct, abstained: abstained, wallSeconds: wall,
+            samplesPerSecond: Double(samples) / wall, worldSize: comm.size)
     }
 
     /// Root only: the report, cost log and (SRS) record log, fresh or — with `resume` — reopened, keeping the
@@ -183,7 +187,9 @@ public struct CertifyReportJob {
         }
         guard FileManager.default.fileExists(atPath: manifestPath) else {
             if rows.isEmpty { return [] }
-            throw CoordinatorError.mismatch("--resume: \(s.output) has \(rows.count) rows but its manifest \(manifestPath) is missing, so nothing says which settings made them; restore the manifest, or start again with --force")
+            throw CoordinatorError.mismatch(
+                "--resume: \(s.output) has \(rows.count) rows but its manifest \(manifestPath) is missing, so nothing says which settings made them; restore the manifest, or start again with --force"
+            )
         }
         let old = try RunManifest.read(manifestPath)
         if let recorded = old.identity {
@@ -196,7 +202,8 @@ public struct CertifyReportJob {
                 ("configuration", "\(old.configuration)", "\(s.configuration)"), ("model", old.model, s.model),
                 ("skip", String(old.skip), String(s.skip)), ("max", String(old.max), String(s.max)),
                 ("shard", old.shard ?? "none", s.shardText ?? "none"), ("data", old.data, source.rawValue),
-                ("split", old.split, s.split.rawValue)]
+                ("split", old.split, s.split.rawValue),
+            ]
             if let d = pairs.first(where: { $0.1 != $0.2 }) {
                 throw CoordinatorError.mismatch("--resume: \(d.0) differs: \(d.1) in the run, \(d.2) now")
             }
@@ -212,13 +219,17 @@ public struct CertifyReportJob {
         let costOf = Dictionary(costs.map { ($0.index, $0) }, uniquingKeysWith: { _, b in b })
         for row in rows {
             guard selection.contains(row.index) else {
-                throw CoordinatorError.mismatch("--resume: \(s.output) has a row for image \(row.index), which is not among this run's images (--skip \(s.skip) --max \(s.max)\(s.shardText.map { " --shard " + $0 } ?? ""))")
+                throw CoordinatorError.mismatch(
+                    "--resume: \(s.output) has a row for image \(row.index), which is not among this run's images (--skip \(s.skip) --max \(s.max)\(s.shardText.map { " --shard " + $0 } ?? ""))"
+                )
             }
             guard row.label == dataset.labels[row.index] else {
-                throw CoordinatorError.mismatch("--resume: \(s.output): image \(row.index) has label \(row.label) in the report but \(dataset.labels[row.index]) in the data set")
+                throw CoordinatorError.mismatch(
+                    "--resume: \(s.output): image \(row.index) has label \(row.label) in the report but \(dataset.labels[row.index]) in the data set")
             }
             if row.prediction >= 0, let selected = costOf[row.index]?.selectedClass, selected != row.prediction {
-                throw CoordinatorError.mismatch("--resume: \(s.output): image \(row.index) predicts \(row.prediction) but the manifest's counts selected class \(selected)")
+                throw CoordinatorError.mismatch(
+                    "--resume: \(s.output): image \(row.index) predicts \(row.prediction) but the manifest's counts selected class \(selected)")
             }
         }
         return old.images
@@ -226,17 +237,18 @@ public struct CertifyReportJob {
 
     /// The manifest's cost entry of one finished image (selection + estimation + audit).
     static func cost(of r: CertifyJob<AnySmoothableClassifier>.ImageResult, srs: Bool) -> RunManifest.ImageCost {
-        RunManifest.ImageCost(index: r.index,
-                              sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations
-                                  + r.audit.sampleEvaluations,
-                              divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples
-                                  + r.audit.divergedSamples,
-                              computeSeconds: r.seconds, agreement: r.certificate.agreement, pALower: r.certificate.pALower,
-                              selectedClass: r.selection.topClass,
-                              estimationCounts: r.estimation.words,
-                              auditStagesRun: srs ? r.auditStagesRun : nil,
-                              auditStageEvaluations: srs ? r.auditStageEvaluations : nil,
-                              auditStageSeconds: srs ? r.auditStageSeconds : nil,
-                              auditBound: r.auditBound)
+        RunManifest.ImageCost(
+            index: r.index,
+            sampleEvaluations: r.selection.sampleEvaluations + r.estimation.sampleEvaluations
+                + r.audit.sampleEvaluations,
+            divergedSamples: r.selection.divergedSamples + r.estimation.divergedSamples
+                + r.audit.divergedSamples,
+            computeSeconds: r.seconds, agreement: r.certificate.agreement, pALower: r.certificate.pALower,
+            selectedClass: r.selection.topClass,
+            estimationCounts: r.estimation.words,
+            auditStagesRun: srs ? r.auditStagesRun : nil,
+            auditStageEvaluations: srs ? r.auditStageEvaluations : nil,
+            auditStageSeconds: srs ? r.auditStageSeconds : nil,
+            auditBound: r.auditBound)
     }
 }

@@ -98,8 +98,10 @@ public struct SmoothingTarget {
 
     /// Load `path` (the data set defaults to the checkpoint's). `attention` applies to ViTs only (a robust rule on
     /// a DEQ is an error: it has no attention layers).
-    public init(checkpoint path: String, data: String?, attention: RobustAttentionSettings, calibrationCount: Int,
-                dataDirectory: String? = nil) throws {
+    public init(
+        checkpoint path: String, data: String?, attention: RobustAttentionSettings, calibrationCount: Int,
+        dataDirectory: String? = nil
+    ) throws {
         if ViTEvaluation.isViT(path) {
             var (vit, p, trained) = try ViTEvaluation.load(path)
             let src = try data.map(ImageDataSource.init(parsing:)) ?? trained
@@ -114,16 +116,19 @@ public struct SmoothingTarget {
             deq = nil
         } else {
             guard attention.rule == .vanilla else {
-                throw CoordinatorError.invalidOption(name: "attention", value: attention.rule.rawValue,
-                                                     reason: "\(path) is not a transformer: it has no attention layers")
+                throw CoordinatorError.invalidOption(
+                    name: "attention", value: attention.rule.rawValue,
+                    reason: "\(path) is not a transformer: it has no attention layers")
             }
             let loaded = try CheckpointWithTestData(checkpoint: path, data: data, dataDirectory: dataDirectory)
             classifier = loaded.loaded.classifier
             deq = loaded.loaded
             source = loaded.source
             test = loaded.test
-            metadata = loaded.provenance.extra.merging(["equicert.data": loaded.provenance.dataSet,
-                                                        "equicert.sigma": "\(loaded.provenance.sigma)"]) { a, _ in a }
+            metadata = loaded.provenance.extra.merging([
+                "equicert.data": loaded.provenance.dataSet,
+                "equicert.sigma": "\(loaded.provenance.sigma)",
+            ]) { a, _ in a }
         }
     }
 }

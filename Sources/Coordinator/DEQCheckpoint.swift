@@ -1,8 +1,8 @@
 import Equilibrium
 import Foundation
-import Pruning
 import NeuralNet
 import Optimizers
+import Pruning
 import TensorCore
 
 /// Reading and writing DEQ checkpoints: parameters as safetensors, configuration and training provenance
@@ -34,8 +34,11 @@ public enum DEQCheckpoint {
         // The distillation models share the metadata key but are no classifiers: say so rather than "unreadable JSON".
         let generative = ["latent-autoencoder": "latent autoencoder", "latent-denoiser": "latent denoiser"]
         if let kind = generative[arch] {
-            throw CoordinatorError.checkpoint(path: path,
-                reason: "this is a \(kind) checkpoint (written by distill for its generative methods), not a classifier; this command needs a classifier checkpoint (DEQ-S or ViT)")
+            throw CoordinatorError.checkpoint(
+                path: path,
+                reason:
+                    "this is a \(kind) checkpoint (written by distill for its generative methods), not a classifier; this command needs a classifier checkpoint (DEQ-S or ViT)"
+            )
         }
         let config: DEQConfiguration
         do { config = try DEQConfiguration.fromJSON(arch, path: path) } catch {
@@ -50,17 +53,19 @@ public enum DEQCheckpoint {
     /// The provenance keys of a checkpoint's metadata (absent keys: "?", NaN, empty, 0).
     static func provenance(of file: SafeTensorsFile) -> Provenance {
         let m = file.metadata
-        return Provenance(dataSet: m["equicert.data"] ?? "?", sigma: Float(m["equicert.sigma"] ?? "") ?? .nan,
-                          command: m["equicert.command"] ?? "", codeVersion: m["equicert.version"] ?? "",
-                          epochsDone: Int(m["equicert.epochs-done"] ?? "") ?? 0,
-                          stepsDone: Int(m["equicert.steps-done"] ?? "") ?? 0,
-                          extra: m.filter { !$0.key.hasPrefix("equicert.") || $0.key.hasPrefix("equicert.train.") })
+        return Provenance(
+            dataSet: m["equicert.data"] ?? "?", sigma: Float(m["equicert.sigma"] ?? "") ?? .nan,
+            command: m["equicert.command"] ?? "", codeVersion: m["equicert.version"] ?? "",
+            epochsDone: Int(m["equicert.epochs-done"] ?? "") ?? 0,
+            stepsDone: Int(m["equicert.steps-done"] ?? "") ?? 0,
+            extra: m.filter { !$0.key.hasPrefix("equicert.") || $0.key.hasPrefix("equicert.train.") })
     }
 
     /// Whether `path` is a readable safetensors file whose architecture JSON names the "mdeq" family.
     public static func isMDEQ(_ path: String) -> Bool {
         guard let file = try? SafeTensorsFile(contentsOf: URL(fileURLWithPath: path)),
-              let arch = file.metadata[architectureKey] else { return false }
+            let arch = file.metadata[architectureKey]
+        else { return false }
         return equilibriumFamily(ofArchitectureJSON: arch) == "mdeq"
     }
 
@@ -82,9 +87,11 @@ public enum DEQCheckpoint {
     /// Save an MDEQ with its architecture JSON, provenance and (optionally) optimizer state, atomically.
     public static func saveMDEQ(_ model: MDEQ, provenance p: Provenance, optimizer: OptimizerState?, to path: String) throws {
         var meta = model.checkpointMetadata
-        meta.merge(["equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,
-                    "equicert.version": p.codeVersion, "equicert.epochs-done": "\(p.epochsDone)",
-                    "equicert.steps-done": "\(p.stepsDone)"]) { a, _ in a }
+        meta.merge([
+            "equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,
+            "equicert.version": p.codeVersion, "equicert.epochs-done": "\(p.epochsDone)",
+            "equicert.steps-done": "\(p.stepsDone)",
+        ]) { a, _ in a }
         for (k, v) in p.extra { meta[k] = v }
         var extra: [(name: String, tensor: Tensor)] = []
         if let o = optimizer {
@@ -100,8 +107,10 @@ public enum DEQCheckpoint {
     }
 
     /// Save parameters, configuration, provenance and (optionally) optimizer state, atomically.
-    public static func save(_ model: DEQSmall, provenance p: Provenance, optimizer: OptimizerState?, masks: MaskSet? = nil,
-                            to path: String) throws {
+    public static func save(
+        _ model: DEQSmall, provenance p: Provenance, optimizer: OptimizerState?, masks: MaskSet? = nil,
+        to path: String
+    ) throws {
         var meta: [String: String] = [
             architectureKey: model.configuration.jsonString(),
             "equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,

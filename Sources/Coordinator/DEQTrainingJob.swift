@@ -39,8 +39,10 @@ public struct DEQTrainingJob {
         /// `epochs`, so stopping and resuming gives exactly the uninterrupted run.
         public var stopAfterEpochs: Int = 0
 
-        public init(data: ImageDataSource, sigma: Float, epochs: Int, configuration: DEQConfiguration,
-                    training: DEQTrainingConfig, output: String) {
+        public init(
+            data: ImageDataSource, sigma: Float, epochs: Int, configuration: DEQConfiguration,
+            training: DEQTrainingConfig, output: String
+        ) {
             run = TrainingRun(epochs: epochs, batchSize: 128, learningRate: 1e-3, output: output)
             self.data = data; self.sigma = sigma; self.configuration = configuration; self.training = training
         }
@@ -70,11 +72,13 @@ public struct DEQTrainingJob {
         let test = try o.data.load(split: .test)
         if o.trainLimit > 0 && o.trainLimit < train.count { train = train.subset(Array(0..<o.trainLimit), name: train.name) }
         let c = o.configuration
-        let (family, inputShape, classes) = o.mdeq.map { ("mdeq", [$0.inputHeight, $0.inputWidth, $0.inputChannels], $0.classes) }
+        let (family, inputShape, classes) =
+            o.mdeq.map { ("mdeq", [$0.inputHeight, $0.inputWidth, $0.inputChannels], $0.classes) }
             ?? ("deq-s", [c.inputHeight, c.inputWidth, c.inputChannels], c.classes)
         guard train.imageShape == inputShape, train.classCount == classes else {
-            throw CoordinatorError.modelDataMismatch(model: "\(family) \(inputShape.map(String.init).joined(separator: "×")), \(classes) classes",
-                                                     data: o.data.rawValue, reason: "data has \(train.imageShape), \(train.classCount) classes")
+            throw CoordinatorError.modelDataMismatch(
+                model: "\(family) \(inputShape.map(String.init).joined(separator: "×")), \(classes) classes",
+                data: o.data.rawValue, reason: "data has \(train.imageShape), \(train.classCount) classes")
         }
 
         var model: any EquilibriumModel = try o.mdeq.map { try MDEQ($0, seed: o.seed) } ?? DEQSmall(c, seed: o.seed)
@@ -119,60 +123,78 @@ public struct DEQTrainingJob {
         loop.gradient = DataParallel.reduction(over: comm)
         var bar: ProgressBar? = nil
         var lossSum = 0.0, correct = 0, seen = 0, residualSum = 0.0, jacSum = 0.0, batches = 0
-        try loop.run(epochs: startEpoch..<lastEpoch, step: &step, parameters: model.parameters, optimizer: &optimizer, statCount: 4,
-                     beforeEpoch: { epoch in
-            bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
-                              enabled: o.showProgress && isRoot)
-            lossSum = 0; correct = 0; seen = 0; residualSum = 0; jacSum = 0; batches = 0
-        }, compute: { position, s in
-            var (x, labels) = train.batch(position.indices)
-            let step = position.step
-            var noise = RandomStream(seed: o.seed, 0x5452_4149, UInt32(truncatingIfNeeded: step), UInt32(truncatingIfNeeded: step >> 32))
-            if o.sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: o.sigma) }
-            let useJ = o.training.jacobianWeight > 0 && noise.nextUniformFloat() < o.jacobianFraction
-            let eps = useJ ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
-            let b = x.shape[0]
-            // loss, correct, residual, Jacobian norm (batch-weighted), summed over ranks.
-            let r = model.trainingStep(x.slice(rows: s), labels: Array(labels[s]), config: o.training,
-                                       jacobianNoise: eps?.slice(rows: s))
-            let w = Double(s.count) / Double(b)
-            return [Double(r.loss) * w, Double(r.correct), Double(r.forwardResidual) * w, Double(r.jacobianNorm) * w]
-        }, check: { position, stats, _ in
-            guard stats[0].isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
-                throw CoordinatorError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]) or a gradient is not finite")
-            }
-        }, afterStep: { position, stats, _ in
-            let r = (loss: Float(stats[0]), correct: Int(stats[1]), batch: position.indices.count, forwardResidual: Float(stats[2]),
-                     jacobianNorm: Float(stats[3]))
-            batches += 1
-            lossSum += Double(r.loss); correct += r.correct; seen += r.batch
-            residualSum += Double(r.forwardResidual); jacSum += Double(r.jacobianNorm)
-            bar!.update(position.batch + 1, String(format: "loss %.3f acc %.1f%% res %.2e jac %.3f", lossSum / Double(batches),
-                                                   100 * Double(correct) / Double(seen), residualSum / Double(batches), jacSum / Double(batches)))
-        }, afterEpoch: { epoch, step, optimizer in
-            guard isRoot else { return }
-            // Evaluate on (a prefix of) the test set, clean and under N(0, σ²) noise.
-            let evalCount = o.evalLimit > 0 ? min(o.evalLimit, test.count) : test.count
-            let solver = SolverConfig(kind: .anderson, maxSteps: 30, tolerance: 1e-3, stopMode: .relative)
-            let ev = DEQEvaluation.run(model: model, data: test, count: evalCount, sigma: o.sigma, solver: solver, seed: o.seed)
-            lastClean = ev.cleanAccuracy; lastNoisy = ev.noisyAccuracy; lastResidual = ev.meanResidual
-            log(String(format: "epoch %d: train loss %.4f acc %.2f%% | test (%d) clean %.2f%% noisy(σ=%.2f) %.2f%% residual %.2e | %.0f s",
-                       epoch + 1, lossSum / Double(max(batches, 1)), 100 * Double(correct) / Double(max(seen, 1)), evalCount,
-                       100 * ev.cleanAccuracy, o.sigma, 100 * ev.noisyAccuracy, ev.meanResidual, Date().timeIntervalSince(started)))
-            let prov = DEQCheckpoint.Provenance(dataSet: o.data.rawValue, sigma: o.sigma, command: o.command,
-                                                codeVersion: o.codeVersion, epochsDone: epoch + 1, stepsDone: step,
-                                                extra: ["equicert.train.test-clean": String(format: "%.4f", ev.cleanAccuracy),
-                                                        "equicert.train.test-noisy": String(format: "%.4f", ev.noisyAccuracy),
-                                                        "equicert.train.test-residual": String(format: "%.3e", ev.meanResidual),
-                                                        "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started))])
-            if let m = model as? MDEQ {
-                try DEQCheckpoint.saveMDEQ(m, provenance: prov, optimizer: optimizer.state(), to: o.output)
-            } else if let m = model as? DEQSmall {
-                try DEQCheckpoint.save(m, provenance: prov, optimizer: optimizer.state(), to: o.output)
-            }
-        })
-        return Summary(epochs: o.epochs, seconds: Date().timeIntervalSince(started), cleanAccuracy: lastClean,
-                       noisyAccuracy: lastNoisy, meanResidual: lastResidual)
+        try loop.run(
+            epochs: startEpoch..<lastEpoch, step: &step, parameters: model.parameters, optimizer: &optimizer, statCount: 4,
+            beforeEpoch: { epoch in
+                bar = ProgressBar(
+                    label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
+                    enabled: o.showProgress && isRoot)
+                lossSum = 0; correct = 0; seen = 0; residualSum = 0; jacSum = 0; batches = 0
+            },
+            compute: { position, s in
+                var (x, labels) = train.batch(position.indices)
+                let step = position.step
+                var noise = RandomStream(seed: o.seed, 0x5452_4149, UInt32(truncatingIfNeeded: step), UInt32(truncatingIfNeeded: step >> 32))
+                if o.sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: o.sigma) }
+                let useJ = o.training.jacobianWeight > 0 && noise.nextUniformFloat() < o.jacobianFraction
+                let eps = useJ ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
+                let b = x.shape[0]
+                // loss, correct, residual, Jacobian norm (batch-weighted), summed over ranks.
+                let r = model.trainingStep(
+                    x.slice(rows: s), labels: Array(labels[s]), config: o.training,
+                    jacobianNoise: eps?.slice(rows: s))
+                let w = Double(s.count) / Double(b)
+                return [Double(r.loss) * w, Double(r.correct), Double(r.forwardResidual) * w, Double(r.jacobianNorm) * w]
+            },
+            check: { position, stats, _ in
+                guard stats[0].isFinite, model.parameters.gradients.allSatisfy({ $0.isFinite }) else {
+                    throw CoordinatorError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]) or a gradient is not finite")
+                }
+            },
+            afterStep: { position, stats, _ in
+                let r = (
+                    loss: Float(stats[0]), correct: Int(stats[1]), batch: position.indices.count, forwardResidual: Float(stats[2]),
+                    jacobianNorm: Float(stats[3])
+                )
+                batches += 1
+                lossSum += Double(r.loss); correct += r.correct; seen += r.batch
+                residualSum += Double(r.forwardResidual); jacSum += Double(r.jacobianNorm)
+                bar!.update(
+                    position.batch + 1,
+                    String(
+                        format: "loss %.3f acc %.1f%% res %.2e jac %.3f", lossSum / Double(batches),
+                        100 * Double(correct) / Double(seen), residualSum / Double(batches), jacSum / Double(batches)))
+            },
+            afterEpoch: { epoch, step, optimizer in
+                guard isRoot else { return }
+                // Evaluate on (a prefix of) the test set, clean and under N(0, σ²) noise.
+                let evalCount = o.evalLimit > 0 ? min(o.evalLimit, test.count) : test.count
+                let solver = SolverConfig(kind: .anderson, maxSteps: 30, tolerance: 1e-3, stopMode: .relative)
+                let ev = DEQEvaluation.run(model: model, data: test, count: evalCount, sigma: o.sigma, solver: solver, seed: o.seed)
+                lastClean = ev.cleanAccuracy; lastNoisy = ev.noisyAccuracy; lastResidual = ev.meanResidual
+                log(
+                    String(
+                        format: "epoch %d: train loss %.4f acc %.2f%% | test (%d) clean %.2f%% noisy(σ=%.2f) %.2f%% residual %.2e | %.0f s",
+                        epoch + 1, lossSum / Double(max(batches, 1)), 100 * Double(correct) / Double(max(seen, 1)), evalCount,
+                        100 * ev.cleanAccuracy, o.sigma, 100 * ev.noisyAccuracy, ev.meanResidual, Date().timeIntervalSince(started)))
+                let prov = DEQCheckpoint.Provenance(
+                    dataSet: o.data.rawValue, sigma: o.sigma, command: o.command,
+                    codeVersion: o.codeVersion, epochsDone: epoch + 1, stepsDone: step,
+                    extra: [
+                        "equicert.train.test-clean": String(format: "%.4f", ev.cleanAccuracy),
+                        "equicert.train.test-noisy": String(format: "%.4f", ev.noisyAccuracy),
+                        "equicert.train.test-residual": String(format: "%.3e", ev.meanResidual),
+                        "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started)),
+                    ])
+                if let m = model as? MDEQ {
+                    try DEQCheckpoint.saveMDEQ(m, provenance: prov, optimizer: optimizer.state(), to: o.output)
+                } else if let m = model as? DEQSmall {
+                    try DEQCheckpoint.save(m, provenance: prov, optimizer: optimizer.state(), to: o.output)
+                }
+            })
+        return Summary(
+            epochs: o.epochs, seconds: Date().timeIntervalSince(started), cleanAccuracy: lastClean,
+            noisyAccuracy: lastNoisy, meanResidual: lastResidual)
     }
 }
 
@@ -190,8 +212,10 @@ public enum DEQEvaluation {
 
     /// Noise for image i comes from the stream keyed by (seed, "EVAL", i): independent of batching.
     /// `clean: false` skips the clean pass when σ > 0 (cleanAccuracy and meanResidual are then NaN).
-    public static func run(model: some EquilibriumModel, data: ImageDataset, count: Int, sigma: Float,
-                           solver: SolverConfig, seed: UInt64, batchSize: Int = 250, clean includeClean: Bool = true) -> Result {
+    public static func run(
+        model: some EquilibriumModel, data: ImageDataset, count: Int, sigma: Float,
+        solver: SolverConfig, seed: UInt64, batchSize: Int = 250, clean includeClean: Bool = true
+    ) -> Result {
         let includeClean = includeClean || sigma == 0
         var clean = 0, noisy = 0, residual = 0.0, evals = 0.0, diverged = 0, batches = 0
         var start = 0
@@ -212,9 +236,10 @@ public enum DEQEvaluation {
             noisy += zip(ln.argmaxRows(), labels).filter { $0 == $1 }.count
             start += batchSize
         }
-        return Result(count: count, cleanAccuracy: includeClean ? Double(clean) / Double(count) : .nan,
-                      noisyAccuracy: Double(noisy) / Double(count),
-                      meanResidual: includeClean ? residual / Double(count) : .nan, meanEvaluations: evals / Double(max(batches, 1)),
-                      divergedSamples: diverged)
+        return Result(
+            count: count, cleanAccuracy: includeClean ? Double(clean) / Double(count) : .nan,
+            noisyAccuracy: Double(noisy) / Double(count),
+            meanResidual: includeClean ? residual / Double(count) : .nan, meanEvaluations: evals / Double(max(batches, 1)),
+            divergedSamples: diverged)
     }
 }

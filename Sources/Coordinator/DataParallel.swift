@@ -17,8 +17,10 @@ public enum DataParallel {
     /// Zero the gradients, run `compute` on this rank's slice (it accumulates into `parameters.gradients` and
     /// returns statistics already weighted so that their sum over ranks is the batch's), then reduce both.
     /// A rank with an empty slice contributes zeros. Returns the summed statistics (`statCount` of them).
-    public static func step(_ comm: any Communicator, batch: Int, parameters: ParameterStore, statCount: Int,
-                            _ compute: (_ slice: Range<Int>) throws -> [Double]) throws -> [Double] {
+    public static func step(
+        _ comm: any Communicator, batch: Int, parameters: ParameterStore, statCount: Int,
+        _ compute: (_ slice: Range<Int>) throws -> [Double]
+    ) throws -> [Double] {
         let range = slice(batch: batch, rank: comm.rank, size: comm.size)
         parameters.zeroGradients()
         var stats = [Double](repeating: 0, count: statCount)

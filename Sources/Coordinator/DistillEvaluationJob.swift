@@ -53,8 +53,9 @@ public struct DistillEvaluationJob {
         case .validation:
             let train = try source.load(split: .train)
             guard s.validationSize >= 10, s.validationSize < train.count else {
-                throw CoordinatorError.invalidOption(name: "validation-size", value: String(s.validationSize),
-                                                     reason: "must be in 10..<\(train.count)")
+                throw CoordinatorError.invalidOption(
+                    name: "validation-size", value: String(s.validationSize),
+                    reason: "must be in 10..<\(train.count)")
             }
             let fraction = Double(s.validationSize) / Double(train.count)
             let split = try StratifiedSplit(labels: train.labels, train: 1 - fraction, validation: fraction, test: 0, seed: 0)
@@ -68,10 +69,13 @@ public struct DistillEvaluationJob {
             architecture: s.architecture, labels: s.labels, epochs: s.epochs,
             batchSize: s.batchSize, learningRate: s.learningRate, weightDecay: s.weightDecay, width: s.width, maxShift: s.maxShift,
             seeds: (0..<s.seeds).map(UInt64.init))
-        log("\(s.distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images; \(s.architecture.rawValue), "
-            + "\(s.labels.rawValue) labels, \(s.epochs) epochs, \(s.seeds) seeds, \(test.count) \(s.part.rawValue) images")
+        log(
+            "\(s.distilled): \(set.method) IPC \(set.ipc) on \(set.datasetName), \(set.count) images; \(s.architecture.rawValue), "
+                + "\(s.labels.rawValue) labels, \(s.epochs) epochs, \(s.seeds) seeds, \(test.count) \(s.part.rawValue) images")
         let r = try DistilledEvaluation.run(set: set, test: test, config: config, path: s.distilled, progress: log)
-        log(String(format: "accuracy %.2f ± %.2f %% (%@ %@ %@ IPC %d)", r.mean * 100, r.std * 100,
-                   s.architecture.rawValue, s.labels.rawValue, set.method, set.ipc))
+        log(
+            String(
+                format: "accuracy %.2f ± %.2f %% (%@ %@ %@ IPC %d)", r.mean * 100, r.std * 100,
+                s.architecture.rawValue, s.labels.rawValue, set.method, set.ipc))
     }
 }

@@ -59,8 +59,10 @@ public struct DistillJob {
         var set = try BaselineSelection.distill(train, method: method, ipc: s.ipc, seed: s.seed)
         set.datasetName = source.rawValue  // the CLI name, so distill-eval can reload the test split
         let seconds = Date().timeIntervalSince(start)
-        log(String(format: "%@ IPC %d on %@: %d images in %.2f s (%.4f s per image)",
-                   method.rawValue, s.ipc, source.rawValue, set.count, seconds, seconds / Double(set.count)))
+        log(
+            String(
+                format: "%@ IPC %d on %@: %d images in %.2f s (%.4f s per image)",
+                method.rawValue, s.ipc, source.rawValue, set.count, seconds, seconds / Double(set.count)))
         try write(set, extra: ["command": s.command, "seconds": String(format: "%.3f", seconds)], train: train, log: log)
     }
 
@@ -71,7 +73,9 @@ public struct DistillJob {
         let s = settings, source = s.data
         let method = GenerativeMethod(rawValue: s.method)!
         var train = try source.load(split: .train)
-        guard s.trainLimit >= 0 else { throw DistillationError.invalidConfiguration(field: "train-limit", value: "\(s.trainLimit)", requirement: "≥ 0") }
+        guard s.trainLimit >= 0 else {
+            throw DistillationError.invalidConfiguration(field: "train-limit", value: "\(s.trainLimit)", requirement: "≥ 0")
+        }
         if s.trainLimit > 0 && s.trainLimit < train.count { train = train.subset(Array(0..<s.trainLimit), name: train.name) }
         let members = BaselineSelection.classIndices(train)
         try BaselineSelection.validate(ipc: s.ipc, classIndices: members)
@@ -86,10 +90,15 @@ public struct DistillJob {
             var ae = try LatentAutoencoder(imageShape: train.imageShape, latentChannels: 4, seed: 0)
             say("autoencoder: training on \(train.count) images for \(s.autoencoderEpochs) epochs → \(aePath)")
             let t0 = Date()
-            try ae.train(images: train.images, epochs: s.autoencoderEpochs) { e, l in say(String(format: "  epoch %d: reconstruction MSE %.5f", e, l)) }
+            try ae.train(images: train.images, epochs: s.autoencoderEpochs) { e, l in say(String(format: "  epoch %d: reconstruction MSE %.5f", e, l))
+            }
             say(String(format: "autoencoder: latent scale %.4f, %.0f s", ae.latentScale, Date().timeIntervalSince(t0)))
-            try ae.save(to: URL(fileURLWithPath: aePath), metadata: ["equicert.data": source.rawValue, "equicert.command": s.command,
-                                                                     "equicert.epochs": "\(s.autoencoderEpochs)"])
+            try ae.save(
+                to: URL(fileURLWithPath: aePath),
+                metadata: [
+                    "equicert.data": source.rawValue, "equicert.command": s.command,
+                    "equicert.epochs": "\(s.autoencoderEpochs)",
+                ])
         }
         try comm.barrier()
         let ae = try LatentAutoencoder.load(from: URL(fileURLWithPath: aePath), expectingImageShape: train.imageShape)
@@ -106,8 +115,12 @@ public struct DistillJob {
                 try dn.train(latents: latents, labels: train.labels, epochs: s.denoiserEpochs, schedule: schedule, seed: 0) { e, l in
                     say(String(format: "  epoch %d: ε-MSE %.4f (%.0f s)", e, l, Date().timeIntervalSince(t0)))
                 }
-                try dn.save(to: URL(fileURLWithPath: dnPath), metadata: ["equicert.data": source.rawValue, "equicert.command": s.command,
-                                                                         "equicert.epochs": "\(s.denoiserEpochs)"])
+                try dn.save(
+                    to: URL(fileURLWithPath: dnPath),
+                    metadata: [
+                        "equicert.data": source.rawValue, "equicert.command": s.command,
+                        "equicert.epochs": "\(s.denoiserEpochs)",
+                    ])
             }
             try comm.barrier()
             dn = try LatentDenoiser.load(from: URL(fileURLWithPath: dnPath), latentShape: ae.latentShape, classCount: train.classCount)
@@ -123,13 +136,18 @@ public struct DistillJob {
         let seconds = Date().timeIntervalSince(start)
         guard let parts = try comm.gather(mine, root: 0) else { return }
         let scalars = try Self.classMajorImages(parts, classCount: train.classCount, valuesPerClass: s.ipc * train.imageShape.reduce(1, *))
-        let set = DistilledSet(images: Tensor(shape: [train.classCount * s.ipc] + train.imageShape, scalars: scalars),
-                               labels: (0..<train.classCount).flatMap { [Int](repeating: $0, count: s.ipc) },
-                               classCount: train.classCount, datasetName: source.rawValue, method: method.rawValue, ipc: s.ipc, seed: s.seed)
-        log(String(format: "%@ IPC %d on %@: %d images in %.2f s on %d rank(s) (%.4f s per image of rank time)",
-                   method.rawValue, s.ipc, source.rawValue, set.count, seconds, comm.size, seconds * Double(comm.size) / Double(set.count)))
-        var extra = ["command": s.command, "seconds": String(format: "%.3f", seconds), "autoencoder": aePath,
-                     "strength": "\(s.strength)", "steps": "\(s.steps)", "guidance": "\(s.guidance)", "ranks": "\(comm.size)"]
+        let set = DistilledSet(
+            images: Tensor(shape: [train.classCount * s.ipc] + train.imageShape, scalars: scalars),
+            labels: (0..<train.classCount).flatMap { [Int](repeating: $0, count: s.ipc) },
+            classCount: train.classCount, datasetName: source.rawValue, method: method.rawValue, ipc: s.ipc, seed: s.seed)
+        log(
+            String(
+                format: "%@ IPC %d on %@: %d images in %.2f s on %d rank(s) (%.4f s per image of rank time)",
+                method.rawValue, s.ipc, source.rawValue, set.count, seconds, comm.size, seconds * Double(comm.size) / Double(set.count)))
+        var extra = [
+            "command": s.command, "seconds": String(format: "%.3f", seconds), "autoencoder": aePath,
+            "strength": "\(s.strength)", "steps": "\(s.steps)", "guidance": "\(s.guidance)", "ranks": "\(comm.size)",
+        ]
         if method != .centroidDecode { extra["denoiser"] = dnPath }
         try write(set, extra: extra, train: train, log: log)
     }
@@ -171,8 +189,10 @@ public struct DistillJob {
     }
 
     /// The teacher at `path`, or a fresh one trained on the whole training set (hard labels) and saved there.
-    func loadOrTrainTeacher(path: String, arch: StudentArchitecture, train: ImageDataset,
-                            log: (String) -> Void) throws -> (Sequential, ParameterStore) {
+    func loadOrTrainTeacher(
+        path: String, arch: StudentArchitecture, train: ImageDataset,
+        log: (String) -> Void
+    ) throws -> (Sequential, ParameterStore) {
         let source = settings.data
         guard arch != .deqS else {
             throw DistillationError.invalidConfiguration(field: "teacher-arch", value: arch.rawValue, requirement: "convnet or mlp")
@@ -184,24 +204,35 @@ public struct DistillJob {
         if FileManager.default.fileExists(atPath: path) {
             let file = try SafeTensorsFile(contentsOf: url)
             guard file.metadata["arch"] == arch.rawValue, file.metadata["dataset"] == source.rawValue else {
-                throw DistillationError.badSetFile(path: path, reason: "teacher is \(file.metadata["arch"] ?? "?") on \(file.metadata["dataset"] ?? "?"), expected \(arch.rawValue) on \(source.rawValue)")
+                throw DistillationError.badSetFile(
+                    path: path,
+                    reason:
+                        "teacher is \(file.metadata["arch"] ?? "?") on \(file.metadata["dataset"] ?? "?"), expected \(arch.rawValue) on \(source.rawValue)"
+                )
             }
             try store.load(from: file)
             log("teacher: loaded \(path)")
             return (model, store)
         }
-        let config = DistilledEvaluationConfig(architecture: arch, epochs: settings.teacherEpochs, batchSize: 128, learningRate: 1e-3,
-                                               width: width, maxShift: 1)
+        let config = DistilledEvaluationConfig(
+            architecture: arch, epochs: settings.teacherEpochs, batchSize: 128, learningRate: 1e-3,
+            width: width, maxShift: 1)
         try config.validate()
         log("teacher: training \(arch.rawValue) on \(train.count) images for \(settings.teacherEpochs) epochs …")
-        let (trained, trainedStore, loss) = DistilledEvaluation.train(images: train.images, targets: .hard(train.labels),
-                                                                      classCount: train.classCount, config: config, seed: 0)
+        let (trained, trainedStore, loss) = DistilledEvaluation.train(
+            images: train.images, targets: .hard(train.labels),
+            classCount: train.classCount, config: config, seed: 0)
         let test = try source.load(split: .test)
-        let accuracy = DistilledEvaluation.accuracy(model: trained, store: trainedStore, images: test.images,
-                                                    labels: test.labels, batchSize: 500)
+        let accuracy = DistilledEvaluation.accuracy(
+            model: trained, store: trainedStore, images: test.images,
+            labels: test.labels, batchSize: 500)
         log(String(format: "teacher: final loss %.4f, test accuracy %.2f %%", loss, accuracy * 100))
-        try trainedStore.save(to: url, metadata: ["arch": arch.rawValue, "dataset": source.rawValue, "width": String(width),
-                                                  "test_accuracy": String(accuracy), "command": settings.command])
+        try trainedStore.save(
+            to: url,
+            metadata: [
+                "arch": arch.rawValue, "dataset": source.rawValue, "width": String(width),
+                "test_accuracy": String(accuracy), "command": settings.command,
+            ])
         return (trained, trainedStore)
     }
 }

@@ -52,7 +52,8 @@ public struct EvaluateJob {
     func evaluateDEQ() throws -> [String] {
         let s = settings
         guard s.attention.rule == .vanilla else {
-            throw CoordinatorError.invalidOption(name: "attention", value: s.attention.rule.rawValue, reason: "\(s.model) is a DEQ: it has no attention layers")
+            throw CoordinatorError.invalidOption(
+                name: "attention", value: s.attention.rule.rawValue, reason: "\(s.model) is a DEQ: it has no attention layers")
         }
         let loaded = try CheckpointWithTestData(checkpoint: s.model, data: s.data, dataDirectory: s.dataDirectory)
         let (m, test, source) = (loaded.model, loaded.test, loaded.source)
@@ -69,9 +70,13 @@ public struct EvaluateJob {
             try PerImageOutputs.write(model: m, data: test, images: Array(0..<n), solver: config, to: outputs)
             lines.append("per-image outputs of the clean images → \(outputs)")
         }
-        return [String(format: "%@ on %@ test (%d images), %@-%d: clean %.2f%%, noisy (σ=%.2f) %.2f%%; mean relative residual %.2e, %.1f f-evaluations per batch, %d diverged; %.1f s",
-                       s.model, source.rawValue, n, s.solver.rawValue, s.steps, 100 * r.cleanAccuracy, sigma, 100 * r.noisyAccuracy,
-                       r.meanResidual, r.meanEvaluations, r.divergedSamples, Date().timeIntervalSince(t0))] + lines
+        return [
+            String(
+                format:
+                    "%@ on %@ test (%d images), %@-%d: clean %.2f%%, noisy (σ=%.2f) %.2f%%; mean relative residual %.2e, %.1f f-evaluations per batch, %d diverged; %.1f s",
+                s.model, source.rawValue, n, s.solver.rawValue, s.steps, 100 * r.cleanAccuracy, sigma, 100 * r.noisyAccuracy,
+                r.meanResidual, r.meanEvaluations, r.divergedSamples, Date().timeIntervalSince(t0))
+        ] + lines
     }
 
     func evaluateViT() throws -> [String] {
@@ -80,32 +85,42 @@ public struct EvaluateJob {
         let source = try s.data.map(ImageDataSource.init(parsing:)) ?? trained
         let rule = try RobustModels.install(s.attention, on: &model, parameters: p, data: trained, calibrationCount: s.calibrationCount)
         if let outputs = s.outputs {
-            throw CoordinatorError.invalidOption(name: "outputs", value: outputs, reason: "\(s.model) is a ViT: per-image outputs are for DEQ-S and MDEQ")
+            throw CoordinatorError.invalidOption(
+                name: "outputs", value: outputs, reason: "\(s.model) is a ViT: per-image outputs are for DEQ-S and MDEQ")
         }
         let test = try source.load(split: .test, directory: s.dataDirectory)
         let n = s.max > 0 ? min(s.max, test.count) : test.count
         let t0 = Date()
         let acc = try ViTEvaluation.accuracy(model, p, data: test, count: n, normalization: source.normalization)
-        return [String(format: "%@ on %@ test (%d images): accuracy %.2f%%; %.1f s", s.model, source.rawValue, n, 100 * acc,
-                       Date().timeIntervalSince(t0)),
-                "attention: \(rule)"]
+        return [
+            String(
+                format: "%@ on %@ test (%d images): accuracy %.2f%%; %.1f s", s.model, source.rawValue, n, 100 * acc,
+                Date().timeIntervalSince(t0)),
+            "attention: \(rule)",
+        ]
     }
 
     func evaluateText() throws -> [String] {
         let s = settings
         var loaded = try TextCheckpoint.load(s.model)
         if let data = s.data, try TextDataSource(parsing: data) != loaded.dataSet {
-            throw CoordinatorError.invalidOption(name: "data", value: data,
-                                                 reason: "this checkpoint was trained on \(loaded.dataSet.rawValue) and is evaluated on its own split")
+            throw CoordinatorError.invalidOption(
+                name: "data", value: data,
+                reason: "this checkpoint was trained on \(loaded.dataSet.rawValue) and is evaluated on its own split")
         }
-        let rule = try RobustModels.install(s.attention, on: &loaded, calibrationCount: s.calibrationCount,
-                                            dataDirectory: s.textDataDirectory)
+        let rule = try RobustModels.install(
+            s.attention, on: &loaded, calibrationCount: s.calibrationCount,
+            dataDirectory: s.textDataDirectory)
         let t0 = Date()
-        let e = try TextCheckpoint.evaluate(loaded, part: s.textPart, dataDirectory: s.textDataDirectory, maxLength: s.textMaxLength,
-                                            batchSize: s.textBatch)
-        return [String(format: "%@ on %@ %@ (%d texts, max length %d, %d truncated): accuracy %.2f%%, loss %.4f; %.1f s",
-                       s.model, e.dataSet.rawValue, s.textPart.rawValue, e.result.count, e.maxLength, e.truncated,
-                       100 * e.result.accuracy, e.result.loss, Date().timeIntervalSince(t0)),
-                "attention: \(rule)"]
+        let e = try TextCheckpoint.evaluate(
+            loaded, part: s.textPart, dataDirectory: s.textDataDirectory, maxLength: s.textMaxLength,
+            batchSize: s.textBatch)
+        return [
+            String(
+                format: "%@ on %@ %@ (%d texts, max length %d, %d truncated): accuracy %.2f%%, loss %.4f; %.1f s",
+                s.model, e.dataSet.rawValue, s.textPart.rawValue, e.result.count, e.maxLength, e.truncated,
+                100 * e.result.accuracy, e.result.loss, Date().timeIntervalSince(t0)),
+            "attention: \(rule)",
+        ]
     }
 }

@@ -1,6 +1,7 @@
 import Datasets
-import TensorCore
+import Equilibrium
 import Foundation
+import TensorCore
 
 /// The image data sets the jobs know by name.
 public enum ImageDataSource: String, Sendable, CaseIterable {
@@ -15,15 +16,18 @@ public enum ImageDataSource: String, Sendable, CaseIterable {
     /// Parse a `--data` value.
     public init(parsing s: String) throws {
         guard let v = ImageDataSource(rawValue: s.lowercased()) else {
-            throw CoordinatorError.invalidOption(name: "data", value: s,
-                                                 reason: "expected one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CoordinatorError.invalidOption(
+                name: "data", value: s,
+                reason: "expected one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self = v
     }
 
     /// Load a split from `directory` when given (`--data-dir`), else from the first place the data locator finds it.
     public func load(split: ImageDataset.Split, directory: String? = nil, locator: DataLocator = .process) throws -> ImageDataset {
-        let dir = try directory.map { URL(fileURLWithPath: $0) } ?? locator.locate(self == .mnist32 ? ImageDataSource.mnist.rawValue : rawValue, requiring: [])
+        let dir =
+            try directory.map { URL(fileURLWithPath: $0) }
+            ?? locator.locate(self == .mnist32 ? ImageDataSource.mnist.rawValue : rawValue, requiring: [])
         switch self {
         case .mnist: return try ImageDataset.mnist(directory: dir, split: split)
         case .fashionMNIST: return try ImageDataset.fashionMNIST(directory: dir, split: split)
@@ -49,14 +53,12 @@ public enum ImageDataSource: String, Sendable, CaseIterable {
     public var normalization: (mean: Float, std: Float) {
         switch self {
         case .mnist: return (0.1307, 0.3081)
-        case .mnist32: return (0.1001, 0.2752)   // MNIST's moments with the 4-pixel zero border (784/1024 of the pixels)
+        case .mnist32: return (0.1001, 0.2752)  // MNIST's moments with the 4-pixel zero border (784/1024 of the pixels)
         case .fashionMNIST: return (0.2860, 0.3530)
-        case .cifar10: return (0.4734, 0.2009)   // the mean of the per-channel constants (MDEQs normalise per channel inside)
+        case .cifar10: return (0.4734, 0.2009)  // the mean of the per-channel constants (MDEQs normalise per channel inside)
         }
     }
 }
-
-import Equilibrium
 
 extension ImageDataset {
     /// Zero-pad [N, h, w, 1] images centred to [N, side, side, 3] (the channel replicated); labels and classes kept.
@@ -73,8 +75,9 @@ extension ImageDataset {
                 }
             }
         }
-        return ImageDataset(name: name + "-32x32x3", images: Tensor(shape: [n, side, side, 3], scalars: out), labels: labels,
-                            classNames: classNames, mean: [Float](repeating: 0.1001, count: 3), std: [Float](repeating: 0.2752, count: 3))
+        return ImageDataset(
+            name: name + "-32x32x3", images: Tensor(shape: [n, side, side, 3], scalars: out), labels: labels,
+            classNames: classNames, mean: [Float](repeating: 0.1001, count: 3), std: [Float](repeating: 0.2752, count: 3))
     }
 }
 

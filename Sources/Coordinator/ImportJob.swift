@@ -47,11 +47,12 @@ public struct ImportJob {
         let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: s.stateDict))
         var tensors: [String: Tensor] = [:]
         for name in file.names { tensors[name] = try file.float32(name) }
-        var config = try s.preset.map { name in
-            do { return try MDEQConfiguration.preset(name) } catch {
-                throw CoordinatorError.invalidOption(name: "preset", value: name, reason: "\(error)")
-            }
-        } ?? MDEQConfiguration.tiny
+        var config =
+            try s.preset.map { name in
+                do { return try MDEQConfiguration.preset(name) } catch {
+                    throw CoordinatorError.invalidOption(name: "preset", value: name, reason: "\(error)")
+                }
+            } ?? MDEQConfiguration.tiny
         if let path = s.configFile { config = try MDEQConfigFile.read(path).applied(to: config, path: path) }
         do { try config.validate() } catch { throw CoordinatorError.checkpoint(path: s.configFile ?? s.preset ?? "", reason: "\(error)") }
         try Self.checkAgainstTensors(config, tensors, path: s.stateDict)
@@ -59,12 +60,15 @@ public struct ImportJob {
         do { model = try MDEQ(config, pyTorchStateDict: tensors, batchNormEpsilon: s.batchNormEpsilon) } catch {
             throw CoordinatorError.checkpoint(path: s.stateDict, reason: "\(error)")
         }
-        let prov = DEQCheckpoint.Provenance(dataSet: s.data, sigma: s.sigma, command: s.command, codeVersion: EquicertVersion.string,
-                                            epochsDone: 0, stepsDone: 0,
-                                            extra: ["equicert.import.source": URL(fileURLWithPath: s.stateDict).lastPathComponent])
+        let prov = DEQCheckpoint.Provenance(
+            dataSet: s.data, sigma: s.sigma, command: s.command, codeVersion: EquicertVersion.string,
+            epochsDone: 0, stepsDone: 0,
+            extra: ["equicert.import.source": URL(fileURLWithPath: s.stateDict).lastPathComponent])
         try DEQCheckpoint.saveMDEQ(model, provenance: prov, optimizer: nil, to: s.output)
         let c = config
-        return ["imported \(file.names.count) tensors of \(s.stateDict) → \(s.output): MDEQ, \(c.branches) branch(es), channels \(c.channels), head \(c.headChannels), final \(c.finalChannels), \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels) inputs, \(c.classes) classes, \(model.parameters.count) parameters"]
+        return [
+            "imported \(file.names.count) tensors of \(s.stateDict) → \(s.output): MDEQ, \(c.branches) branch(es), channels \(c.channels), head \(c.headChannels), final \(c.finalChannels), \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels) inputs, \(c.classes) classes, \(model.parameters.count) parameters"
+        ]
     }
 
     /// The stored shape of a convolution's weight, plain or weight-normalised (`.weight` or `.weight_v`).
@@ -78,13 +82,15 @@ public struct ImportJob {
         func mismatch(_ field: String, _ value: String, _ found: String) -> CoordinatorError {
             .configurationField(field, value: value, reason: "\(path) holds \(found)")
         }
-        let branchIndices = Set(t.keys.compactMap { name -> Int? in
-            guard name.hasPrefix("fullstage.branches.") else { return nil }
-            return Int(name.dropFirst("fullstage.branches.".count).prefix { $0 != "." })
-        })
+        let branchIndices = Set(
+            t.keys.compactMap { name -> Int? in
+                guard name.hasPrefix("fullstage.branches.") else { return nil }
+                return Int(name.dropFirst("fullstage.branches.".count).prefix { $0 != "." })
+            })
         if let top = branchIndices.max() {
             guard (1...4).contains(top + 1) else {
-                throw CoordinatorError.configurationField("branches", value: "\(top + 1)", reason: "\(path) has \(top + 1) branches; 1 to 4 are supported")
+                throw CoordinatorError.configurationField(
+                    "branches", value: "\(top + 1)", reason: "\(path) has \(top + 1) branches; 1 to 4 are supported")
             }
             guard top + 1 == c.branches else { throw mismatch("branches", "\(c.branches)", "\(top + 1) branches (fullstage.branches.*)") }
         }
@@ -97,7 +103,9 @@ public struct ImportJob {
                     throw mismatch("channels", "\(c.channels)", "fullstage.branches.\(i).blocks.0.conv1 with \(s[1]) input channels for branch \(i)")
                 }
                 guard s[0] == c.expansion * c.channels[i] else {
-                    throw mismatch("expansion", "\(c.expansion)", "fullstage.branches.\(i).blocks.0.conv1 with \(s[0]) = \(Double(s[0]) / Double(s[1]))·\(s[1]) outputs")
+                    throw mismatch(
+                        "expansion", "\(c.expansion)",
+                        "fullstage.branches.\(i).blocks.0.conv1 with \(s[0]) = \(Double(s[0]) / Double(s[1]))·\(s[1]) outputs")
                 }
             }
             if let s = weightShape(t, "incre_modules.\(i).0.conv1"), s.count >= 1, s[0] != c.headChannels[i] {
@@ -168,9 +176,13 @@ public struct MDEQConfigFile: Sendable, Equatable {
             }
             func flatten(_ o: [String: Any]) {
                 for (k, v) in o {
-                    if let sub = v as? [String: Any] { flatten(sub) }
-                    else if let list = v as? [Any] { pairs.append((k, "[" + list.map { "\($0)" }.joined(separator: ",") + "]")) }
-                    else { pairs.append((k, "\(v)")) }
+                    if let sub = v as? [String: Any] {
+                        flatten(sub)
+                    } else if let list = v as? [Any] {
+                        pairs.append((k, "[" + list.map { "\($0)" }.joined(separator: ",") + "]"))
+                    } else {
+                        pairs.append((k, "\(v)"))
+                    }
                 }
             }
             flatten(obj)
@@ -180,7 +192,7 @@ public struct MDEQConfigFile: Sendable, Equatable {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 let key = line[..<colon].trimmingCharacters(in: .whitespaces)
                 let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                if key.isEmpty || value.isEmpty { continue }   // a section header
+                if key.isEmpty || value.isEmpty { continue }  // a section header
                 pairs.append((key, value))
             }
         }

@@ -5,8 +5,10 @@ import TensorCore
 /// Gaussian noise for a batch of images in which image i's noise depends only on (seed, purpose, i, copy),
 /// never on the batch it shares: x_i + σ·ε, ε from the counter-based stream keyed by (seed, purpose, i, copy).
 public enum NoisyCopies {
-    public static func make(_ clean: Tensor, imageIndices: [Int], sigma: Float, seed: UInt64, purpose: UInt32,
-                            copy: UInt32 = 0) -> Tensor {
+    public static func make(
+        _ clean: Tensor, imageIndices: [Int], sigma: Float, seed: UInt64, purpose: UInt32,
+        copy: UInt32 = 0
+    ) -> Tensor {
         precondition(clean.shape[0] == imageIndices.count, "one index per image")
         var x = clean
         let per = x.count / imageIndices.count

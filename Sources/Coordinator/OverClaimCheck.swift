@@ -30,8 +30,9 @@ public enum OverClaimCheck {
                 throw CoordinatorError.checkpoint(path: referencePath, reason: "image \(row.index) has no counts for class \(row.prediction)")
             }
             let counts = SampleCounts(words: words, classes: k)
-            let upper = try ClopperPearson.upperBound(successes: Double(counts.counts[row.prediction]),
-                                                      trials: Double(counts.samples), alpha: alpha)
+            let upper = try ClopperPearson.upperBound(
+                successes: Double(counts.counts[row.prediction]),
+                trials: Double(counts.samples), alpha: alpha)
             let ceiling = upper >= 1 ? Double.infinity : (upper <= 0.5 ? 0 : sigma * Normal.quantile(upper))
             compared += 1
             // Printed radii carry 3 significant digits: allow half a unit of the last one.

@@ -20,8 +20,10 @@ public enum PerImageOutputs {
 
     /// The rows of `images` (indices into `data`, in that order), classified in batches of `batchSize` with `solver`
     /// from a zero state. x [B, H, W, c] in [0, 1]; logits [B, K].
-    public static func table(model: some EquilibriumModel, data: ImageDataset, images: [Int], solver: SolverConfig,
-                             batchSize: Int = 100) -> String {
+    public static func table(
+        model: some EquilibriumModel, data: ImageDataset, images: [Int], solver: SolverConfig,
+        batchSize: Int = 100
+    ) -> String {
         var out = header(classes: model.classes)
         var start = 0
         while start < images.count {
@@ -32,8 +34,10 @@ public enum PerImageOutputs {
             for (row, i) in idx.enumerated() {
                 let l = Array(logits.scalars[(row * k)..<((row + 1) * k)])
                 let cls = l.indices.max { l[$0] < l[$1] } ?? 0
-                var fields = ["\(i)", "\(labels[row])", "\(cls)", String(format: "%.6e", stats.finalRelativeResidual[row]),
-                              "\(stats.sampleSteps[row])"]
+                var fields = [
+                    "\(i)", "\(labels[row])", "\(cls)", String(format: "%.6e", stats.finalRelativeResidual[row]),
+                    "\(stats.sampleSteps[row])",
+                ]
                 fields += l.map { String(format: "%.9g", $0) }
                 out += fields.joined(separator: "\t") + "\n"
             }
@@ -44,14 +48,17 @@ public enum PerImageOutputs {
 
     /// Create `path`'s directory and check that the file can be written (before any work is done).
     public static func prepare(_ path: String) throws {
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(),
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: URL(fileURLWithPath: path).deletingLastPathComponent(),
+            withIntermediateDirectories: true)
         try ReportWriter.checkWritable(path: path)
     }
 
     /// Compute the table and write it atomically to `path` (its directory is created).
-    public static func write(model: some EquilibriumModel, data: ImageDataset, images: [Int], solver: SolverConfig,
-                             to path: String) throws {
+    public static func write(
+        model: some EquilibriumModel, data: ImageDataset, images: [Int], solver: SolverConfig,
+        to path: String
+    ) throws {
         let text = table(model: model, data: data, images: images, solver: solver)
         try prepare(path)
         try AtomicFile.write(Data(text.utf8), to: path)

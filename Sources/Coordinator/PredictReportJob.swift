@@ -34,20 +34,24 @@ public struct PredictReportJob {
         let s = settings
         let (target, smoothing, dataset) = try s.load()
         if let outputs = s.outputs, target.deq == nil {
-            throw CoordinatorError.invalidOption(name: "outputs", value: outputs, reason: "\(s.model) is not a DEQ: per-image outputs are for DEQ-S and MDEQ")
+            throw CoordinatorError.invalidOption(
+                name: "outputs", value: outputs, reason: "\(s.model) is not a DEQ: per-image outputs are for DEQ-S and MDEQ")
         }
         if let outputs = s.outputs, comm.rank == 0 { try PerImageOutputs.prepare(outputs) }
         var handle: FileHandle? = nil, lock: OutputLock? = nil
         if comm.rank == 0 {
-            try? FileManager.default.createDirectory(at: URL(fileURLWithPath: s.output).deletingLastPathComponent(),
-                                                     withIntermediateDirectories: true)
+            try? FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: s.output).deletingLastPathComponent(),
+                withIntermediateDirectories: true)
             try ReportWriter.checkWritable(path: s.output)
             guard !s.resume else {
-                throw CoordinatorError.invalidOption(name: "resume", value: s.output, reason: "predict cannot continue a report; use a new --out or --force")
+                throw CoordinatorError.invalidOption(
+                    name: "resume", value: s.output, reason: "predict cannot continue a report; use a new --out or --force")
             }
-            lock = try s.guardOutputs([s.output] + (s.outputs.map { [$0] } ?? []))   // the report and the per-image outputs
+            lock = try s.guardOutputs([s.output] + (s.outputs.map { [$0] } ?? []))  // the report and the per-image outputs
             guard FileManager.default.createFile(atPath: s.output, contents: Data(Self.header.utf8)),
-                  let h = FileHandle(forWritingAtPath: s.output) else {
+                let h = FileHandle(forWritingAtPath: s.output)
+            else {
                 throw CoordinatorError.output(path: s.output, reason: "cannot create the file")
             }
             h.seekToEndOfFile()
@@ -69,7 +73,7 @@ public struct PredictReportJob {
         let bar = ProgressBar(label: "predict", total: images.count, unit: "img", enabled: comm.rank == 0 && s.showProgress)
         _ = try job.run(on: comm) { r in
             let p = r.certificate.prediction
-            handle!.write(Data(Self.row(index: r.index, label: r.label, prediction: p, seconds: r.seconds).utf8))   // one write(2) per row
+            handle!.write(Data(Self.row(index: r.index, label: r.label, prediction: p, seconds: r.seconds).utf8))  // one write(2) per row
             done += 1
             if p < 0 { abstained += 1 } else if p == r.label { correct += 1 }
             bar.update(done, "correct \(correct), abstained \(abstained)")
@@ -81,7 +85,8 @@ public struct PredictReportJob {
         }
         lock?.release()
         succeeded = true
-        return Summary(predicted: done, correct: correct, abstained: abstained, wallSeconds: Date().timeIntervalSince(started),
-                       worldSize: comm.size)
+        return Summary(
+            predicted: done, correct: correct, abstained: abstained, wallSeconds: Date().timeIntervalSince(started),
+            worldSize: comm.size)
     }
 }

@@ -76,8 +76,9 @@ public struct PruneJob {
         if TextCheckpoint.isTextClassifier(o.model) {
             let loaded = try TextCheckpoint.load(o.model)
             let teacher = o.distillation != nil ? try TextCheckpoint.load(o.model).model : nil
-            subject = try TextPruningSubject(loaded: loaded, teacher: teacher, distillation: o.distillation ?? PruningDistillation(),
-                                             dataDirectory: o.dataDirectory, trainLimit: o.trainLimit, testLimit: o.testLimit, seed: o.settings.seed)
+            subject = try TextPruningSubject(
+                loaded: loaded, teacher: teacher, distillation: o.distillation ?? PruningDistillation(),
+                dataDirectory: o.dataDirectory, trainLimit: o.trainLimit, testLimit: o.testLimit, seed: o.settings.seed)
             kind = "minilm-classifier"; dataName = loaded.dataSet.rawValue
             save = { masks, meta in
                 var m = loaded.metadata
@@ -94,19 +95,22 @@ public struct PruneJob {
             }
         } else {
             let meta = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: o.model)).metadata
-            guard let arch = meta[DEQCheckpoint.architectureKey], arch.hasPrefix("{") else {   // DEQ-S: a JSON configuration
+            guard let arch = meta[DEQCheckpoint.architectureKey], arch.hasPrefix("{") else {  // DEQ-S: a JSON configuration
                 throw CoordinatorError.checkpoint(path: o.model, reason: "prune takes a DEQ-S or MiniLM-classifier checkpoint; this is neither")
             }
             let (model, prov, _) = try DEQCheckpoint.load(o.model)
             let teacher = o.distillation != nil ? try DEQCheckpoint.load(o.model).model : nil
-            let source = try o.data ?? ImageDataSource(rawValue: prov.dataSet).orThrow(
-                CoordinatorError.checkpoint(path: o.model, reason: "metadata names data '\(prov.dataSet)'; pass --data"))
+            let source =
+                try o.data
+                ?? ImageDataSource(rawValue: prov.dataSet).orThrow(
+                    CoordinatorError.checkpoint(path: o.model, reason: "metadata names data '\(prov.dataSet)'; pass --data"))
             guard prov.sigma.isFinite, prov.sigma >= 0 else {
                 throw CoordinatorError.checkpoint(path: o.model, reason: "metadata 'equicert.sigma' is missing")
             }
-            subject = try DEQPruningSubject(model: model, teacher: teacher, distillation: o.distillation ?? PruningDistillation(),
-                                            data: source, sigma: prov.sigma, validationCount: o.validationCount,
-                                            trainLimit: o.trainLimit, testLimit: o.testLimit, seed: o.settings.seed)
+            subject = try DEQPruningSubject(
+                model: model, teacher: teacher, distillation: o.distillation ?? PruningDistillation(),
+                data: source, sigma: prov.sigma, validationCount: o.validationCount,
+                trainLimit: o.trainLimit, testLimit: o.testLimit, seed: o.settings.seed)
             kind = "deq-s"; dataName = source.rawValue
             save = { masks, meta in
                 var p = prov
@@ -123,10 +127,11 @@ public struct PruneJob {
         let nonZeroBefore = store.values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         var denseVal = 0.0, denseTest = 0.0, denseDetails: [String: Double] = [:]
         if isRoot {
-            log("\(kind) \(o.model): \(store.count) parameters, \(names.count) prunable matrices (\(prunable) weights); "
-                + "\(subject.trainingCount) training examples; \(comm.size) rank(s); method \(o.settings.method.rawValue), "
-                + "schedule \(o.settings.schedule.map { String(format: "%.4g", $0) }.joined(separator: ","))"
-                + (o.distillation != nil ? ", distillation from the unpruned model" : ""))
+            log(
+                "\(kind) \(o.model): \(store.count) parameters, \(names.count) prunable matrices (\(prunable) weights); "
+                    + "\(subject.trainingCount) training examples; \(comm.size) rank(s); method \(o.settings.method.rawValue), "
+                    + "schedule \(o.settings.schedule.map { String(format: "%.4g", $0) }.joined(separator: ","))"
+                    + (o.distillation != nil ? ", distillation from the unpruned model" : ""))
             denseVal = try subject.evaluate(.validation, limit: 0).accuracy
             let t = try subject.evaluate(.test, limit: 0)
             denseTest = t.accuracy; denseDetails = t.details
@@ -135,21 +140,27 @@ public struct PruneJob {
         // A checkpoint pruned before keeps its masks: the new stages are nested in them.
         let initialMasks = try MaskSet.read(from: SafeTensorsFile(contentsOf: URL(fileURLWithPath: o.model)), for: store)
         if let m = initialMasks, isRoot { log(String(format: "continuing from the checkpoint's masks (sparsity %.4f)", m.sparsity)) }
-        let run = try PruningProcedure(o.settings).run(subject, comm: comm, initialMasks: initialMasks, log: log,
-                                                       candidateLog: writeToStandardError)
+        let run = try PruningProcedure(o.settings).run(
+            subject, comm: comm, initialMasks: initialMasks, log: log,
+            candidateLog: writeToStandardError)
         let nonZeroAfter = store.values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
-        let report = Report(command: o.command, codeVersion: o.codeVersion, model: o.model, modelKind: kind, data: dataName,
-                            ranks: comm.size, settings: o.settings, distillation: o.distillation,
-                            trainingExamples: subject.trainingCount, testLimit: o.testLimit, parameters: store.count, prunableWeights: prunable,
-                            nonZeroBefore: nonZeroBefore, nonZeroAfter: nonZeroAfter, denseValidationAccuracy: denseVal,
-                            denseTestAccuracy: denseTest, denseTestDetails: denseDetails, stages: run.stages,
-                            totalEpochs: run.totalEpochs, seconds: Date().timeIntervalSince(started), output: o.output)
+        let report = Report(
+            command: o.command, codeVersion: o.codeVersion, model: o.model, modelKind: kind, data: dataName,
+            ranks: comm.size, settings: o.settings, distillation: o.distillation,
+            trainingExamples: subject.trainingCount, testLimit: o.testLimit, parameters: store.count, prunableWeights: prunable,
+            nonZeroBefore: nonZeroBefore, nonZeroAfter: nonZeroAfter, denseValidationAccuracy: denseVal,
+            denseTestAccuracy: denseTest, denseTestDetails: denseDetails, stages: run.stages,
+            totalEpochs: run.totalEpochs, seconds: Date().timeIntervalSince(started), output: o.output)
         if isRoot {
             let last = run.stages.last!
-            try save(run.masks, ["equicert.pruning.method": o.settings.method.rawValue,
-                                 "equicert.pruning.sparsity": String(format: "%.6f", last.sparsity),
-                                 "equicert.pruning.source": o.model,
-                                 "equicert.pruning.test-accuracy": String(format: "%.4f", last.testAccuracy)])
+            try save(
+                run.masks,
+                [
+                    "equicert.pruning.method": o.settings.method.rawValue,
+                    "equicert.pruning.sparsity": String(format: "%.6f", last.sparsity),
+                    "equicert.pruning.source": o.model,
+                    "equicert.pruning.test-accuracy": String(format: "%.4f", last.testAccuracy),
+                ])
             let base = o.report ?? (o.output.hasSuffix(".safetensors") ? String(o.output.dropLast(".safetensors".count)) : o.output) + ".pruning"
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -167,20 +178,26 @@ public struct PruneJob {
         s += "- method: \(r.settings.method.rawValue)"
         if r.settings.method == .random { s += ", \(r.settings.candidates) candidates per stage, power \(r.settings.power), ρ \(r.settings.rhos)" }
         s += "; seed \(r.settings.seed); ranks \(r.ranks)\n"
-        s += "- early evaluation: \(r.settings.earlySteps) steps at \(r.settings.earlyLearningRateFactor)× lr \(r.settings.learningRate), validation every \(r.settings.evaluateEvery), score = mean of the last \(r.settings.scoreWindow); retraining \(r.settings.retrainSteps) steps, batch \(r.settings.batchSize)\n"
-        if let d = r.distillation { s += "- distillation from the unpruned model: soft weight \(d.softWeight), hidden weight \(d.hiddenWeight), T \(d.temperature)\n" }
+        s +=
+            "- early evaluation: \(r.settings.earlySteps) steps at \(r.settings.earlyLearningRateFactor)× lr \(r.settings.learningRate), validation every \(r.settings.evaluateEvery), score = mean of the last \(r.settings.scoreWindow); retraining \(r.settings.retrainSteps) steps, batch \(r.settings.batchSize)\n"
+        if let d = r.distillation {
+            s += "- distillation from the unpruned model: soft weight \(d.softWeight), hidden weight \(d.hiddenWeight), T \(d.temperature)\n"
+        }
         s += "- parameters \(r.parameters), prunable \(r.prunableWeights); non-zero before \(r.nonZeroBefore), after \(r.nonZeroAfter)\n"
-        s += String(format: "- before pruning (the input checkpoint): validation %.2f %%, test %.2f %%\n", 100 * r.denseValidationAccuracy, 100 * r.denseTestAccuracy)
+        s += String(
+            format: "- before pruning (the input checkpoint): validation %.2f %%, test %.2f %%\n", 100 * r.denseValidationAccuracy,
+            100 * r.denseTestAccuracy)
         s += String(format: "- cost %.2f epochs, wall time %.0f s\n", r.totalEpochs, r.seconds)
         s += "- command: `\(r.command)`\n\n"
         s += "| stage | target | reached | winner | early scores | ρ_s(early, full) | validation | test | selection s | retrain s | epochs |\n"
         s += "|---|---|---|---|---|---|---|---|---|---|---|\n"
         for st in r.stages {
             let scores = st.candidates.count > 1 ? st.candidates.map { String(format: "%.3f", $0.earlyScore) }.joined(separator: " ") : "–"
-            s += String(format: "| %d | %.4f | %.4f | %d | %@ | %@ | %.2f %% | %.2f %% | %.0f | %.0f | %.2f |\n",
-                        st.stage, st.targetSparsity, st.sparsity, st.winner, scores,
-                        st.rankCorrelation.map { String(format: "%.2f", $0) } ?? "–",
-                        100 * st.validationAccuracy, 100 * st.testAccuracy, st.selectionSeconds, st.retrainSeconds, st.epochs)
+            s += String(
+                format: "| %d | %.4f | %.4f | %d | %@ | %@ | %.2f %% | %.2f %% | %.0f | %.0f | %.2f |\n",
+                st.stage, st.targetSparsity, st.sparsity, st.winner, scores,
+                st.rankCorrelation.map { String(format: "%.2f", $0) } ?? "–",
+                100 * st.validationAccuracy, 100 * st.testAccuracy, st.selectionSeconds, st.retrainSeconds, st.epochs)
         }
         if let last = r.stages.last {
             s += "\nSparsity per matrix after the last stage:\n\n| matrix | sparsity |\n|---|---|\n"

@@ -22,9 +22,11 @@ public struct PruningProcedure {
     public init(_ settings: PruningSettings) { self.settings = settings }
 
     /// `log` gets the stage lines (root); `candidateLog` a line per candidate from the rank that evaluated it.
-    public func run(_ subject: PruningSubject, comm: any Communicator = SingleProcessCommunicator(),
-                    initialMasks: MaskSet? = nil, log: (String) -> Void = { _ in },
-                    candidateLog: (String) -> Void = { _ in }) throws -> PruningRun {
+    public func run(
+        _ subject: PruningSubject, comm: any Communicator = SingleProcessCommunicator(),
+        initialMasks: MaskSet? = nil, log: (String) -> Void = { _ in },
+        candidateLog: (String) -> Void = { _ in }
+    ) throws -> PruningRun {
         let s = settings
         do { try s.validate() } catch let PruningError.invalidSetting(name, value, reason) {
             throw CoordinatorError.invalidOption(name: Self.option(forSetting: name), value: value, reason: reason)
@@ -48,8 +50,9 @@ public struct PruningProcedure {
 
         for (stage, target) in s.schedule.enumerated() {
             if let already = masks.masks.values.map(\.sparsity).max(), already > target + 1e-12 {
-                throw CoordinatorError.invalidOption(name: "schedule", value: "\(target)",
-                                                     reason: "stage \(stage + 1) is below the sparsity the masks already have (\(already))")
+                throw CoordinatorError.invalidOption(
+                    name: "schedule", value: "\(target)",
+                    reason: "stage \(stage + 1) is below the sparsity the masks already have (\(already))")
             }
             let preValues = store.values
             let preOptimizer = optimizer.stepCount > 0 ? optimizer.state() : nil
@@ -60,8 +63,9 @@ public struct PruningProcedure {
                 return o
             }
             func mask(_ method: PruningMethod, candidate c: Int) -> MaskSet {
-                PruningAlgorithm.mask(for: method, candidate: c, stage: stage, target: target, previous: masks, store: store,
-                                      names: names, settings: s)
+                PruningAlgorithm.mask(
+                    for: method, candidate: c, stage: stage, target: target, previous: masks, store: store,
+                    names: names, settings: s)
             }
             let magnitude = mask(.magnitude, candidate: 0)
             let count = s.candidatesPerStage
@@ -82,9 +86,11 @@ public struct PruningProcedure {
                     m.apply(to: store)
                     let tc = Date()
                     var evals: [Double] = []
-                    try PruningAlgorithm.trainMasked(subject, masks: m, optimizer: &o, steps: s.earlySteps,
-                                                     key: runKey(stage: stage, run: c), settings: s,
-                                                     rate: { _ in s.learningRate * s.earlyLearningRateFactor }) { step in
+                    try PruningAlgorithm.trainMasked(
+                        subject, masks: m, optimizer: &o, steps: s.earlySteps,
+                        key: runKey(stage: stage, run: c), settings: s,
+                        rate: { _ in s.learningRate * s.earlyLearningRateFactor }
+                    ) { step in
                         if PruningAlgorithm.validatesAfter(step: step, settings: s) {
                             evals.append(try subject.evaluate(.validation, limit: s.earlyValidationLimit).accuracy)
                         }
@@ -92,14 +98,16 @@ public struct PruningProcedure {
                     let score = PruningAlgorithm.earlyScore(evals, window: s.scoreWindow)
                     for (j, v) in evals.enumerated() { series[c * slots + j] = v }
                     early[c] = score
-                    var line = String(format: "  candidate %d (rank %d, ρ %.0e): early score %.4f after %d steps (%.0f s)",
-                                      c, comm.rank, s.rho(candidate: c), score, s.earlySteps, Date().timeIntervalSince(tc))
+                    var line = String(
+                        format: "  candidate %d (rank %d, ρ %.0e): early score %.4f after %d steps (%.0f s)",
+                        c, comm.rank, s.rho(candidate: c), score, s.earlySteps, Date().timeIntervalSince(tc))
                     if s.fullEvaluation {
                         var of = try restore()
                         m.apply(to: store)
-                        try PruningAlgorithm.trainMasked(subject, masks: m, optimizer: &of, steps: s.retrainSteps,
-                                                         key: runKey(stage: stage, run: 1000 + c), settings: s,
-                                                         rate: retrainRate)
+                        try PruningAlgorithm.trainMasked(
+                            subject, masks: m, optimizer: &of, steps: s.retrainSteps,
+                            key: runKey(stage: stage, run: 1000 + c), settings: s,
+                            rate: retrainRate)
                         full[c] = try subject.evaluate(.validation, limit: 0).accuracy
                         line += String(format: ", fully trained %.4f", full[c])
                     }
@@ -128,9 +136,10 @@ public struct PruningProcedure {
             if count == 1 { differences[0] = PruningAlgorithm.difference(chosen, magnitude) }
             chosen.apply(to: store)
             let retrainComm: any Communicator = s.dataParallelRetrain ? comm : SingleProcessCommunicator()
-            try PruningAlgorithm.trainMasked(subject, masks: chosen, optimizer: &optimizer, steps: s.retrainSteps,
-                                             key: runKey(stage: stage, run: 999), settings: s,
-                                             batchGradient: DataParallel.reduction(over: retrainComm), rate: retrainRate)
+            try PruningAlgorithm.trainMasked(
+                subject, masks: chosen, optimizer: &optimizer, steps: s.retrainSteps,
+                key: runKey(stage: stage, run: 999), settings: s,
+                batchGradient: DataParallel.reduction(over: retrainComm), rate: retrainRate)
             epochs += Double(s.retrainSteps) / batchesPerEpoch
             masks = chosen
             let retrainSeconds = Date().timeIntervalSince(t1)
@@ -142,11 +151,12 @@ public struct PruningProcedure {
                 test = t.accuracy; details = t.details
             }
             let candidates = (0..<count).map { c -> PruningCandidateRecord in
-                PruningCandidateRecord(index: c, rho: s.method == .magnitude ? nil : s.rho(candidate: c),
-                                       rank: count > 1 ? ShardPlan(itemCount: count, over: comm, layout: .strided).shard(ofItem: c) : 0,
-                                       differenceFromMagnitude: differences[c],
-                                       earlyEvaluations: count > 1 ? evaluations[c] : [],
-                                       earlyScore: early[c], fullScore: s.fullEvaluation && count > 1 ? full[c] : nil)
+                PruningCandidateRecord(
+                    index: c, rho: s.method == .magnitude ? nil : s.rho(candidate: c),
+                    rank: count > 1 ? ShardPlan(itemCount: count, over: comm, layout: .strided).shard(ofItem: c) : 0,
+                    differenceFromMagnitude: differences[c],
+                    earlyEvaluations: count > 1 ? evaluations[c] : [],
+                    earlyScore: early[c], fullScore: s.fullEvaluation && count > 1 ? full[c] : nil)
             }
             let perMatrix = Dictionary(uniqueKeysWithValues: masks.masks.map { ($0.key, $0.value.sparsity) })
             let record = PruningStageRecord(
@@ -157,9 +167,12 @@ public struct PruningProcedure {
                 selectionSeconds: selectionSeconds, retrainSeconds: retrainSeconds, epochs: epochs)
             records.append(record)
             if isRoot {
-                log(String(format: "stage %d/%d: sparsity %@ reached %@, winner %d, validation %.4f, test %.4f (selection %.0f s, retrain %.0f s, %.2f epochs)",
-                           stage + 1, s.schedule.count, fmt(target), fmt(masks.sparsity), w, val, test, selectionSeconds,
-                           retrainSeconds, epochs))
+                log(
+                    String(
+                        format:
+                            "stage %d/%d: sparsity %@ reached %@, winner %d, validation %.4f, test %.4f (selection %.0f s, retrain %.0f s, %.2f epochs)",
+                        stage + 1, s.schedule.count, fmt(target), fmt(masks.sparsity), w, val, test, selectionSeconds,
+                        retrainSeconds, epochs))
             }
         }
         return PruningRun(stages: records, masks: masks)
@@ -171,9 +184,11 @@ public struct PruningProcedure {
 
     /// The `prune` option that sets a `PruningSettings` field (the settings name fields, the job names options).
     public static func option(forSetting name: String) -> String {
-        let options = ["rhos": "rho", "batchSize": "batch", "learningRate": "lr", "earlySteps": "early-steps",
-                       "earlyLearningRateFactor": "early-lr-factor", "evaluateEvery": "evaluate-every",
-                       "scoreWindow": "score-window", "earlyValidationLimit": "early-validation", "retrainSteps": "retrain-steps"]
+        let options = [
+            "rhos": "rho", "batchSize": "batch", "learningRate": "lr", "earlySteps": "early-steps",
+            "earlyLearningRateFactor": "early-lr-factor", "evaluateEvery": "evaluate-every",
+            "scoreWindow": "score-window", "earlyValidationLimit": "early-validation", "retrainSteps": "retrain-steps",
+        ]
         return options[name] ?? name
     }
 }

@@ -19,9 +19,15 @@ public struct PruningDistillation: Sendable, Codable, Equatable {
         self.softWeight = softWeight; self.hiddenWeight = hiddenWeight; self.temperature = temperature
     }
     public func validate() throws {
-        guard softWeight >= 0, softWeight <= 1 else { throw CoordinatorError.invalidOption(name: "distill-soft", value: "\(softWeight)", reason: "must be in [0, 1]") }
-        guard hiddenWeight >= 0, hiddenWeight.isFinite else { throw CoordinatorError.invalidOption(name: "distill-hidden", value: "\(hiddenWeight)", reason: "must be ≥ 0") }
-        guard temperature > 0, temperature.isFinite else { throw CoordinatorError.invalidOption(name: "distill-temperature", value: "\(temperature)", reason: "must be > 0") }
+        guard softWeight >= 0, softWeight <= 1 else {
+            throw CoordinatorError.invalidOption(name: "distill-soft", value: "\(softWeight)", reason: "must be in [0, 1]")
+        }
+        guard hiddenWeight >= 0, hiddenWeight.isFinite else {
+            throw CoordinatorError.invalidOption(name: "distill-hidden", value: "\(hiddenWeight)", reason: "must be ≥ 0")
+        }
+        guard temperature > 0, temperature.isFinite else {
+            throw CoordinatorError.invalidOption(name: "distill-temperature", value: "\(temperature)", reason: "must be > 0")
+        }
     }
 }
 
@@ -43,20 +49,24 @@ public final class DEQPruningSubject: PruningSubject {
 
     /// `validationCount` training images (stratified, by `seed`) are held out for selection; `trainLimit` > 0
     /// keeps a seeded random subset of that many of the rest for training; `testLimit` > 0 tests on a prefix.
-    public init(model: DEQSmall, teacher: DEQSmall?, distillation: PruningDistillation, data: ImageDataSource, sigma: Float,
-                validationCount: Int, trainLimit: Int, testLimit: Int = 0, seed: UInt64,
-                config: DEQTrainingConfig = DEQTrainingConfig()) throws {
+    public init(
+        model: DEQSmall, teacher: DEQSmall?, distillation: PruningDistillation, data: ImageDataSource, sigma: Float,
+        validationCount: Int, trainLimit: Int, testLimit: Int = 0, seed: UInt64,
+        config: DEQTrainingConfig = DEQTrainingConfig()
+    ) throws {
         let full = try data.load(split: .train)
         let c = model.configuration
         guard full.imageShape == [c.inputHeight, c.inputWidth, c.inputChannels], full.classCount == c.classes else {
-            throw CoordinatorError.modelDataMismatch(model: "deq-s \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels), \(c.classes) classes",
-                                                     data: data.rawValue, reason: "data has \(full.imageShape), \(full.classCount) classes")
+            throw CoordinatorError.modelDataMismatch(
+                model: "deq-s \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels), \(c.classes) classes",
+                data: data.rawValue, reason: "data has \(full.imageShape), \(full.classCount) classes")
         }
         guard validationCount >= 1, validationCount < full.count else {
             throw CoordinatorError.invalidOption(name: "validation", value: "\(validationCount)", reason: "must be in 1..<\(full.count)")
         }
-        let split = try StratifiedSplit(labels: full.labels, train: 1 - Double(validationCount) / Double(full.count),
-                                        validation: Double(validationCount) / Double(full.count), test: 0, seed: seed)
+        let split = try StratifiedSplit(
+            labels: full.labels, train: 1 - Double(validationCount) / Double(full.count),
+            validation: Double(validationCount) / Double(full.count), test: 0, seed: seed)
         var trainIdx = split.train
         if trainLimit > 0 && trainLimit < trainIdx.count {
             var rng = SplitMix64(seed: seed ^ 0x5052_554E)
@@ -78,7 +88,7 @@ public final class DEQPruningSubject: PruningSubject {
 
     public func accumulateGradients(examples: [Int], key: UInt64) throws -> (loss: Double, correct: Int) {
         var (x, labels) = train.batch(examples)
-        var noise = RandomStream(seed: key, 0x5052_554E)   // "PRUN"
+        var noise = RandomStream(seed: key, 0x5052_554E)  // "PRUN"
         if sigma > 0 { x += noise.gaussian(shape: x.shape, mean: 0, std: sigma) }
         let eps = config.jacobianWeight > 0 ? noise.gaussian(shape: model.stateShape(batch: x.shape[0])) : nil
         var lossFunction: ((Tensor, Tensor) -> (loss: Float, logitsGradient: Tensor, stateGradient: Tensor?))? = nil
@@ -86,8 +96,9 @@ public final class DEQPruningSubject: PruningSubject {
             let t = teacher.classify(x, solver: config.forwardSolver)
             let d = distillation
             lossFunction = { logits, state in
-                let r = Loss.distillation(logits: logits, labels: labels, teacherLogits: t.logits, temperature: d.temperature,
-                                          softWeight: d.softWeight, hidden: state, teacherHidden: t.state, hiddenWeight: d.hiddenWeight)
+                let r = Loss.distillation(
+                    logits: logits, labels: labels, teacherLogits: t.logits, temperature: d.temperature,
+                    softWeight: d.softWeight, hidden: state, teacherHidden: t.state, hiddenWeight: d.hiddenWeight)
                 return (r.loss, r.logitsGradient, r.hiddenGradient)
             }
         }
@@ -99,8 +110,9 @@ public final class DEQPruningSubject: PruningSubject {
         let data = part == .validation ? validation : test
         let n = limit > 0 ? min(limit, data.count) : data.count
         // Selection needs only the accuracy under noise; the test part also reports clean accuracy and residual.
-        let r = DEQEvaluation.run(model: model, data: data, count: n, sigma: sigma, solver: evaluationSolver, seed: seed,
-                                  clean: part == .test)
+        let r = DEQEvaluation.run(
+            model: model, data: data, count: n, sigma: sigma, solver: evaluationSolver, seed: seed,
+            clean: part == .test)
         var details = ["noisy": r.noisyAccuracy, "count": Double(n)]
         if part == .test { details["clean"] = r.cleanAccuracy; details["residual"] = r.meanResidual }
         return (sigma > 0 ? r.noisyAccuracy : r.cleanAccuracy, details)
@@ -118,8 +130,10 @@ public final class TextPruningSubject: PruningSubject {
     let test: (encoded: [EncodedText], labels: [Int])
 
     /// `trainLimit` > 0 keeps a seeded random subset of the training part of that size; `testLimit` > 0 a test prefix.
-    public init(loaded: TextCheckpoint.Loaded, teacher: TextClassifier?, distillation: PruningDistillation,
-                dataDirectory: String? = nil, trainLimit: Int, testLimit: Int = 0, seed: UInt64) throws {
+    public init(
+        loaded: TextCheckpoint.Loaded, teacher: TextClassifier?, distillation: PruningDistillation,
+        dataDirectory: String? = nil, trainLimit: Int, testLimit: Int = 0, seed: UInt64
+    ) throws {
         func part(_ p: TextCheckpoint.Part, limit: Int = 0) throws -> ([EncodedText], [Int]) {
             var (texts, labels) = try TextCheckpoint.examples(loaded, part: p, dataDirectory: dataDirectory)
             if limit > 0 && limit < texts.count {
@@ -154,8 +168,9 @@ public final class TextPruningSubject: PruningSubject {
         if let teacher {
             let t = teacher.forwardPooled(batch)
             let d = distillation
-            let r = Loss.distillation(logits: logits, labels: labels, teacherLogits: t.logits, temperature: d.temperature,
-                                      softWeight: d.softWeight, hidden: pooled, teacherHidden: t.pooled, hiddenWeight: d.hiddenWeight)
+            let r = Loss.distillation(
+                logits: logits, labels: labels, teacherLogits: t.logits, temperature: d.temperature,
+                softWeight: d.softWeight, hidden: pooled, teacherHidden: t.pooled, hiddenWeight: d.hiddenWeight)
             (loss, gLogits, gPooled) = (r.loss, r.logitsGradient, r.hiddenGradient)
         } else {
             (loss, gLogits) = Loss.crossEntropy(logits: logits, labels: labels)

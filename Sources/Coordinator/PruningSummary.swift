@@ -35,7 +35,8 @@ public enum PruningSummary {
     }
 
     public static func markdown(_ reports: [PruneJob.Report]) -> String {
-        var s = "| configuration | seeds | sparsity | test accuracy | Δ vs magnitude (paired) | validation | epochs (cum.) | stage s (selection + retrain) |\n"
+        var s =
+            "| configuration | seeds | sparsity | test accuracy | Δ vs magnitude (paired) | validation | epochs (cum.) | stage s (selection + retrain) |\n"
         s += "|---|---|---|---|---|---|---|---|\n"
         let groups = Dictionary(grouping: reports, by: configuration)
         let magnitude = reports.filter { $0.settings.method == .magnitude && $0.ranks == 1 }
@@ -63,9 +64,10 @@ public enum PruningSummary {
                     let d = meanStd(diffs)
                     paired = String(format: "%+.2f ± %.2f (%d)", 100 * d.mean, 100 * d.std, diffs.count)
                 }
-                s += String(format: "| | | %.4f | %.2f ± %.2f %% | %@ | %.2f ± %.2f %% | %.2f | %.0f ± %.0f |\n",
-                            runs[0].stages[i].sparsity, 100 * test.mean, 100 * test.std, paired, 100 * val.mean, 100 * val.std,
-                            epochs.mean, secs.mean, secs.std)
+                s += String(
+                    format: "| | | %.4f | %.2f ± %.2f %% | %@ | %.2f ± %.2f %% | %.2f | %.0f ± %.0f |\n",
+                    runs[0].stages[i].sparsity, 100 * test.mean, 100 * test.std, paired, 100 * val.mean, 100 * val.std,
+                    epochs.mean, secs.mean, secs.std)
             }
         }
         let correlations = reports.filter(\.settings.fullEvaluation)
@@ -74,10 +76,11 @@ public enum PruningSummary {
             s += "| run | stage | sparsity | early scores | full scores | ρ_s |\n|---|---|---|---|---|---|\n"
             for r in correlations {
                 for st in r.stages {
-                    s += String(format: "| %@ seed %llu | %d | %.4f | %@ | %@ | %@ |\n", configuration(r), r.settings.seed, st.stage, st.sparsity,
-                                st.candidates.map { String(format: "%.3f", $0.earlyScore) }.joined(separator: " "),
-                                st.candidates.map { String(format: "%.3f", $0.fullScore ?? .nan) }.joined(separator: " "),
-                                st.rankCorrelation.map { String(format: "%.2f", $0) } ?? "–")
+                    s += String(
+                        format: "| %@ seed %llu | %d | %.4f | %@ | %@ | %@ |\n", configuration(r), r.settings.seed, st.stage, st.sparsity,
+                        st.candidates.map { String(format: "%.3f", $0.earlyScore) }.joined(separator: " "),
+                        st.candidates.map { String(format: "%.3f", $0.fullScore ?? .nan) }.joined(separator: " "),
+                        st.rankCorrelation.map { String(format: "%.2f", $0) } ?? "–")
                 }
             }
         }

@@ -11,8 +11,10 @@ public enum RadiusRecomputation {
     /// (each nil: the run's), and the manifest describing them. With fewer audit stages than the run, the cost
     /// (f-evaluations, and the time column) of the dropped stages is taken off: the rows are what a run with those
     /// stages would have written.
-    public static func recompute(report: CertificationReport, manifest: RunManifest, reportPath: String,
-                                 estimator: RadiusEstimator?, alpha: Double?, auditStages: [Int]? = nil) throws -> ([CertificationRow], RunManifest) {
+    public static func recompute(
+        report: CertificationReport, manifest: RunManifest, reportPath: String,
+        estimator: RadiusEstimator?, alpha: Double?, auditStages: [Int]? = nil
+    ) throws -> ([CertificationRow], RunManifest) {
         var config = manifest.configuration
         let manifestPath = RunManifest.path(forReport: reportPath)
         guard manifest.status == "complete" || manifest.images.count >= report.rows.count else {
@@ -26,16 +28,21 @@ public enum RadiusRecomputation {
         }
         if let estimator {
             guard RadiusEstimator.allowed(in: config.mode).contains(estimator) else {
-                throw CoordinatorError.invalidOption(name: "radius", value: estimator.rawValue,
-                    reason: "\(reportPath) is a \(config.mode.rawValue)-mode run: its radius is \(RadiusEstimator.allowed(in: config.mode).map(\.rawValue).joined(separator: ", "))")
+                throw CoordinatorError.invalidOption(
+                    name: "radius", value: estimator.rawValue,
+                    reason:
+                        "\(reportPath) is a \(config.mode.rawValue)-mode run: its radius is \(RadiusEstimator.allowed(in: config.mode).map(\.rawValue).joined(separator: ", "))"
+                )
             }
             config.radius = estimator
         }
         var droppedStages = 0
         if let auditStages {
             let run = config.auditStages
-            guard config.mode == .srs, !auditStages.isEmpty, auditStages.count <= run.count, Array(run.prefix(auditStages.count)) == auditStages else {
-                throw CoordinatorError.invalidOption(name: "audit", value: auditStages.map(String.init).joined(separator: ","),
+            guard config.mode == .srs, !auditStages.isEmpty, auditStages.count <= run.count, Array(run.prefix(auditStages.count)) == auditStages
+            else {
+                throw CoordinatorError.invalidOption(
+                    name: "audit", value: auditStages.map(String.init).joined(separator: ","),
                     reason: "must be a prefix of the run's audit stages (\(run.map(String.init).joined(separator: ",")))")
             }
             droppedStages = run.count - auditStages.count
@@ -45,7 +52,8 @@ public enum RadiusRecomputation {
         var recordsPath = ""
         if config.mode == .srs {
             guard let name = manifest.records else {
-                throw CoordinatorError.checkpoint(path: manifestPath,
+                throw CoordinatorError.checkpoint(
+                    path: manifestPath,
                     reason: "names no per-image record file (SRS runs before the audit cannot be recomputed)")
             }
             recordsPath = name.hasPrefix("/") ? name : URL(fileURLWithPath: reportPath).deletingLastPathComponent().appendingPathComponent(name).path
@@ -56,7 +64,8 @@ public enum RadiusRecomputation {
         var images: [RunManifest.ImageCost] = []
         for row in report.rows {
             guard var cost = costs[row.index], let cA = cost.selectedClass, let words = cost.estimationCounts else {
-                throw CoordinatorError.checkpoint(path: manifestPath,
+                throw CoordinatorError.checkpoint(
+                    path: manifestPath,
                     reason: "no counts for image \(row.index) (runs before counts were kept in the manifest cannot be recomputed)")
             }
             let k = (words.count - 3) / 3
@@ -70,7 +79,8 @@ public enum RadiusRecomputation {
                 cert = try CertificateEstimator.standard(selected: cA, estimation: e, sigma: Double(config.sigma), alpha: config.alpha)
             } else {
                 guard let stored = records[row.index], stored.selectedClass == cA else {
-                    throw CoordinatorError.checkpoint(path: recordsPath, reason: "no record of image \(row.index) (or another ĉA than the manifest's)")
+                    throw CoordinatorError.checkpoint(
+                        path: recordsPath, reason: "no record of image \(row.index) (or another ĉA than the manifest's)")
                 }
                 var record = try stored.record(path: recordsPath)
                 if droppedStages > 0 {
@@ -88,14 +98,17 @@ public enum RadiusRecomputation {
                     }
                     record.audited = Array(record.audited.prefix(kept))
                 }
-                let r = try SerializedCertificate.compute(selected: cA, estimation: e, record: record,
-                                                          positions: config.auditPositions(image: row.index, count: record.audited.count),
-                                                          configuration: config)
+                let r = try SerializedCertificate.compute(
+                    selected: cA, estimation: e, record: record,
+                    positions: config.auditPositions(image: row.index, count: record.audited.count),
+                    configuration: config)
                 cert = r.certificate
                 cost.auditBound = r.auditBound
             }
-            rows.append(CertificationRow(index: row.index, label: row.label, prediction: cert.prediction,
-                                         radius: cert.abstained ? 0 : cert.radius, microseconds: microseconds))
+            rows.append(
+                CertificationRow(
+                    index: row.index, label: row.label, prediction: cert.prediction,
+                    radius: cert.abstained ? 0 : cert.radius, microseconds: microseconds))
             cost.agreement = cert.agreement; cost.pALower = cert.pALower
             images.append(cost)
         }

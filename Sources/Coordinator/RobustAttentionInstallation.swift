@@ -11,8 +11,10 @@ public enum RobustModels {
     /// On a text classifier: calibration on the first `calibrationCount` texts of its training part.
     /// Returns the one-line description of the installed rule (per-layer γ/δ included).
     @discardableResult
-    public static func install(_ settings: RobustAttentionSettings, on loaded: inout TextCheckpoint.Loaded,
-                               calibrationCount: Int, dataDirectory: String? = nil) throws -> String {
+    public static func install(
+        _ settings: RobustAttentionSettings, on loaded: inout TextCheckpoint.Loaded,
+        calibrationCount: Int, dataDirectory: String? = nil
+    ) throws -> String {
         guard calibrationCount >= 1 else {
             throw CoordinatorError.invalidOption(name: "calibration-examples", value: "\(calibrationCount)", reason: "must be ≥ 1")
         }
@@ -34,8 +36,10 @@ public enum RobustModels {
 
     /// On a ViT: calibration on the first `calibrationCount` training images of `data`.
     @discardableResult
-    public static func install(_ settings: RobustAttentionSettings, on model: inout VisionTransformer, parameters p: ParameterStore,
-                               data: ImageDataSource, calibrationCount: Int) throws -> String {
+    public static func install(
+        _ settings: RobustAttentionSettings, on model: inout VisionTransformer, parameters p: ParameterStore,
+        data: ImageDataSource, calibrationCount: Int
+    ) throws -> String {
         guard calibrationCount >= 1 else {
             throw CoordinatorError.invalidOption(name: "calibration-examples", value: "\(calibrationCount)", reason: "must be ≥ 1")
         }

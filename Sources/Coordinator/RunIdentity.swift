@@ -80,11 +80,13 @@ extension RunIdentity {
             } else {
                 let pairs: [(String, String, String)] = [
                     ("configuration", "\(m.configuration)", "\(f.configuration)"), ("data", m.data, f.data),
-                    ("split", m.split, f.split), ("skip", String(m.skip), String(f.skip))]
+                    ("split", m.split, f.split), ("skip", String(m.skip), String(f.skip)),
+                ]
                 difference = pairs.first { $0.1 != $0.2 }.map { (name: $0.0, mine: $0.1, theirs: $0.2) }
             }
             if let d = difference {
-                throw CoordinatorError.mismatch("report merge: \(d.name) differs: \(d.theirs) in \(firstPath), \(d.mine) in \(part); only parts of one run can be merged")
+                throw CoordinatorError.mismatch(
+                    "report merge: \(d.name) differs: \(d.theirs) in \(firstPath), \(d.mine) in \(part); only parts of one run can be merged")
             }
         }
     }

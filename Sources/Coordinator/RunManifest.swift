@@ -24,10 +24,12 @@ public struct RunManifest: Codable, Sendable {
         public var auditStageEvaluations: [Int64]?
         public var auditStageSeconds: [Double]?
         public var auditBound: AuditBound?
-        public init(index: Int, sampleEvaluations: Int64, divergedSamples: Int64, computeSeconds: Double,
-                    agreement: Double, pALower: Double, selectedClass: Int? = nil, estimationCounts: [Int64]? = nil,
-                    auditStagesRun: Int? = nil, auditStageEvaluations: [Int64]? = nil, auditStageSeconds: [Double]? = nil,
-                    auditBound: AuditBound? = nil) {
+        public init(
+            index: Int, sampleEvaluations: Int64, divergedSamples: Int64, computeSeconds: Double,
+            agreement: Double, pALower: Double, selectedClass: Int? = nil, estimationCounts: [Int64]? = nil,
+            auditStagesRun: Int? = nil, auditStageEvaluations: [Int64]? = nil, auditStageSeconds: [Double]? = nil,
+            auditBound: AuditBound? = nil
+        ) {
             self.index = index; self.sampleEvaluations = sampleEvaluations; self.divergedSamples = divergedSamples
             self.computeSeconds = computeSeconds; self.agreement = agreement; self.pALower = pALower
             self.selectedClass = selectedClass; self.estimationCounts = estimationCounts
@@ -81,11 +83,13 @@ public struct RunManifest: Codable, Sendable {
     public var rootAggregationSeconds: Double
     public var images: [ImageCost]
 
-    public init(version: String, status: String, command: String, model: String, modelMetadata: [String: String],
-                data: String, split: String, skip: Int, max: Int, shard: String?, configuration: SmoothingConfiguration,
-                radiusEstimator: String, worldSize: Int, wallSeconds: Double, imagesCertified: Int, samplesPerSecond: Double,
-                ranks: [RankFigures], busySecondsMin: Double, busySecondsMedian: Double, busySecondsMax: Double,
-                rootAggregationSeconds: Double, images: [ImageCost]) {
+    public init(
+        version: String, status: String, command: String, model: String, modelMetadata: [String: String],
+        data: String, split: String, skip: Int, max: Int, shard: String?, configuration: SmoothingConfiguration,
+        radiusEstimator: String, worldSize: Int, wallSeconds: Double, imagesCertified: Int, samplesPerSecond: Double,
+        ranks: [RankFigures], busySecondsMin: Double, busySecondsMedian: Double, busySecondsMax: Double,
+        rootAggregationSeconds: Double, images: [ImageCost]
+    ) {
         self.version = version; self.status = status; self.command = command; self.model = model
         self.modelMetadata = modelMetadata; self.data = data; self.split = split; self.skip = skip; self.max = max
         self.shard = shard; self.configuration = configuration; self.radiusEstimator = radiusEstimator
@@ -101,7 +105,8 @@ public struct RunManifest: Codable, Sendable {
         radiusEstimator = configuration.radius.rawValue
         baseClassifier = configuration.baseClassifierDescription
         radiusIsSound = configuration.radius.isSound
-        auditAlphaShares = configuration.radius == .audit
+        auditAlphaShares =
+            configuration.radius == .audit
             ? AuditAlphaShares(alpha: configuration.alpha, plannedStages: configuration.auditStages.count) : nil
     }
 
@@ -143,8 +148,9 @@ public struct RunManifest: Codable, Sendable {
     public var identity: RunIdentity? { settings.map(RunIdentity.init(settings:)) }
 
     public static func read(_ path: String) throws -> RunManifest {
-        do { return try JSONDecoder().decode(RunManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path))) }
-        catch { throw CoordinatorError.checkpoint(path: path, reason: "manifest unreadable: \(error)") }
+        do { return try JSONDecoder().decode(RunManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            throw CoordinatorError.checkpoint(path: path, reason: "manifest unreadable: \(error)")
+        }
     }
 }
 

@@ -40,8 +40,10 @@ public struct SmoothingRunSettings: Sendable {
     /// The command line, for the manifest.
     public var command = ""
 
-    public init(model: String, configuration: SmoothingConfiguration, output: String, attention: RobustAttentionSettings,
-                calibrationCount: Int) {
+    public init(
+        model: String, configuration: SmoothingConfiguration, output: String, attention: RobustAttentionSettings,
+        calibrationCount: Int
+    ) {
         self.model = model; self.configuration = configuration; self.output = output
         self.attention = attention; self.calibrationCount = calibrationCount
     }
@@ -49,8 +51,9 @@ public struct SmoothingRunSettings: Sendable {
     /// The checkpoint with its data, the smoothing of its classifier, and the split to read images from. The
     /// smoothing is built before any output file is touched: a ViT with SRS fails here, leaving nothing behind.
     func load() throws -> (target: SmoothingTarget, smoothing: Smoothing<AnySmoothableClassifier>, dataset: ImageDataset) {
-        let target = try SmoothingTarget(checkpoint: model, data: data, attention: attention, calibrationCount: calibrationCount,
-                                         dataDirectory: dataDirectory)
+        let target = try SmoothingTarget(
+            checkpoint: model, data: data, attention: attention, calibrationCount: calibrationCount,
+            dataDirectory: dataDirectory)
         let smoothing = try Smoothing(model: target.classifier, configuration: configuration)
         let dataset = split == .test ? target.test : try target.source.load(split: .train, directory: dataDirectory)
         return (target, smoothing, dataset)
@@ -72,7 +75,8 @@ public struct SmoothingRunSettings: Sendable {
 
     /// The images this run smooths (the shard's, minus those `done`), in report order.
     func images(count: Int, done: Set<Int> = []) -> [Int] {
-        CertifyImages.selectImages(count: count, skip: skip, max: max, shard: shard?.index ?? 0, shards: shard?.count ?? 1,
-                                   done: done)
+        CertifyImages.selectImages(
+            count: count, skip: skip, max: max, shard: shard?.index ?? 0, shards: shard?.count ?? 1,
+            done: done)
     }
 }

@@ -20,8 +20,10 @@ public enum SolverStudy {
         public var evaluationsToThreshold: [Int?]
     }
 
-    public static func run(model: some EquilibriumModel, data: ImageDataset, images: Int, sigma: Float, maxSteps: Int,
-                           threshold: Float, seed: UInt64) -> [Curve] {
+    public static func run(
+        model: some EquilibriumModel, data: ImageDataset, images: Int, sigma: Float, maxSteps: Int,
+        threshold: Float, seed: UInt64
+    ) -> [Curve] {
         let idx = Array(0..<min(images, data.count))
         let (clean, _) = data.batch(idx)
         func noisy(_ copy: UInt32) -> Tensor {
@@ -41,8 +43,10 @@ public enum SolverStudy {
                 let toThreshold: [Int?] = idx.indices.map { i in
                     trace.relativeResidual.indices.first { trace.relativeResidual[$0][i] < threshold }.map { trace.evaluations[$0] }
                 }
-                curves.append(Curve(solver: kind, warm: warm, evaluations: trace.evaluations, meanRelativeResidual: mean,
-                                    evaluationsToThreshold: toThreshold))
+                curves.append(
+                    Curve(
+                        solver: kind, warm: warm, evaluations: trace.evaluations, meanRelativeResidual: mean,
+                        evaluationsToThreshold: toThreshold))
             }
         }
         return curves
@@ -50,7 +54,8 @@ public enum SolverStudy {
 
     /// A Markdown table: mean relative residual at selected evaluation counts, and evaluations to the threshold.
     public static func table(_ curves: [Curve], threshold: Float, at columns: [Int]) -> String {
-        var s = "| solver | start | " + columns.map { "\($0) evals" }.joined(separator: " | ")
+        var s =
+            "| solver | start | " + columns.map { "\($0) evals" }.joined(separator: " | ")
             + " | evals to rel. residual \(threshold) (mean; reached) |\n"
         s += "|---|---|" + String(repeating: "---|", count: columns.count) + "---|\n"
         for c in curves {
@@ -60,7 +65,8 @@ public enum SolverStudy {
             }
             let reached = c.evaluationsToThreshold.compactMap { $0 }
             let mean = reached.isEmpty ? "never" : String(format: "%.1f", Double(reached.reduce(0, +)) / Double(reached.count))
-            s += "| \(c.solver.rawValue) | \(c.warm ? "warm (other noisy copy's z*)" : "zero") | " + cells.joined(separator: " | ")
+            s +=
+                "| \(c.solver.rawValue) | \(c.warm ? "warm (other noisy copy's z*)" : "zero") | " + cells.joined(separator: " | ")
                 + " | \(mean); \(reached.count)/\(c.evaluationsToThreshold.count) |\n"
         }
         return s

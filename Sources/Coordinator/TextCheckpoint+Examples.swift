@@ -6,8 +6,9 @@ extension TextCheckpoint {
     public static func examples(_ loaded: Loaded, part: Part, dataDirectory: String? = nil) throws -> (texts: [String], labels: [Int]) {
         let data = try loaded.dataSet.load(directory: dataDirectory, limit: loaded.limit)
         guard data.classNames == loaded.model.classNames else {
-            throw CoordinatorError.modelDataMismatch(model: "classes \(loaded.model.classNames)", data: loaded.dataSet.rawValue,
-                                                     reason: "data has classes \(data.classNames)")
+            throw CoordinatorError.modelDataMismatch(
+                model: "classes \(loaded.model.classNames)", data: loaded.dataSet.rawValue,
+                reason: "data has classes \(data.classNames)")
         }
         let split = try StratifiedSplit.read(from: loaded.splitPath)
         try split.check(labels: data.labels, path: loaded.splitPath)

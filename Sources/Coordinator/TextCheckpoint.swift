@@ -42,8 +42,9 @@ public enum TextCheckpoint {
         }
         let splitName = m["equicert.split-file"] ?? URL(fileURLWithPath: TextTrainingJob.splitPath(forCheckpoint: path)).lastPathComponent
         let splitPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(splitName).path
-        return Loaded(model: model, dataSet: data, maxLength: maxLength, limit: Int(m["equicert.text.limit"] ?? "") ?? 0,
-                      splitPath: splitPath, metadata: m)
+        return Loaded(
+            model: model, dataSet: data, maxLength: maxLength, limit: Int(m["equicert.text.limit"] ?? "") ?? 0,
+            splitPath: splitPath, metadata: m)
     }
 
     /// Which part of the split to evaluate.
@@ -61,14 +62,17 @@ public enum TextCheckpoint {
 
     /// Accuracy of the checkpoint on a part of its own split (the split file must match the data's labels).
     /// `maxLength` overrides the training length (default: the checkpoint's).
-    public static func evaluate(_ loaded: Loaded, part: Part = .test, dataDirectory: String? = nil, maxLength: Int? = nil,
-                                batchSize: Int = 64, comm: any Communicator = SingleProcessCommunicator()) throws -> Evaluation {
+    public static func evaluate(
+        _ loaded: Loaded, part: Part = .test, dataDirectory: String? = nil, maxLength: Int? = nil,
+        batchSize: Int = 64, comm: any Communicator = SingleProcessCommunicator()
+    ) throws -> Evaluation {
         guard batchSize >= 1 else { throw CoordinatorError.invalidOption(name: "batch", value: "\(batchSize)", reason: "must be ≥ 1") }
         let (texts, labels) = try examples(loaded, part: part, dataDirectory: dataDirectory)
         let n = maxLength ?? loaded.maxLength
         let enc = try loaded.model.encode(texts, maxLength: n)
-        let r = try TextEvaluation.run(loaded.model, encoded: enc, labels: labels,
-                                       indices: Array(0..<texts.count), batchSize: batchSize, comm: comm)
+        let r = try TextEvaluation.run(
+            loaded.model, encoded: enc, labels: labels,
+            indices: Array(0..<texts.count), batchSize: batchSize, comm: comm)
         return Evaluation(dataSet: loaded.dataSet, part: part, result: r, truncated: enc.filter(\.truncated).count, maxLength: n)
     }
 }

@@ -17,8 +17,9 @@ public enum TextDataSource: String, Sendable, CaseIterable {
     /// Parse a `--data` value.
     public init(parsing s: String) throws {
         guard let v = TextDataSource(rawValue: s.lowercased()) else {
-            throw CoordinatorError.invalidOption(name: "data", value: s,
-                                                 reason: "expected one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CoordinatorError.invalidOption(
+                name: "data", value: s,
+                reason: "expected one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self = v
     }
@@ -114,20 +115,25 @@ public struct TextTrainingJob {
     static func makeClassifier(_ o: Options, classNames: [String]) throws -> TextClassifier {
         switch o.encoder {
         case let .pretrained(directory):
-            let dir = try directory.map { URL(fileURLWithPath: $0) }
+            let dir =
+                try directory.map { URL(fileURLWithPath: $0) }
                 ?? DataLocator.process.locate("minilm", requiring: ["config.json", "vocab.txt", "model.safetensors"])
-            return TextClassifier(pretrained: try PretrainedEncoder(directory: dir), classNames: classNames,
-                                  pooling: o.pooling, seed: o.seed)
+            return TextClassifier(
+                pretrained: try PretrainedEncoder(directory: dir), classNames: classNames,
+                pooling: o.pooling, seed: o.seed)
         case let .scratch(h, layers, heads, ffn, vocabulary):
             guard h > 0, heads > 0, h % heads == 0, layers >= 0, ffn > 0 else {
-                throw CoordinatorError.invalidOption(name: "encoder", value: "H \(h), \(layers) layers, \(heads) heads, FFN \(ffn)",
-                                                     reason: "H must be a positive multiple of the heads")
+                throw CoordinatorError.invalidOption(
+                    name: "encoder", value: "H \(h), \(layers) layers, \(heads) heads, FFN \(ffn)",
+                    reason: "H must be a positive multiple of the heads")
             }
             let tokenizer = try WordPieceTokenizer(vocabulary: URL(fileURLWithPath: vocabulary))
-            let config = BertConfiguration(vocabularySize: tokenizer.vocabularySize, hiddenSize: h, layerCount: layers,
-                                           headCount: heads, intermediateSize: ffn, maxPositions: max(o.maxLength, 2))
-            return TextClassifier(configuration: config, tokenizer: tokenizer, classNames: classNames, pooling: o.pooling,
-                                  seed: o.seed)
+            let config = BertConfiguration(
+                vocabularySize: tokenizer.vocabularySize, hiddenSize: h, layerCount: layers,
+                headCount: heads, intermediateSize: ffn, maxPositions: max(o.maxLength, 2))
+            return TextClassifier(
+                configuration: config, tokenizer: tokenizer, classNames: classNames, pooling: o.pooling,
+                seed: o.seed)
         }
     }
 
@@ -135,7 +141,9 @@ public struct TextTrainingJob {
         let o = options, isRoot = comm.rank == 0
         guard o.epochs >= 1 else { throw CoordinatorError.invalidOption(name: "epochs", value: "\(o.epochs)", reason: "must be ≥ 1") }
         guard o.batchSize >= 1 else { throw CoordinatorError.invalidOption(name: "batch", value: "\(o.batchSize)", reason: "must be ≥ 1") }
-        guard o.evalBatchSize >= 1 else { throw CoordinatorError.invalidOption(name: "eval-batch", value: "\(o.evalBatchSize)", reason: "must be ≥ 1") }
+        guard o.evalBatchSize >= 1 else {
+            throw CoordinatorError.invalidOption(name: "eval-batch", value: "\(o.evalBatchSize)", reason: "must be ≥ 1")
+        }
         guard o.learningRate > 0, o.learningRate.isFinite else {
             throw CoordinatorError.invalidOption(name: "lr", value: "\(o.learningRate)", reason: "must be > 0")
         }
@@ -151,11 +159,13 @@ public struct TextTrainingJob {
         guard o.limit >= 0 else { throw CoordinatorError.invalidOption(name: "limit", value: "\(o.limit)", reason: "must be ≥ 0") }
 
         let data = try o.data.load(directory: o.dataDirectory, limit: o.limit)
-        let split = try StratifiedSplit(labels: data.labels, train: 1 - o.validationFraction - o.testFraction,
-                                        validation: o.validationFraction, test: o.testFraction, seed: o.seed)
+        let split = try StratifiedSplit(
+            labels: data.labels, train: 1 - o.validationFraction - o.testFraction,
+            validation: o.validationFraction, test: o.testFraction, seed: o.seed)
         guard !split.train.isEmpty, !split.validation.isEmpty, !split.test.isEmpty else {
-            throw CoordinatorError.invalidOption(name: "limit", value: "\(o.limit)",
-                                                 reason: "too few documents for a train/validation/test split (\(data.count))")
+            throw CoordinatorError.invalidOption(
+                name: "limit", value: "\(o.limit)",
+                reason: "too few documents for a train/validation/test split (\(data.count))")
         }
         let model = try Self.makeClassifier(o, classNames: data.classNames)
         try TextClassifier.checkMaximumLength(o.maxLength, configuration: model.configuration)
@@ -164,15 +174,19 @@ public struct TextTrainingJob {
         let truncated = (cut(split.train), cut(split.validation), cut(split.test))
         let splitPath = Self.splitPath(forCheckpoint: o.output)
         if isRoot {
-            try FileManager.default.createDirectory(at: URL(fileURLWithPath: o.output).deletingLastPathComponent(),
-                                                    withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: o.output).deletingLastPathComponent(),
+                withIntermediateDirectories: true)
             try split.write(to: splitPath)
-            log("\(o.data.rawValue): \(data.count) texts, \(data.classCount) classes; split (seed \(o.seed)) train \(split.train.count) / "
-                + "validation \(split.validation.count) / test \(split.test.count) → \(splitPath)")
-            log("max length \(o.maxLength) tokens: truncated train \(truncated.0)/\(split.train.count), validation "
-                + "\(truncated.1)/\(split.validation.count), test \(truncated.2)/\(split.test.count)")
-            log("model: \(model.configuration.layerCount) layers, H \(model.configuration.hiddenSize), \(model.parameters.count) parameters, "
-                + "\(o.pooling.rawValue) pooling; world size \(comm.size)")
+            log(
+                "\(o.data.rawValue): \(data.count) texts, \(data.classCount) classes; split (seed \(o.seed)) train \(split.train.count) / "
+                    + "validation \(split.validation.count) / test \(split.test.count) → \(splitPath)")
+            log(
+                "max length \(o.maxLength) tokens: truncated train \(truncated.0)/\(split.train.count), validation "
+                    + "\(truncated.1)/\(split.validation.count), test \(truncated.2)/\(split.test.count)")
+            log(
+                "model: \(model.configuration.layerCount) layers, H \(model.configuration.hiddenSize), \(model.parameters.count) parameters, "
+                    + "\(o.pooling.rawValue) pooling; world size \(comm.size)")
         }
 
         let p = model.parameters
@@ -181,21 +195,26 @@ public struct TextTrainingJob {
         var optimizer = try AdamW(weightDecay: o.weightDecay, decayMask: .excluding(noDecay))
         let batcher = Batcher(pool: split.train, batchSize: o.batchSize, dropLast: false, shuffle: true, seed: o.seed)
         let totalSteps = batcher.batchesPerEpoch * o.epochs
-        let schedule = LearningRateSchedule.linear(base: o.learningRate, warmup: o.warmupSteps ?? Int((0.1 * Double(totalSteps)).rounded()),
-                                                   total: totalSteps, floor: 0)
+        let schedule = LearningRateSchedule.linear(
+            base: o.learningRate, warmup: o.warmupSteps ?? Int((0.1 * Double(totalSteps)).rounded()),
+            total: totalSteps, floor: 0)
         let started = Date()
-        var summary = Summary(epochs: o.epochs, seconds: 0, epochSeconds: [], trainLoss: [], validationAccuracy: [],
-                              testAccuracy: .nan, counts: (split.train.count, split.validation.count, split.test.count),
-                              truncated: truncated, splitPath: splitPath)
+        var summary = Summary(
+            epochs: o.epochs, seconds: 0, epochSeconds: [], trainLoss: [], validationAccuracy: [],
+            testAccuracy: .nan, counts: (split.train.count, split.validation.count, split.test.count),
+            truncated: truncated, splitPath: splitPath)
         var step = 0
         func metadata(epochs: Int, steps: Int) -> [String: String] {
-            var m = ["equicert.data": o.data.rawValue, "equicert.max-length": "\(o.maxLength)", "equicert.command": o.command,
-                     "equicert.version": o.codeVersion, "equicert.epochs-done": "\(epochs)", "equicert.steps-done": "\(steps)",
-                     "equicert.split-file": URL(fileURLWithPath: splitPath).lastPathComponent, "equicert.text.limit": "\(o.limit)",
-                     "equicert.text.truncated": "train \(truncated.0)/\(split.train.count) validation \(truncated.1)/\(split.validation.count) test \(truncated.2)/\(split.test.count)",
-                     "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started)),
-                     "equicert.train.seconds-per-epoch": summary.epochSeconds.map { String(format: "%.1f", $0) }.joined(separator: " "),
-                     "equicert.train.validation-accuracy": summary.validationAccuracy.map { String(format: "%.4f", $0) }.joined(separator: " ")]
+            var m = [
+                "equicert.data": o.data.rawValue, "equicert.max-length": "\(o.maxLength)", "equicert.command": o.command,
+                "equicert.version": o.codeVersion, "equicert.epochs-done": "\(epochs)", "equicert.steps-done": "\(steps)",
+                "equicert.split-file": URL(fileURLWithPath: splitPath).lastPathComponent, "equicert.text.limit": "\(o.limit)",
+                "equicert.text.truncated":
+                    "train \(truncated.0)/\(split.train.count) validation \(truncated.1)/\(split.validation.count) test \(truncated.2)/\(split.test.count)",
+                "equicert.train.seconds": String(format: "%.0f", Date().timeIntervalSince(started)),
+                "equicert.train.seconds-per-epoch": summary.epochSeconds.map { String(format: "%.1f", $0) }.joined(separator: " "),
+                "equicert.train.validation-accuracy": summary.validationAccuracy.map { String(format: "%.4f", $0) }.joined(separator: " "),
+            ]
             if summary.testAccuracy.isFinite { m["equicert.train.test-accuracy"] = String(format: "%.4f", summary.testAccuracy) }
             return m
         }
@@ -206,41 +225,55 @@ public struct TextTrainingJob {
         var bar: ProgressBar? = nil
         var t0 = Date()
         var lossSum = 0.0, correct = 0.0, seen = 0, batches = 0
-        try loop.run(epochs: 0..<o.epochs, step: &step, parameters: p, optimizer: &optimizer, statCount: 2, beforeEpoch: { epoch in
-            bar = ProgressBar(label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
-                              enabled: o.showProgress && isRoot)
-            t0 = Date()
-            lossSum = 0; correct = 0; seen = 0; batches = 0
-        }, compute: { position, s in
-            // batch-weighted loss, correct; summed over ranks
-            let b = position.indices.count
-            let slice = Array(position.indices[s])
-            let r = model.trainingStep(model.batch(slice.map { encoded[$0] }), labels: slice.map { data.labels[$0] })
-            return [Double(r.loss) * Double(s.count) / Double(b), Double(r.correct)]
-        }, check: { position, stats, norm in
-            guard stats[0].isFinite, norm.isFinite else {
-                throw CoordinatorError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]), gradient norm \(norm)")
-            }
-        }, afterStep: { position, stats, norm in
-            batches += 1
-            lossSum += stats[0]; correct += stats[1]; seen += position.indices.count
-            bar!.update(position.batch + 1, String(format: "loss %.4f acc %.1f%% |g| %.2f", lossSum / Double(batches),
-                                                   100 * correct / Double(seen), norm))
-        }, afterEpoch: { epoch, steps, _ in
-            let seconds = Date().timeIntervalSince(t0)
-            summary.epochSeconds.append(seconds)
-            summary.trainLoss.append(lossSum / Double(max(batches, 1)))
-            let v = try TextEvaluation.run(model, encoded: encoded, labels: data.labels, indices: split.validation,
-                                           batchSize: o.evalBatchSize, comm: comm)
-            summary.validationAccuracy.append(v.accuracy)
-            guard isRoot else { return }
-            log(String(format: "epoch %d: train loss %.4f acc %.2f%% (%.1f s) | validation (%d) loss %.4f acc %.2f%%",
-                       epoch + 1, summary.trainLoss.last!, 100 * correct / Double(max(seen, 1)), seconds, v.count,
-                       v.loss, 100 * v.accuracy))
-            try model.save(to: URL(fileURLWithPath: o.output), metadata: metadata(epochs: epoch + 1, steps: steps))
-        })
-        let t = try TextEvaluation.run(model, encoded: encoded, labels: data.labels, indices: split.test,
-                                       batchSize: o.evalBatchSize, comm: comm)
+        try loop.run(
+            epochs: 0..<o.epochs, step: &step, parameters: p, optimizer: &optimizer, statCount: 2,
+            beforeEpoch: { epoch in
+                bar = ProgressBar(
+                    label: "epoch \(epoch + 1)/\(o.epochs)", total: batcher.batchesPerEpoch, unit: "step",
+                    enabled: o.showProgress && isRoot)
+                t0 = Date()
+                lossSum = 0; correct = 0; seen = 0; batches = 0
+            },
+            compute: { position, s in
+                // batch-weighted loss, correct; summed over ranks
+                let b = position.indices.count
+                let slice = Array(position.indices[s])
+                let r = model.trainingStep(model.batch(slice.map { encoded[$0] }), labels: slice.map { data.labels[$0] })
+                return [Double(r.loss) * Double(s.count) / Double(b), Double(r.correct)]
+            },
+            check: { position, stats, norm in
+                guard stats[0].isFinite, norm.isFinite else {
+                    throw CoordinatorError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]), gradient norm \(norm)")
+                }
+            },
+            afterStep: { position, stats, norm in
+                batches += 1
+                lossSum += stats[0]; correct += stats[1]; seen += position.indices.count
+                bar!.update(
+                    position.batch + 1,
+                    String(
+                        format: "loss %.4f acc %.1f%% |g| %.2f", lossSum / Double(batches),
+                        100 * correct / Double(seen), norm))
+            },
+            afterEpoch: { epoch, steps, _ in
+                let seconds = Date().timeIntervalSince(t0)
+                summary.epochSeconds.append(seconds)
+                summary.trainLoss.append(lossSum / Double(max(batches, 1)))
+                let v = try TextEvaluation.run(
+                    model, encoded: encoded, labels: data.labels, indices: split.validation,
+                    batchSize: o.evalBatchSize, comm: comm)
+                summary.validationAccuracy.append(v.accuracy)
+                guard isRoot else { return }
+                log(
+                    String(
+                        format: "epoch %d: train loss %.4f acc %.2f%% (%.1f s) | validation (%d) loss %.4f acc %.2f%%",
+                        epoch + 1, summary.trainLoss.last!, 100 * correct / Double(max(seen, 1)), seconds, v.count,
+                        v.loss, 100 * v.accuracy))
+                try model.save(to: URL(fileURLWithPath: o.output), metadata: metadata(epochs: epoch + 1, steps: steps))
+            })
+        let t = try TextEvaluation.run(
+            model, encoded: encoded, labels: data.labels, indices: split.test,
+            batchSize: o.evalBatchSize, comm: comm)
         summary.testAccuracy = t.accuracy
         summary.seconds = Date().timeIntervalSince(started)
         if isRoot {
@@ -262,8 +295,10 @@ public enum TextEvaluation {
 
     /// Rank r evaluates the contiguous r-th share of `indices` (sorted by token count, so batches pad little);
     /// correct counts and loss sums are all-reduced, so every rank returns the same result.
-    public static func run(_ model: TextClassifier, encoded: [EncodedText], labels: [Int], indices: [Int], batchSize: Int,
-                           comm: any Communicator = SingleProcessCommunicator()) throws -> Result {
+    public static func run(
+        _ model: TextClassifier, encoded: [EncodedText], labels: [Int], indices: [Int], batchSize: Int,
+        comm: any Communicator = SingleProcessCommunicator()
+    ) throws -> Result {
         precondition(batchSize >= 1)
         let order = indices.sorted { (encoded[$0].ids.count, $0) < (encoded[$1].ids.count, $1) }
         let lo = order.count * comm.rank / comm.size, hi = order.count * (comm.rank + 1) / comm.size
@@ -279,7 +314,8 @@ public enum TextEvaluation {
         }
         if comm.size > 1 { try comm.allReduce(&sums, op: .sum) }
         let n = indices.count
-        return Result(count: n, correct: Int(sums[0]), accuracy: n > 0 ? sums[0] / Double(n) : .nan,
-                      loss: n > 0 ? sums[1] / Double(n) : .nan)
+        return Result(
+            count: n, correct: Int(sums[0]), accuracy: n > 0 ? sums[0] / Double(n) : .nan,
+            loss: n > 0 ? sums[1] / Double(n) : .nan)
     }
 }

@@ -27,7 +27,7 @@ public struct ViTAttackTarget: DifferentiableImageClassifier {
         parameters.accumulatesGradients = false
         defer { parameters.accumulatesGradients = saved }
         let (logits, cache) = model.forward(s, parameters)
-        let (_, g) = Loss.crossEntropy(logits: logits, labels: labels)   // ∂(mean CE)/∂logits; the sign and direction are all PGD uses
+        let (_, g) = Loss.crossEntropy(logits: logits, labels: labels)  // ∂(mean CE)/∂logits; the sign and direction are all PGD uses
         var dx = model.backward(g, cache, parameters)
         let inv = 1 / normalization.std
         dx.withUnsafeMutableBufferPointer { d in for i in 0..<d.count { d[i] *= inv } }

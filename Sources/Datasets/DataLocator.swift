@@ -28,9 +28,10 @@ public struct DataLocator: Sendable {
     /// A locator for this process: its current directory, executable path and environment.
     public static var process: DataLocator {
         let exe = Bundle.main.executableURL ?? CommandLine.arguments.first.map { URL(fileURLWithPath: $0) }
-        return DataLocator(currentDirectory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
-                           executable: exe?.resolvingSymlinksInPath(),
-                           environment: ProcessInfo.processInfo.environment)
+        return DataLocator(
+            currentDirectory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+            executable: exe?.resolvingSymlinksInPath(),
+            environment: ProcessInfo.processInfo.environment)
     }
 
     /// Every candidate directory for `name`, in search order, without duplicates.

@@ -56,8 +56,10 @@ public enum FileBytes {
         closed = true
         let status = gzclose(file)
         if status != Z_OK {
-            throw DatasetsError.corruptGzip(path: path, reason: status == Z_BUF_ERROR
-                                            ? "unexpected end of file" : "gzclose failed (\(status))")
+            throw DatasetsError.corruptGzip(
+                path: path,
+                reason: status == Z_BUF_ERROR
+                    ? "unexpected end of file" : "gzclose failed (\(status))")
         }
         return out
     }

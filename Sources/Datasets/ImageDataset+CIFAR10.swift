@@ -35,15 +35,17 @@ extension ImageDataset {
             let bytes = try FileBytes.read(path: path)
             guard !bytes.isEmpty, bytes.count % cifar10RecordSize == 0 else {
                 let records = bytes.count / cifar10RecordSize
-                throw DatasetsError.sizeMismatch(path: path, expectedBytes: max(1, records) * cifar10RecordSize,
-                                                 actualBytes: bytes.count)
+                throw DatasetsError.sizeMismatch(
+                    path: path, expectedBytes: max(1, records) * cifar10RecordSize,
+                    actualBytes: bytes.count)
             }
             labels += try checkedLabels(bytes, path: path, classCount: 10, stride: cifar10RecordSize)
             pixels += channelsLast(bytes)
         }
-        return ImageDataset(name: name, images: Tensor(shape: [labels.count, 32, 32, 3], scalars: pixels),
-                            labels: labels, classNames: cifar10ClassNames,
-                            mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.2010])
+        return ImageDataset(
+            name: name, images: Tensor(shape: [labels.count, 32, 32, 3], scalars: pixels),
+            labels: labels, classNames: cifar10ClassNames,
+            mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.2010])
     }
 
     /// Channel-major records to channels-last floats in `[0, 1]`.

@@ -65,8 +65,9 @@ public struct ImageDataset: Sendable {
     /// The sub-data-set at `indices` (same class names and normalisation).
     public func subset(_ indices: [Int], name: String? = nil) -> ImageDataset {
         let (x, y) = batch(indices)
-        return ImageDataset(name: name ?? self.name, images: x, labels: y, classNames: classNames,
-                            mean: mean, std: std)
+        return ImageDataset(
+            name: name ?? self.name, images: x, labels: y, classNames: classNames,
+            mean: mean, std: std)
     }
 
     /// Number of examples of each class, `histogram[c] = #{i : labels[i] == c}`.

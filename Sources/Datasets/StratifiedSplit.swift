@@ -1,3 +1,4 @@
+import Foundation
 // Seeded stratified train/validation/test split of a labelled data set, and its file format.
 //
 // File format (UTF-8 text, one record per line, indices space-separated, ascending):
@@ -9,7 +10,6 @@
 //   validation <i> …
 //   test <i> …
 import TensorCore
-import Foundation
 
 /// A partition of `0..<count` into train, validation and test indices with the class proportions of the whole.
 ///
@@ -61,8 +61,10 @@ public struct StratifiedSplit: Sendable, Equatable {
     }
 
     /// A split from explicit parts (checked like a file: disjoint, in range, covering `0..<count`).
-    public init(seed: UInt64, count: Int, labelsFingerprint: UInt64,
-                train: [Int], validation: [Int], test: [Int]) throws {
+    public init(
+        seed: UInt64, count: Int, labelsFingerprint: UInt64,
+        train: [Int], validation: [Int], test: [Int]
+    ) throws {
         self.seed = seed
         self.count = count
         self.labelsFingerprint = labelsFingerprint
@@ -88,8 +90,9 @@ public struct StratifiedSplit: Sendable, Equatable {
     /// Throws `DatasetsError.badSplitFile` (naming `path`) unless this split was made for exactly these labels.
     public func check(labels: [Int], path: String) throws {
         guard labels.count == count else {
-            throw DatasetsError.badSplitFile(path: path, line: 0,
-                                             reason: "split is for \(count) examples, data set has \(labels.count)")
+            throw DatasetsError.badSplitFile(
+                path: path, line: 0,
+                reason: "split is for \(count) examples, data set has \(labels.count)")
         }
         guard StratifiedSplit.fingerprint(labels) == labelsFingerprint else {
             throw DatasetsError.badSplitFile(path: path, line: 0, reason: "labels fingerprint does not match the data set")
@@ -123,15 +126,17 @@ public struct StratifiedSplit: Sendable, Equatable {
             throw DatasetsError.fileNotFound(path: path, tried: [path])
         }
         guard let data = FileManager.default.contents(atPath: path),
-              let text = String(validating: [UInt8](data), as: UTF8.self) else {
+            let text = String(validating: [UInt8](data), as: UTF8.self)
+        else {
             throw DatasetsError.badSplitFile(path: path, line: 0, reason: "unreadable or not UTF-8")
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last == "" { lines.removeLast() }
         let keys = ["equicert-split", "seed", "count", "labels-fnv1a64", "train", "validation", "test"]
         guard lines.count == keys.count else {
-            throw DatasetsError.badSplitFile(path: path, line: 0,
-                                             reason: "expected \(keys.count) lines, found \(lines.count)")
+            throw DatasetsError.badSplitFile(
+                path: path, line: 0,
+                reason: "expected \(keys.count) lines, found \(lines.count)")
         }
         var values: [[Substring]] = []
         for (i, (line, key)) in zip(lines, keys).enumerated() {
@@ -164,16 +169,18 @@ public struct StratifiedSplit: Sendable, Equatable {
             var part: [Int] = []
             for word in values[line - 1] {
                 guard let i = Int(word), i >= 0, i < count else {
-                    throw DatasetsError.badSplitFile(path: path, line: line,
-                                                     reason: "index '\(word)' is not in 0..<\(count)")
+                    throw DatasetsError.badSplitFile(
+                        path: path, line: line,
+                        reason: "index '\(word)' is not in 0..<\(count)")
                 }
                 part.append(i)
             }
             parts.append(part)
         }
         do {
-            return try StratifiedSplit(seed: seed, count: count, labelsFingerprint: fingerprint,
-                                       train: parts[0], validation: parts[1], test: parts[2])
+            return try StratifiedSplit(
+                seed: seed, count: count, labelsFingerprint: fingerprint,
+                train: parts[0], validation: parts[1], test: parts[2])
         } catch DatasetsError.badSplitFile(_, _, let reason) {
             throw DatasetsError.badSplitFile(path: path, line: 0, reason: reason)
         }

@@ -39,8 +39,9 @@ public struct TextDataset: Sendable, Equatable {
 
     /// The sub-corpus at `indices`, in that order.
     public func subset(_ indices: [Int]) -> TextDataset {
-        TextDataset(name: name, texts: indices.map { texts[$0] }, labels: indices.map { labels[$0] },
-                    classNames: classNames, ids: indices.map { ids[$0] })
+        TextDataset(
+            name: name, texts: indices.map { texts[$0] }, labels: indices.map { labels[$0] },
+            classNames: classNames, ids: indices.map { ids[$0] })
     }
 
     /// BBC News topic corpus, `bbc-news.tsv` in `directory` (columns `label id text`), 5 classes.
@@ -50,15 +51,17 @@ public struct TextDataset: Sendable, Equatable {
 
     /// The BBC News corpus (2,225 articles) from `directory/bbc-news.tsv`.
     public static func bbcNews(directory: URL) throws -> TextDataset {
-        try readTSV(path: directory.appendingPathComponent("bbc-news.tsv").path, name: "bbc-news",
-                    header: ["label", "id", "text"], classNames: bbcNewsClassNames)
+        try readTSV(
+            path: directory.appendingPathComponent("bbc-news.tsv").path, name: "bbc-news",
+            header: ["label", "id", "text"], classNames: bbcNewsClassNames)
     }
 
     /// Rotten Tomatoes snippets from `directory/rt-snippets.tsv` (columns `label movie text`) for sentiment;
     /// the `plot` rows (summaries, not reviews) are dropped.
     public static func rottenTomatoes(directory: URL) throws -> TextDataset {
-        try readTSV(path: directory.appendingPathComponent("rt-snippets.tsv").path, name: "rt-snippets",
-                    header: ["label", "movie", "text"], classNames: rottenTomatoesClassNames, dropLabels: ["plot"])
+        try readTSV(
+            path: directory.appendingPathComponent("rt-snippets.tsv").path, name: "rt-snippets",
+            header: ["label", "movie", "text"], classNames: rottenTomatoesClassNames, dropLabels: ["plot"])
     }
 
     /// Reads a three-column UTF-8 TSV `label <tab> id <tab> text` whose first line must equal `header`.
@@ -66,8 +69,10 @@ public struct TextDataset: Sendable, Equatable {
     /// Rows whose label is in `dropLabels` are skipped; any other label must be one of `classNames`.
     /// Throws, naming the file and the 1-based line, on a wrong header, a row without exactly three fields,
     /// an empty text, an unknown label, a blank line, or invalid UTF-8. A final newline and `\r\n` endings are accepted.
-    public static func readTSV(path: String, name: String, header: [String], classNames: [String],
-                               dropLabels: Set<String> = []) throws -> TextDataset {
+    public static func readTSV(
+        path: String, name: String, header: [String], classNames: [String],
+        dropLabels: Set<String> = []
+    ) throws -> TextDataset {
         precondition(header.count == 3, "readTSV expects a three-column header")
         guard FileManager.default.fileExists(atPath: path) else {
             throw DatasetsError.fileNotFound(path: path, tried: [path])

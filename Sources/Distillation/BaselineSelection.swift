@@ -63,8 +63,9 @@ public enum BaselineSelection {
             images = Tensor(shape: [dataset.classCount * ipc] + dataset.imageShape, scalars: scalars)
         }
         let labels = (0..<dataset.classCount).flatMap { [Int](repeating: $0, count: ipc) }
-        return DistilledSet(images: images, labels: labels, classCount: dataset.classCount, datasetName: dataset.name,
-                            method: method.rawValue, ipc: ipc, seed: seed)
+        return DistilledSet(
+            images: images, labels: labels, classCount: dataset.classCount, datasetName: dataset.name,
+            method: method.rawValue, ipc: ipc, seed: seed)
     }
 
     /// `ipc` distinct members of one class, uniformly at random from the stream keyed by (seed, "RAND", class).

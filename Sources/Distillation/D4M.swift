@@ -41,8 +41,10 @@ public struct D4MGenerator {
     public let schedule: NoiseSchedule
     public let settings: D4MSettings
 
-    public init(autoencoder: LatentAutoencoder, denoiser: LatentDenoiser, schedule: NoiseSchedule = NoiseSchedule(),
-                settings: D4MSettings) throws(DistillationError) {
+    public init(
+        autoencoder: LatentAutoencoder, denoiser: LatentDenoiser, schedule: NoiseSchedule = NoiseSchedule(),
+        settings: D4MSettings
+    ) throws(DistillationError) {
         try settings.validate()
         self.autoencoder = autoencoder; self.denoiser = denoiser; self.schedule = schedule; self.settings = settings
     }
@@ -51,8 +53,9 @@ public struct D4MGenerator {
     /// [n, h, w, L] → [ipc, h, w, L].
     public func prototypes(latents: Tensor, classIndex c: Int) -> Tensor {
         let n = latents.shape[0], d = latents.count / n
-        let r = KMeans.fit(points: latents.reshaped([n, d]), k: settings.ipc, seed: settings.seed, stream: UInt32(c),
-                           maxIterations: settings.kmeansIterations)
+        let r = KMeans.fit(
+            points: latents.reshaped([n, d]), k: settings.ipc, seed: settings.seed, stream: UInt32(c),
+            maxIterations: settings.kmeansIterations)
         return r.centres.reshaped([settings.ipc] + Array(latents.shape.dropFirst()))
     }
 
@@ -72,12 +75,14 @@ public struct D4MGenerator {
             return autoencoder.decode(prototypes(latents: autoencoder.encode(images), classIndex: c))
         case .d4m:
             let p = prototypes(latents: autoencoder.encode(images), classIndex: c)
-            let z = denoiser.imageToImage(prototypes: p, labels: labels, strength: settings.strength, steps: settings.steps,
-                                          guidance: settings.guidance, schedule: schedule, noise: noise)
+            let z = denoiser.imageToImage(
+                prototypes: p, labels: labels, strength: settings.strength, steps: settings.steps,
+                guidance: settings.guidance, schedule: schedule, noise: noise)
             return autoencoder.decode(z)
         case .noise:
-            let z = denoiser.ddim(noise, timesteps: schedule.ddimTimesteps(count: settings.steps), y: labels,
-                                  guidance: settings.guidance, schedule: schedule)
+            let z = denoiser.ddim(
+                noise, timesteps: schedule.ddimTimesteps(count: settings.steps), y: labels,
+                guidance: settings.guidance, schedule: schedule)
             return autoencoder.decode(z)
         }
     }

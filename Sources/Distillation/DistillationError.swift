@@ -26,7 +26,8 @@ public enum DistillationError: Error, CustomStringConvertible, Equatable, Sendab
     public var description: String {
         switch self {
         case let .invalidIPC(ipc, c, available):
-            return ipc < 1 ? "invalid IPC \(ipc): images per class must be ≥ 1"
+            return ipc < 1
+                ? "invalid IPC \(ipc): images per class must be ≥ 1"
                 : "invalid IPC \(ipc): class \(c) has only \(available) images"
         case let .unknownMethod(name, known):
             return "unknown distillation method '\(name)' (known: \(known.joined(separator: ", ")))"

@@ -95,9 +95,11 @@ public struct DistilledEvaluationConfig: Sendable, Equatable {
     /// Batch size of the test-set pass.
     public var evaluationBatchSize: Int
 
-    public init(architecture: StudentArchitecture = .convnet, labels: LabelKind = .hard, epochs: Int = 300,
-                batchSize: Int = 256, learningRate: Float = 1e-3, warmupFraction: Double = 0.05, weightDecay: Float = 5e-4,
-                width: Int = 32, maxShift: Int = 2, seeds: [UInt64] = [0, 1, 2], evaluationBatchSize: Int = 500) {
+    public init(
+        architecture: StudentArchitecture = .convnet, labels: LabelKind = .hard, epochs: Int = 300,
+        batchSize: Int = 256, learningRate: Float = 1e-3, warmupFraction: Double = 0.05, weightDecay: Float = 5e-4,
+        width: Int = 32, maxShift: Int = 2, seeds: [UInt64] = [0, 1, 2], evaluationBatchSize: Int = 500
+    ) {
         self.architecture = architecture; self.labels = labels; self.epochs = epochs; self.batchSize = batchSize
         self.learningRate = learningRate; self.warmupFraction = warmupFraction; self.weightDecay = weightDecay
         self.width = width; self.maxShift = maxShift; self.seeds = seeds; self.evaluationBatchSize = evaluationBatchSize
@@ -148,35 +150,43 @@ public struct DistilledEvaluationResult: Sendable, Equatable {
 public enum DistilledEvaluation {
     /// Evaluate `set` against `test`; `progress` receives one line per finished seed.
     /// - Throws: shape/class mismatch between set and test set, soft labels requested but absent, bad config.
-    public static func run(set: DistilledSet, test: ImageDataset, config: DistilledEvaluationConfig, path: String = "(distilled set)",
-                           progress: ((String) -> Void)? = nil) throws(DistillationError) -> DistilledEvaluationResult {
+    public static func run(
+        set: DistilledSet, test: ImageDataset, config: DistilledEvaluationConfig, path: String = "(distilled set)",
+        progress: ((String) -> Void)? = nil
+    ) throws(DistillationError) -> DistilledEvaluationResult {
         try config.validate()
         try set.validate(imageShape: test.imageShape, classCount: test.classCount, path: path)
         if config.labels == .soft && set.softLabels == nil { throw .missingSoftLabels(path: path) }
         var result = DistilledEvaluationResult(accuracies: [], finalLosses: [], seconds: [])
         for seed in config.seeds {
             let start = Date()
-            let targets: Targets = config.labels == .soft
+            let targets: Targets =
+                config.labels == .soft
                 ? .soft(set.softLabels!, temperature: set.softLabelTemperature ?? 1) : .hard(set.labels)
             let accuracy: Double, loss: Double
             if config.architecture == .deqS {
                 let (model, l) = try trainDEQ(images: set.images, targets: targets, classCount: set.classCount, config: config, seed: seed)
                 loss = l
-                accuracy = self.accuracy(logits: { x in model.classify(x, solver: deqSolver).logits }, images: test.images,
-                                         labels: test.labels, batchSize: config.evaluationBatchSize)
+                accuracy = self.accuracy(
+                    logits: { x in model.classify(x, solver: deqSolver).logits }, images: test.images,
+                    labels: test.labels, batchSize: config.evaluationBatchSize)
             } else {
-                let (model, store, l) = train(images: set.images, targets: targets, classCount: set.classCount,
-                                              config: config, seed: seed)
+                let (model, store, l) = train(
+                    images: set.images, targets: targets, classCount: set.classCount,
+                    config: config, seed: seed)
                 loss = l
-                accuracy = self.accuracy(model: model, store: store, images: test.images, labels: test.labels,
-                                         batchSize: config.evaluationBatchSize)
+                accuracy = self.accuracy(
+                    model: model, store: store, images: test.images, labels: test.labels,
+                    batchSize: config.evaluationBatchSize)
             }
             let seconds = Date().timeIntervalSince(start)
             result.accuracies.append(accuracy)
             result.finalLosses.append(loss)
             result.seconds.append(seconds)
-            progress?(String(format: "seed %llu: accuracy %.2f %% (final loss %.4f, %.1f s)",
-                             seed, accuracy * 100, loss, seconds))
+            progress?(
+                String(
+                    format: "seed %llu: accuracy %.2f %% (final loss %.4f, %.1f s)",
+                    seed, accuracy * 100, loss, seconds))
         }
         return result
     }
@@ -189,8 +199,10 @@ public enum DistilledEvaluation {
 
     /// Train one fresh student of `config.architecture` on `images` [N, H, W, C] with `targets`.
     /// Returns the model, its parameters and the mean loss of the last epoch.
-    public static func train(images: Tensor, targets: Targets, classCount: Int, config: DistilledEvaluationConfig,
-                             seed: UInt64) -> (model: Sequential, store: ParameterStore, finalLoss: Double) {
+    public static func train(
+        images: Tensor, targets: Targets, classCount: Int, config: DistilledEvaluationConfig,
+        seed: UInt64
+    ) -> (model: Sequential, store: ParameterStore, finalLoss: Double) {
         let n = images.shape[0]
         let imageShape = Array(images.shape.dropFirst())
         let store = ParameterStore(seed: seed)
@@ -199,35 +211,39 @@ public enum DistilledEvaluation {
         let batcher = Batcher(count: n, batchSize: min(config.batchSize, n), shuffle: true, seed: seed)
         let totalSteps = config.epochs * batcher.batchesPerEpoch
         let warmup = Int(Double(totalSteps) * config.warmupFraction)
-        let schedule = LearningRateSchedule.cosine(base: config.learningRate, warmup: warmup,
-                                                   total: max(totalSteps, warmup + 1), floor: 0)
+        let schedule = LearningRateSchedule.cosine(
+            base: config.learningRate, warmup: warmup,
+            total: max(totalSteps, warmup + 1), floor: 0)
         var optimizer = try! AdamW(weightDecay: config.weightDecay)  // validated by config.validate()
         let inner = imageShape.reduce(1, *)
         var step = 0
         var epochLoss = 0.0, lastEpochLoss = 0.0
         // No closure below throws.
         try! TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
-            .run(epochs: 0..<config.epochs, step: &step, parameters: store, optimizer: &optimizer, statCount: 1,
-                 beforeEpoch: { _ in epochLoss = 0 }, compute: { position, _ in
-            let batch = position.indices
-            var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
-            if config.maxShift > 0 {
-                x = shift(x, maxShift: config.maxShift, seed: seed, epoch: position.epoch, indices: batch)
-            }
-            let (logits, cache) = model.forward(x, store)
-            let (loss, grad): (Float, Tensor)
-            switch targets {
-            case let .hard(labels):
-                (loss, grad) = Loss.crossEntropy(logits: logits, labels: batch.map { labels[$0] })
-            case let .soft(probabilities, temperature):
-                let t = gather(probabilities, rows: batch, inner: classCount, imageShape: [classCount])
-                (loss, grad) = Loss.softCrossEntropy(logits: logits, targets: t, temperature: temperature)
-            }
-            _ = model.backward(grad, cache, store)
-            return [Double(loss)]
-        }, afterStep: { position, loss, _ in
-            epochLoss += loss[0] * Double(position.indices.count)
-        }, afterEpoch: { _, _, _ in lastEpochLoss = epochLoss / Double(n) })
+            .run(
+                epochs: 0..<config.epochs, step: &step, parameters: store, optimizer: &optimizer, statCount: 1,
+                beforeEpoch: { _ in epochLoss = 0 },
+                compute: { position, _ in
+                    let batch = position.indices
+                    var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
+                    if config.maxShift > 0 {
+                        x = shift(x, maxShift: config.maxShift, seed: seed, epoch: position.epoch, indices: batch)
+                    }
+                    let (logits, cache) = model.forward(x, store)
+                    let (loss, grad): (Float, Tensor)
+                    switch targets {
+                    case let .hard(labels):
+                        (loss, grad) = Loss.crossEntropy(logits: logits, labels: batch.map { labels[$0] })
+                    case let .soft(probabilities, temperature):
+                        let t = gather(probabilities, rows: batch, inner: classCount, imageShape: [classCount])
+                        (loss, grad) = Loss.softCrossEntropy(logits: logits, targets: t, temperature: temperature)
+                    }
+                    _ = model.backward(grad, cache, store)
+                    return [Double(loss)]
+                },
+                afterStep: { position, loss, _ in
+                    epochLoss += loss[0] * Double(position.indices.count)
+                }, afterEpoch: { _, _, _ in lastEpochLoss = epochLoss / Double(n) })
         return (model, store, lastEpochLoss)
     }
 
@@ -235,23 +251,29 @@ public enum DistilledEvaluation {
 
     /// Train a fresh DEQ-S student (state channels = config.width, flatten head) with the same protocol as `train`:
     /// AdamW, cosine, shifts; implicit gradients through the fixed point. Returns the model and its last-epoch loss.
-    public static func trainDEQ(images: Tensor, targets: Targets, classCount: Int, config: DistilledEvaluationConfig,
-                                seed: UInt64) throws(DistillationError) -> (model: DEQSmall, finalLoss: Double) {
+    public static func trainDEQ(
+        images: Tensor, targets: Targets, classCount: Int, config: DistilledEvaluationConfig,
+        seed: UInt64
+    ) throws(DistillationError) -> (model: DEQSmall, finalLoss: Double) {
         let n = images.shape[0]
         let imageShape = Array(images.shape.dropFirst())
         let mean = images.scalars.reduce(0, +) / Float(max(images.count, 1))
         let std = (images.scalars.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(max(images.count, 1))).squareRoot()
-        let c = DEQConfiguration(inputHeight: imageShape[0], inputWidth: imageShape[1], inputChannels: imageShape[2], classes: classCount,
-                                 channels: config.width, expansion: 2, groups: config.width % 8 == 0 ? 8 : 1, head: .flatten,
-                                 normalizationMean: mean, normalizationStd: max(std, 1e-3))
+        let c = DEQConfiguration(
+            inputHeight: imageShape[0], inputWidth: imageShape[1], inputChannels: imageShape[2], classes: classCount,
+            channels: config.width, expansion: 2, groups: config.width % 8 == 0 ? 8 : 1, head: .flatten,
+            normalizationMean: mean, normalizationStd: max(std, 1e-3))
         let model: DEQSmall
         do { model = try DEQSmall(c, seed: seed) } catch {
             throw .invalidConfiguration(field: "deq-s student", value: "width \(config.width)", requirement: "a valid DEQ-S (\(error))")
         }
-        let training = DEQTrainingConfig(forwardSolver: deqSolver,
-                                         backward: .implicit(SolverConfig(kind: .anderson, maxSteps: 10, tolerance: 1e-3,
-                                                                          stopMode: .relative, returnLowestResidual: true)),
-                                         jacobianWeight: 0)
+        let training = DEQTrainingConfig(
+            forwardSolver: deqSolver,
+            backward: .implicit(
+                SolverConfig(
+                    kind: .anderson, maxSteps: 10, tolerance: 1e-3,
+                    stopMode: .relative, returnLowestResidual: true)),
+            jacobianWeight: 0)
         let store = model.parameters
         let batcher = Batcher(count: n, batchSize: min(config.batchSize, n), shuffle: true, seed: seed)
         let totalSteps = config.epochs * batcher.batchesPerEpoch
@@ -262,32 +284,37 @@ public enum DistilledEvaluation {
         var step = 0, epochLoss = 0.0, lastEpochLoss = 0.0
         do {
             try TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
-                .run(epochs: 0..<config.epochs, step: &step, parameters: store, optimizer: &optimizer, statCount: 1,
-                     beforeEpoch: { _ in epochLoss = 0 }, compute: { position, _ in
-                let batch = position.indices
-                var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
-                if config.maxShift > 0 { x = shift(x, maxShift: config.maxShift, seed: seed, epoch: position.epoch, indices: batch) }
-                let r: DEQStepResult
-                switch targets {
-                case let .hard(labels):
-                    r = model.trainingStep(x, labels: batch.map { labels[$0] }, config: training)
-                case let .soft(probabilities, temperature):
-                    let t = gather(probabilities, rows: batch, inner: classCount, imageShape: [classCount])
-                    r = model.trainingStep(x, labels: [Int](repeating: 0, count: batch.count), config: training) { logits, _ in
-                        let (l, g) = Loss.softCrossEntropy(logits: logits, targets: t, temperature: temperature)
-                        return (l, g, nil)
-                    }
-                }
-                return [Double(r.loss)]
-            }, afterStep: { position, loss, _ in
-                epochLoss += loss[0] * Double(position.indices.count)
-            }, afterEpoch: { _, _, _ in
-                lastEpochLoss = epochLoss / Double(n)
-                guard lastEpochLoss.isFinite else {
-                    throw DistillationError.invalidConfiguration(field: "deq-s student loss", value: "\(lastEpochLoss)",
-                                                                 requirement: "finite (training diverged)")
-                }
-            })
+                .run(
+                    epochs: 0..<config.epochs, step: &step, parameters: store, optimizer: &optimizer, statCount: 1,
+                    beforeEpoch: { _ in epochLoss = 0 },
+                    compute: { position, _ in
+                        let batch = position.indices
+                        var x = gather(images, rows: batch, inner: inner, imageShape: imageShape)
+                        if config.maxShift > 0 { x = shift(x, maxShift: config.maxShift, seed: seed, epoch: position.epoch, indices: batch) }
+                        let r: DEQStepResult
+                        switch targets {
+                        case let .hard(labels):
+                            r = model.trainingStep(x, labels: batch.map { labels[$0] }, config: training)
+                        case let .soft(probabilities, temperature):
+                            let t = gather(probabilities, rows: batch, inner: classCount, imageShape: [classCount])
+                            r = model.trainingStep(x, labels: [Int](repeating: 0, count: batch.count), config: training) { logits, _ in
+                                let (l, g) = Loss.softCrossEntropy(logits: logits, targets: t, temperature: temperature)
+                                return (l, g, nil)
+                            }
+                        }
+                        return [Double(r.loss)]
+                    },
+                    afterStep: { position, loss, _ in
+                        epochLoss += loss[0] * Double(position.indices.count)
+                    },
+                    afterEpoch: { _, _, _ in
+                        lastEpochLoss = epochLoss / Double(n)
+                        guard lastEpochLoss.isFinite else {
+                            throw DistillationError.invalidConfiguration(
+                                field: "deq-s student loss", value: "\(lastEpochLoss)",
+                                requirement: "finite (training diverged)")
+                        }
+                    })
         } catch let e as DistillationError {
             throw e
         } catch {
@@ -318,8 +345,10 @@ public enum DistilledEvaluation {
     }
 
     /// Teacher soft labels for `set`: softmax(teacher(x)/T) row by row, [N, K], stored with T.
-    public static func attachSoftLabels(to set: DistilledSet, teacher: Sequential, store: ParameterStore,
-                                        temperature: Float, batchSize: Int = 500) -> DistilledSet {
+    public static func attachSoftLabels(
+        to set: DistilledSet, teacher: Sequential, store: ParameterStore,
+        temperature: Float, batchSize: Int = 500
+    ) -> DistilledSet {
         precondition(temperature > 0, "temperature must be > 0")
         let n = set.count, k = set.classCount
         var probabilities = [Float](repeating: 0, count: n * k)
@@ -329,9 +358,11 @@ public enum DistilledEvaluation {
             let logits = teacher(gather(set.images, rows: rows, inner: set.images.count / n, imageShape: set.imageShape), store)
             precondition(logits.shape == [rows.count, k], "teacher gives \(logits.shape), expected [\(rows.count), \(k)]")
             let scaled = logits.scalars.map { $0 / temperature }
-            scaled.withUnsafeBufferPointer { src in probabilities.withUnsafeMutableBufferPointer { dst in
-                Softmax.forward(rows: rows.count, width: k, src.baseAddress!, dst.baseAddress! + start * k)
-            } }
+            scaled.withUnsafeBufferPointer { src in
+                probabilities.withUnsafeMutableBufferPointer { dst in
+                    Softmax.forward(rows: rows.count, width: k, src.baseAddress!, dst.baseAddress! + start * k)
+                }
+            }
             start += batchSize
         }
         var out = set
@@ -343,11 +374,13 @@ public enum DistilledEvaluation {
     /// Rows `rows` of `source` (each `inner` scalars) as a tensor [rows.count] + imageShape.
     static func gather(_ source: Tensor, rows: [Int], inner: Int, imageShape: [Int]) -> Tensor {
         var out = [Float](repeating: 0, count: rows.count * inner)
-        source.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
-            for (r, i) in rows.enumerated() {
-                for j in 0..<inner { dst[r * inner + j] = src[i * inner + j] }
+        source.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (r, i) in rows.enumerated() {
+                    for j in 0..<inner { dst[r * inner + j] = src[i * inner + j] }
+                }
             }
-        } }
+        }
         return Tensor(shape: [rows.count] + imageShape, scalars: out)
     }
 
@@ -357,21 +390,23 @@ public enum DistilledEvaluation {
         let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         precondition(indices.count == b, "one index per image")
         var y = Tensor(shape: x.shape)
-        x.withUnsafeBufferPointer { src in y.withUnsafeMutableBufferPointer { dst in
-            for n in 0..<b {
-                var rng = RandomStream(seed: seed, 0x4155_474D, UInt32(truncatingIfNeeded: epoch), UInt32(truncatingIfNeeded: indices[n]))
-                let dy = rng.randomInt(below: 2 * s + 1) - s, dx = rng.randomInt(below: 2 * s + 1) - s
-                for i in 0..<h {
-                    let si = i - dy
-                    guard si >= 0 && si < h else { continue }
-                    for j in 0..<w {
-                        let sj = j - dx
-                        guard sj >= 0 && sj < w else { continue }
-                        for ch in 0..<c { dst[((n * h + i) * w + j) * c + ch] = src[((n * h + si) * w + sj) * c + ch] }
+        x.withUnsafeBufferPointer { src in
+            y.withUnsafeMutableBufferPointer { dst in
+                for n in 0..<b {
+                    var rng = RandomStream(seed: seed, 0x4155_474D, UInt32(truncatingIfNeeded: epoch), UInt32(truncatingIfNeeded: indices[n]))
+                    let dy = rng.randomInt(below: 2 * s + 1) - s, dx = rng.randomInt(below: 2 * s + 1) - s
+                    for i in 0..<h {
+                        let si = i - dy
+                        guard si >= 0 && si < h else { continue }
+                        for j in 0..<w {
+                            let sj = j - dx
+                            guard sj >= 0 && sj < w else { continue }
+                            for ch in 0..<c { dst[((n * h + i) * w + j) * c + ch] = src[((n * h + si) * w + sj) * c + ch] }
+                        }
                     }
                 }
             }
-        } }
+        }
         return y
     }
 }

@@ -27,8 +27,10 @@ public struct DistilledSet: Sendable, Equatable {
     /// The seed the method was run with.
     public var seed: UInt64
 
-    public init(images: Tensor, labels: [Int], softLabels: Tensor? = nil, softLabelTemperature: Float? = nil,
-                classCount: Int, datasetName: String, method: String, ipc: Int, seed: UInt64) {
+    public init(
+        images: Tensor, labels: [Int], softLabels: Tensor? = nil, softLabelTemperature: Float? = nil,
+        classCount: Int, datasetName: String, method: String, ipc: Int, seed: UInt64
+    ) {
         precondition(images.rank == 4 && images.shape[0] == labels.count, "images \(images.shape) vs \(labels.count) labels")
         precondition(labels.allSatisfy { $0 >= 0 && $0 < classCount }, "label outside 0..<\(classCount)")
         if let softLabels {
@@ -134,9 +136,10 @@ extension DistilledSet {
             }
             temperature = t
         }
-        return DistilledSet(images: images, labels: labels, softLabels: soft, softLabelTemperature: temperature,
-                            classCount: classes, datasetName: try meta("dataset"), method: try meta("method"),
-                            ipc: ipc, seed: seed)
+        return DistilledSet(
+            images: images, labels: labels, softLabels: soft, softLabelTemperature: temperature,
+            classCount: classes, datasetName: try meta("dataset"), method: try meta("method"),
+            ipc: ipc, seed: seed)
     }
 
     /// `load(from:)` then `validate(imageShape:classCount:path:)`.

@@ -30,8 +30,10 @@ public enum KMeans {
     ///   - stream: an extra key for the random stream (e.g. the class index), so per-class runs are independent.
     ///   - maxIterations: cap on Lloyd iterations (≥ 0; 0 returns the k-means++ centres).
     ///   - tolerance: stop when the inertia's relative decrease is below it (assignments unchanged always stops).
-    public static func fit(points: Tensor, k: Int, seed: UInt64, stream: UInt32 = 0,
-                           maxIterations: Int = 100, tolerance: Double = 1e-6) -> KMeansResult {
+    public static func fit(
+        points: Tensor, k: Int, seed: UInt64, stream: UInt32 = 0,
+        maxIterations: Int = 100, tolerance: Double = 1e-6
+    ) -> KMeansResult {
         precondition(points.rank == 2, "points must be [n, d], got \(points.shape)")
         let n = points.shape[0], d = points.shape[1]
         precondition(k >= 1 && k <= n, "k = \(k) must be in 1...\(n)")
@@ -74,8 +76,9 @@ public enum KMeans {
             inertia = newInertia
             if previous == assignments || relative < tolerance && relative >= 0 { converged = true; break }
         }
-        return KMeansResult(centres: centres, assignments: assignments, inertia: inertia,
-                            iterations: iterations, converged: converged)
+        return KMeansResult(
+            centres: centres, assignments: assignments, inertia: inertia,
+            iterations: iterations, converged: converged)
     }
 
     /// The k-means++ initial centres [k, d] (see the type's documentation), drawn from the stream keyed by
@@ -124,14 +127,17 @@ public enum KMeans {
         var dots = [Float](repeating: 0, count: n * k)
         var pointNorms = [Float](repeating: 0, count: n)
         var centreNorms = [Float](repeating: 0, count: k)
-        points.withUnsafeBufferPointer { x in centres.withUnsafeBufferPointer { c in
-            dots.withUnsafeMutableBufferPointer { g in
-                BLAS.sgemm(transA: false, transB: true, m: n, n: k, k: d, a: x.baseAddress!, lda: d,
-                           b: c.baseAddress!, ldb: d, c: g.baseAddress!, ldc: k)
+        points.withUnsafeBufferPointer { x in
+            centres.withUnsafeBufferPointer { c in
+                dots.withUnsafeMutableBufferPointer { g in
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: n, n: k, k: d, a: x.baseAddress!, lda: d,
+                        b: c.baseAddress!, ldb: d, c: g.baseAddress!, ldc: k)
+                }
+                for i in 0..<n { var s: Float = 0; for j in 0..<d { s += x[i * d + j] * x[i * d + j] }; pointNorms[i] = s }
+                for a in 0..<k { var s: Float = 0; for j in 0..<d { s += c[a * d + j] * c[a * d + j] }; centreNorms[a] = s }
             }
-            for i in 0..<n { var s: Float = 0; for j in 0..<d { s += x[i * d + j] * x[i * d + j] }; pointNorms[i] = s }
-            for a in 0..<k { var s: Float = 0; for j in 0..<d { s += c[a * d + j] * c[a * d + j] }; centreNorms[a] = s }
-        } }
+        }
         var total = 0.0
         for i in 0..<n {
             var best = 0

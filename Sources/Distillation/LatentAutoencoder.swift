@@ -64,9 +64,11 @@ public struct LatentAutoencoder {
         while start < n {
             let end = Swift.min(n, start + batchSize)
             let y = f(x.slice(rows: start..<end))
-            out.withUnsafeMutableBufferPointer { po in y.withUnsafeBufferPointer { py in
-                for i in 0..<py.count { po[start * per + i] = py[i] }
-            } }
+            out.withUnsafeMutableBufferPointer { po in
+                y.withUnsafeBufferPointer { py in
+                    for i in 0..<py.count { po[start * per + i] = py[i] }
+                }
+            }
             start = end
         }
         return out
@@ -84,9 +86,13 @@ public struct LatentAutoencoder {
 
     /// Train with Adam (cosine schedule) for `epochs` over `images`; then set the latent scale to 1/std of the
     /// latents of (up to 10,000 of) the training images. `progress` gets (epoch, mean loss).
-    public mutating func train(images: Tensor, epochs: Int, batchSize: Int = 128, learningRate: Float = 2e-3, seed: UInt64 = 0,
-                               progress: (Int, Double) -> Void = { _, _ in }) throws {
-        guard epochs >= 1, batchSize >= 1 else { throw DistillationError.invalidConfiguration(field: "autoencoder epochs/batch", value: "\(epochs)/\(batchSize)", requirement: "≥ 1") }
+    public mutating func train(
+        images: Tensor, epochs: Int, batchSize: Int = 128, learningRate: Float = 2e-3, seed: UInt64 = 0,
+        progress: (Int, Double) -> Void = { _, _ in }
+    ) throws {
+        guard epochs >= 1, batchSize >= 1 else {
+            throw DistillationError.invalidConfiguration(field: "autoencoder epochs/batch", value: "\(epochs)/\(batchSize)", requirement: "≥ 1")
+        }
         let n = images.shape[0]
         let batcher = Batcher(count: n, batchSize: Swift.min(batchSize, n), dropLast: true, shuffle: true, seed: seed)
         let schedule = LearningRateSchedule.cosine(base: learningRate, warmup: 100, total: epochs * batcher.batchesPerEpoch, floor: 0)
@@ -94,15 +100,19 @@ public struct LatentAutoencoder {
         var step = 0, sum = 0.0
         let model = self
         try TrainingLoop(batcher: batcher, learningRate: { schedule.lr(step: $0) })
-            .run(epochs: 0..<epochs, step: &step, parameters: parameters, optimizer: &opt, statCount: 1,
-                 beforeEpoch: { _ in sum = 0 },
-                 compute: { position, _ in [Double(model.trainingStep(gatherRows(images, position.indices)))] },
-                 afterStep: { _, loss, _ in sum += loss[0] },
-                 afterEpoch: { epoch, _, _ in
-            let mean = sum / Double(batcher.batchesPerEpoch)
-            guard mean.isFinite else { throw DistillationError.invalidConfiguration(field: "autoencoder loss", value: "\(mean)", requirement: "finite (training diverged)") }
-            progress(epoch + 1, mean)
-        })
+            .run(
+                epochs: 0..<epochs, step: &step, parameters: parameters, optimizer: &opt, statCount: 1,
+                beforeEpoch: { _ in sum = 0 },
+                compute: { position, _ in [Double(model.trainingStep(gatherRows(images, position.indices)))] },
+                afterStep: { _, loss, _ in sum += loss[0] },
+                afterEpoch: { epoch, _, _ in
+                    let mean = sum / Double(batcher.batchesPerEpoch)
+                    guard mean.isFinite else {
+                        throw DistillationError.invalidConfiguration(
+                            field: "autoencoder loss", value: "\(mean)", requirement: "finite (training diverged)")
+                    }
+                    progress(epoch + 1, mean)
+                })
         latentScale = 1
         let sample = images.slice(rows: 0..<Swift.min(n, 10_000))
         let z = encode(sample)
@@ -127,7 +137,8 @@ public struct LatentAutoencoder {
         let file = try SafeTensorsFile(contentsOf: url)
         let m = file.metadata
         guard m["equicert.architecture"] == architecture else {
-            throw DistillationError.badSetFile(path: url.path, reason: "not a latent autoencoder (architecture \(m["equicert.architecture"] ?? "none"))")
+            throw DistillationError.badSetFile(
+                path: url.path, reason: "not a latent autoencoder (architecture \(m["equicert.architecture"] ?? "none"))")
         }
         let stored = (m["equicert.image-shape"] ?? "").split(separator: ",").compactMap { Int($0) }
         guard stored == shape else {

@@ -57,17 +57,22 @@ public struct LatentDenoiser {
         let d = 128
         embeddingSize = d
         let p = ParameterStore(seed: seed)
-        timeMLP = Sequential([Dense("time.fc0", inFeatures: Self.sinusoidSize, outFeatures: d, in: p), SiLU(),
-                              Dense("time.fc1", inFeatures: d, outFeatures: d, in: p)])
+        timeMLP = Sequential([
+            Dense("time.fc0", inFeatures: Self.sinusoidSize, outFeatures: d, in: p), SiLU(),
+            Dense("time.fc1", inFeatures: d, outFeatures: d, in: p),
+        ])
         labelEmbedding = Dense("label", inFeatures: classCount + 1, outFeatures: d, bias: false, in: p, weightInit: .normal(std: 1))
         convIn = Convolution2D("conv_in", inChannels: latentShape[2], outChannels: width, kernelSize: 3, padding: 1, in: p)
         blocks = (0..<blockCount).map { i in
-            (GroupNormalization("block\(i).norm1", channels: width, groups: 8, in: p),
-             Convolution2D("block\(i).conv1", inChannels: width, outChannels: width, kernelSize: 3, padding: 1, in: p),
-             Dense("block\(i).cond", inFeatures: d, outFeatures: width, in: p),
-             GroupNormalization("block\(i).norm2", channels: width, groups: 8, in: p),
-             Convolution2D("block\(i).conv2", inChannels: width, outChannels: width, kernelSize: 3, padding: 1, in: p,
-                           weightInit: .normal(std: 1e-3)))
+            (
+                GroupNormalization("block\(i).norm1", channels: width, groups: 8, in: p),
+                Convolution2D("block\(i).conv1", inChannels: width, outChannels: width, kernelSize: 3, padding: 1, in: p),
+                Dense("block\(i).cond", inFeatures: d, outFeatures: width, in: p),
+                GroupNormalization("block\(i).norm2", channels: width, groups: 8, in: p),
+                Convolution2D(
+                    "block\(i).conv2", inChannels: width, outChannels: width, kernelSize: 3, padding: 1, in: p,
+                    weightInit: .normal(std: 1e-3))
+            )
         }
         normOut = GroupNormalization("norm_out", channels: width, groups: 8, in: p)
         convOut = Convolution2D("conv_out", inChannels: width, outChannels: latentShape[2], kernelSize: 3, padding: 1, in: p)
@@ -98,18 +103,22 @@ public struct LatentDenoiser {
     /// h [B, H, W, C] + v [B, C] broadcast over positions.
     static func addPerChannel(_ h: inout Tensor, _ v: Tensor) {
         let b = h.shape[0], c = h.shape[3], pos = h.count / (b * c)
-        h.withUnsafeMutableBufferPointer { ph in v.withUnsafeBufferPointer { pv in
-            for n in 0..<b { for q in 0..<pos { for k in 0..<c { ph[(n * pos + q) * c + k] += pv[n * c + k] } } }
-        } }
+        h.withUnsafeMutableBufferPointer { ph in
+            v.withUnsafeBufferPointer { pv in
+                for n in 0..<b { for q in 0..<pos { for k in 0..<c { ph[(n * pos + q) * c + k] += pv[n * c + k] } } }
+            }
+        }
     }
 
     /// dL/dv [B, C] of `addPerChannel` from dL/dh: the sum over positions.
     static func sumPerChannel(_ g: Tensor) -> Tensor {
         let b = g.shape[0], c = g.shape[3], pos = g.count / (b * c)
         var out = Tensor(shape: [b, c])
-        g.withUnsafeBufferPointer { pg in out.withUnsafeMutableBufferPointer { po in
-            for n in 0..<b { for q in 0..<pos { for k in 0..<c { po[n * c + k] += pg[(n * pos + q) * c + k] } } }
-        } }
+        g.withUnsafeBufferPointer { pg in
+            out.withUnsafeMutableBufferPointer { po in
+                for n in 0..<b { for q in 0..<pos { for k in 0..<c { po[n * c + k] += pg[(n * pos + q) * c + k] } } }
+            }
+        }
         return out
     }
 
@@ -177,18 +186,22 @@ public struct LatentDenoiser {
     /// z_t = √ᾱ_t z0 + √(1−ᾱ_t) ε, labels replaced by the null label with probability `labelDropout`;
     /// loss = MSE(ε̂(z_t, t, y), ε). Gradients ADDED. Randomness from the stream keyed by `key`.
     public func trainingStep(_ z0: Tensor, labels: [Int], schedule: NoiseSchedule, labelDropout: Float, key: UInt64) -> Float {
-        var rng = RandomStream(seed: key, 0x4444_504D)   // "DDPM"
+        var rng = RandomStream(seed: key, 0x4444_504D)  // "DDPM"
         let b = z0.shape[0], per = z0.count / b
         let t = (0..<b).map { _ in Int(rng.nextUInt32() % UInt32(schedule.steps)) }
         let y = labels.map { rng.nextUniformFloat() < labelDropout ? classCount : $0 }
         let eps = rng.gaussian(shape: z0.shape)
         var zt = Tensor(shape: z0.shape)
-        z0.withUnsafeBufferPointer { pz in eps.withUnsafeBufferPointer { pe in zt.withUnsafeMutableBufferPointer { pt in
-            for n in 0..<b {
-                let a = Float(schedule.alphaBar[t[n]].squareRoot()), s = Float((1 - schedule.alphaBar[t[n]]).squareRoot())
-                for j in 0..<per { pt[n * per + j] = a * pz[n * per + j] + s * pe[n * per + j] }
+        z0.withUnsafeBufferPointer { pz in
+            eps.withUnsafeBufferPointer { pe in
+                zt.withUnsafeMutableBufferPointer { pt in
+                    for n in 0..<b {
+                        let a = Float(schedule.alphaBar[t[n]].squareRoot()), s = Float((1 - schedule.alphaBar[t[n]]).squareRoot())
+                        for j in 0..<per { pt[n * per + j] = a * pz[n * per + j] + s * pe[n * per + j] }
+                    }
+                }
             }
-        } } }
+        }
         let (pred, cache) = forward(zt, t: t, y: y)
         let (loss, g) = Loss.meanSquaredError(pred, target: eps)
         backward(g, cache)
@@ -212,8 +225,10 @@ public struct LatentDenoiser {
     /// Image-to-image (SDEdit with DDIM): noise the prototypes to the first kept timestep t0 of a `steps`-step
     /// schedule at `strength` (z = √ᾱ_t0 p + √(1−ᾱ_t0) ε, ε from `noise`), then denoise with guidance.
     /// Strength 0 returns the prototypes.
-    public func imageToImage(prototypes: Tensor, labels: [Int], strength: Double, steps: Int, guidance: Float,
-                             schedule: NoiseSchedule, noise: Tensor) -> Tensor {
+    public func imageToImage(
+        prototypes: Tensor, labels: [Int], strength: Double, steps: Int, guidance: Float,
+        schedule: NoiseSchedule, noise: Tensor
+    ) -> Tensor {
         let ts = schedule.ddimTimesteps(count: steps, strength: strength)
         guard let t0 = ts.first else { return prototypes }
         let a = schedule.alphaBar[t0]
@@ -222,12 +237,15 @@ public struct LatentDenoiser {
     }
 
     /// Train for `epochs` over latents with Adam (cosine, warm-up 200) and label dropout; `progress(epoch, loss)`.
-    public func train(latents: Tensor, labels: [Int], epochs: Int, batchSize: Int = 128, learningRate: Float = 1e-3,
-                      labelDropout: Float = 0.1, schedule: NoiseSchedule, seed: UInt64 = 0,
-                      progress: (Int, Double) -> Void = { _, _ in }) throws {
+    public func train(
+        latents: Tensor, labels: [Int], epochs: Int, batchSize: Int = 128, learningRate: Float = 1e-3,
+        labelDropout: Float = 0.1, schedule: NoiseSchedule, seed: UInt64 = 0,
+        progress: (Int, Double) -> Void = { _, _ in }
+    ) throws {
         guard epochs >= 1, batchSize >= 1, labelDropout >= 0, labelDropout <= 1 else {
-            throw DistillationError.invalidConfiguration(field: "denoiser epochs/batch/label dropout", value: "\(epochs)/\(batchSize)/\(labelDropout)",
-                                                         requirement: "epochs, batch ≥ 1, dropout in [0, 1]")
+            throw DistillationError.invalidConfiguration(
+                field: "denoiser epochs/batch/label dropout", value: "\(epochs)/\(batchSize)/\(labelDropout)",
+                requirement: "epochs, batch ≥ 1, dropout in [0, 1]")
         }
         let n = latents.shape[0]
         let batcher = Batcher(count: n, batchSize: Swift.min(batchSize, n), dropLast: true, shuffle: true, seed: seed)
@@ -237,19 +255,25 @@ public struct LatentDenoiser {
         var step = 0, sum = 0.0
         var loop = TrainingLoop(batcher: batcher, learningRate: { lr.lr(step: $0) })
         loop.clipping = .maxNorm(1)
-        try loop.run(epochs: 0..<epochs, step: &step, parameters: parameters, optimizer: &opt, statCount: 1,
-                     beforeEpoch: { _ in sum = 0 },
-                     compute: { position, _ in
-            let idx = position.indices
-            return [Double(trainingStep(gatherRows(latents, idx), labels: idx.map { labels[$0] }, schedule: schedule,
-                                        labelDropout: labelDropout, key: seed &+ UInt64(position.step) &* 0x9E37_79B9_7F4A_7C15))]
-        }, afterStep: { _, loss, _ in sum += loss[0] }, afterEpoch: { epoch, _, _ in
-            let mean = sum / Double(batcher.batchesPerEpoch)
-            guard mean.isFinite else {
-                throw DistillationError.invalidConfiguration(field: "denoiser loss", value: "\(mean)", requirement: "finite (training diverged)")
-            }
-            progress(epoch + 1, mean)
-        })
+        try loop.run(
+            epochs: 0..<epochs, step: &step, parameters: parameters, optimizer: &opt, statCount: 1,
+            beforeEpoch: { _ in sum = 0 },
+            compute: { position, _ in
+                let idx = position.indices
+                return [
+                    Double(
+                        trainingStep(
+                            gatherRows(latents, idx), labels: idx.map { labels[$0] }, schedule: schedule,
+                            labelDropout: labelDropout, key: seed &+ UInt64(position.step) &* 0x9E37_79B9_7F4A_7C15))
+                ]
+            }, afterStep: { _, loss, _ in sum += loss[0] },
+            afterEpoch: { epoch, _, _ in
+                let mean = sum / Double(batcher.batchesPerEpoch)
+                guard mean.isFinite else {
+                    throw DistillationError.invalidConfiguration(field: "denoiser loss", value: "\(mean)", requirement: "finite (training diverged)")
+                }
+                progress(epoch + 1, mean)
+            })
     }
 
     public func save(to url: URL, metadata: [String: String] = [:]) throws {
@@ -271,9 +295,12 @@ public struct LatentDenoiser {
         }
         let shape = (m["equicert.latent-shape"] ?? "").split(separator: ",").compactMap { Int($0) }
         guard shape == latentShape, Int(m["equicert.classes"] ?? "") == classCount,
-              let width = Int(m["equicert.width"] ?? ""), let blocks = Int(m["equicert.blocks"] ?? "") else {
-            throw DistillationError.badSetFile(path: url.path, reason: "denoiser for latents \(shape) and \(m["equicert.classes"] ?? "?") classes; "
-                                               + "the autoencoder gives \(latentShape) and the data has \(classCount) classes")
+            let width = Int(m["equicert.width"] ?? ""), let blocks = Int(m["equicert.blocks"] ?? "")
+        else {
+            throw DistillationError.badSetFile(
+                path: url.path,
+                reason: "denoiser for latents \(shape) and \(m["equicert.classes"] ?? "?") classes; "
+                    + "the autoencoder gives \(latentShape) and the data has \(classCount) classes")
         }
         let d = LatentDenoiser(latentShape: shape, classCount: classCount, width: width, blocks: blocks)
         try d.parameters.load(from: file)

@@ -20,8 +20,12 @@ public enum PNGEncoder {
         appendBigEndian(UInt32(height), to: &ihdr)
         ihdr += [8, channels == 1 ? 0 : 2, 0, 0, 0]
         appendChunk("IHDR", ihdr, to: &out)
-        appendChunk("IDAT", zlibCompress(filteredScanlines(width: width, height: height, channels: channels,
-                                                           pixels: pixels)), to: &out)
+        appendChunk(
+            "IDAT",
+            zlibCompress(
+                filteredScanlines(
+                    width: width, height: height, channels: channels,
+                    pixels: pixels)), to: &out)
         appendChunk("IEND", [], to: &out)
         return out
     }
@@ -131,11 +135,15 @@ extension DistilledSet {
                 for (j, i) in members.enumerated() {
                     let row = k * rowsPerClass + j / columns, col = j % columns
                     let y0 = padding + row * (tileH + padding), x0 = padding + col * (tileW + padding)
-                    for y in 0..<tileH { for x in 0..<tileW { for ch in 0..<c {
-                        let v = src[((i * h + y / scale) * w + x / scale) * c + ch]
-                        let q = UInt8((min(1, max(0, v.isFinite ? v : 0)) * 255).rounded())
-                        pixels[((y0 + y) * gridW + x0 + x) * c + ch] = q
-                    } } }
+                    for y in 0..<tileH {
+                        for x in 0..<tileW {
+                            for ch in 0..<c {
+                                let v = src[((i * h + y / scale) * w + x / scale) * c + ch]
+                                let q = UInt8((min(1, max(0, v.isFinite ? v : 0)) * 255).rounded())
+                                pixels[((y0 + y) * gridW + x0 + x) * c + ch] = q
+                            }
+                        }
+                    }
                 }
             }
         }

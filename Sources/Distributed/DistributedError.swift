@@ -44,8 +44,10 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
         case let .workQueueCancelled(root):
             return "work queue cancelled by root rank \(root) (another rank failed)"
         case let .stalled(rank, units, seconds):
-            let held = units.isEmpty ? "after its last unit" : "holding unit\(units.count == 1 ? "" : "s") \(units.map(String.init).joined(separator: ", "))"
-            return "rank \(rank) stalled: nothing from it for \(Int(seconds.rounded())) s \(held) (stopped, hung or unreachable); the job is aborted (--stall-timeout sets the limit)"
+            let held =
+                units.isEmpty ? "after its last unit" : "holding unit\(units.count == 1 ? "" : "s") \(units.map(String.init).joined(separator: ", "))"
+            return
+                "rank \(rank) stalled: nothing from it for \(Int(seconds.rounded())) s \(held) (stopped, hung or unreachable); the job is aborted (--stall-timeout sets the limit)"
         case let .selfTestFailed(failures):
             return "self-test failed (\(failures.count) checks): " + failures.joined(separator: "; ")
         }

@@ -81,20 +81,24 @@ public func runMPISelfTest(comm: any Communicator) throws -> String {
         let doubleExpected = op.combine((0..<n).map(doubleValues))
         var dv = doubleValues(r)
         try comm.allReduce(&dv, op: op)
-        check(dv.map(\.bitPattern) == doubleExpected.map(\.bitPattern),
-              "allReduce([Double], \(op)) gave \(dv), expected rank-order fold \(doubleExpected)")
+        check(
+            dv.map(\.bitPattern) == doubleExpected.map(\.bitPattern),
+            "allReduce([Double], \(op)) gave \(dv), expected rank-order fold \(doubleExpected)")
         let dr = try comm.reduce(doubleValues(r), op: op, to: last)
-        check(r == last ? dr?.map(\.bitPattern) == doubleExpected.map(\.bitPattern) : dr == nil,
-              "reduce([Double], \(op), to: \(last)) gave \(String(describing: dr))")
+        check(
+            r == last ? dr?.map(\.bitPattern) == doubleExpected.map(\.bitPattern) : dr == nil,
+            "reduce([Double], \(op), to: \(last)) gave \(String(describing: dr))")
 
         let floatExpected = op.combine((0..<n).map(floatValues))
         var fv = floatValues(r)
         try comm.allReduce(&fv, op: op)
-        check(fv.map(\.bitPattern) == floatExpected.map(\.bitPattern),
-              "allReduce([Float], \(op)) gave \(fv), expected rank-order fold \(floatExpected)")
+        check(
+            fv.map(\.bitPattern) == floatExpected.map(\.bitPattern),
+            "allReduce([Float], \(op)) gave \(fv), expected rank-order fold \(floatExpected)")
         let fr = try comm.reduce(floatValues(r), op: op, to: 0)
-        check(r == 0 ? fr?.map(\.bitPattern) == floatExpected.map(\.bitPattern) : fr == nil,
-              "reduce([Float], \(op), to: 0) gave \(String(describing: fr))")
+        check(
+            r == 0 ? fr?.map(\.bitPattern) == floatExpected.map(\.bitPattern) : fr == nil,
+            "reduce([Float], \(op), to: 0) gave \(String(describing: fr))")
     }
     // A closed form, independent of the fold: Σ_q 1 = size.
     var closed = [Int64](repeating: 1, count: 1)
@@ -119,11 +123,13 @@ public func runMPISelfTest(comm: any Communicator) throws -> String {
     try comm.send(small(r), to: next, tag: 11)
     try comm.send(large(r), to: next, tag: 12)
     let m1 = try comm.receive(from: previous, tag: 11)
-    check(m1.source == previous && m1.tag == 11 && m1.bytes == small(previous),
-          "ring receive (small) got source \(m1.source) tag \(m1.tag) \(m1.bytes.count) bytes")
+    check(
+        m1.source == previous && m1.tag == 11 && m1.bytes == small(previous),
+        "ring receive (small) got source \(m1.source) tag \(m1.tag) \(m1.bytes.count) bytes")
     let m2 = try comm.receive(from: previous, tag: 12)
-    check(m2.source == previous && m2.tag == 12 && m2.bytes == large(previous),
-          "ring receive (1 MiB) got source \(m2.source) tag \(m2.tag) \(m2.bytes.count) bytes")
+    check(
+        m2.source == previous && m2.tag == 12 && m2.bytes == large(previous),
+        "ring receive (1 MiB) got source \(m2.source) tag \(m2.tag) \(m2.bytes.count) bytes")
     try comm.barrier()
 
     // Any source, any tag: every other rank reports to rank 0.
@@ -134,8 +140,9 @@ public func runMPISelfTest(comm: any Communicator) throws -> String {
         for _ in 1..<n {
             let m = try comm.receive(from: nil, tag: nil)
             let payload = (try? ByteCoding.values(of: m.bytes, as: Int64.self, context: "self-test")) ?? []
-            check(payload == [Int64(m.source)] && m.tag == 20 + m.source % 3,
-                  "receive(any, any) got source \(m.source) tag \(m.tag) payload \(payload)")
+            check(
+                payload == [Int64(m.source)] && m.tag == 20 + m.source % 3,
+                "receive(any, any) got source \(m.source) tag \(m.tag) payload \(payload)")
             seen.insert(m.source)
         }
         check(seen == Set(1..<n), "receive(any, any) saw sources \(seen.sorted())")

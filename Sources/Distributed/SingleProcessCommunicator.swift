@@ -42,7 +42,8 @@ public final class SingleProcessCommunicator: Communicator {
 
     public func receive(from source: Int?, tag: Int?) throws -> ReceivedMessage {
         if let m = try tryReceive(from: source, tag: tag) { return m }
-        throw DistributedError.wouldBlockForever(operation: "receive(from: \(source.map(String.init) ?? "any"), tag: \(tag.map(String.init) ?? "any"))")
+        throw DistributedError.wouldBlockForever(
+            operation: "receive(from: \(source.map(String.init) ?? "any"), tag: \(tag.map(String.init) ?? "any"))")
     }
 
     public func tryReceive(from source: Int?, tag: Int?) throws -> ReceivedMessage? {

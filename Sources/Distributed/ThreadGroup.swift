@@ -1,9 +1,10 @@
 // An in-process group of N ranks on N threads, for testing sharding, scheduling and reductions without MPI.
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs a body on `size` threads, each with its own `Communicator` of one in-process group.
@@ -39,16 +40,17 @@ public enum ThreadGroup {
         let slots = ResultSlots<R>(count: size)
         var threads: [RankThread] = []
         for r in 0..<size {
-            threads.append(RankThread.start {
-                let comm = ThreadGroupCommunicator(rank: r, state: state)
-                do {
-                    slots.set(r, .success(try body(comm)))
-                } catch {
-                    slots.set(r, .failure(error))
-                    state.recordFailure(rank: r, error: error)
-                }
-                state.markFinished(rank: r)
-            })
+            threads.append(
+                RankThread.start {
+                    let comm = ThreadGroupCommunicator(rank: r, state: state)
+                    do {
+                        slots.set(r, .success(try body(comm)))
+                    } catch {
+                        slots.set(r, .failure(error))
+                        state.recordFailure(rank: r, error: error)
+                    }
+                    state.markFinished(rank: r)
+                })
         }
         for t in threads { t.join() }
 
@@ -94,7 +96,8 @@ public final class ThreadGroupCommunicator: Communicator {
     }
 
     private func reduced<T: ReducibleScalar>(_ values: [T], op: ReductionOp, root: Int?) throws -> [T]? {
-        let name = root.map { "reduce(\(T.self), \(op), count: \(values.count), root: \($0))" }
+        let name =
+            root.map { "reduce(\(T.self), \(op), count: \(values.count), root: \($0))" }
             ?? "allReduce(\(T.self), \(op), count: \(values.count))"
         let all = try collective(name, ByteCoding.bytes(of: values))
         if let root, root != rank { return nil }
@@ -203,13 +206,14 @@ final class ThreadGroupState: @unchecked Sendable {
 
     func recordFailure(rank: Int, error: any Error) {
         condition.lock(); defer { condition.unlock() }
-        let recorded = (error as? DistributedError).flatMap { e -> DistributedError? in
-            if case .aborted = e { return e } else { return nil }
-        } ?? .peerFailed(rank: rank, reason: "\(error)")
+        let recorded =
+            (error as? DistributedError).flatMap { e -> DistributedError? in
+                if case .aborted = e { return e } else { return nil }
+            } ?? .peerFailed(rank: rank, reason: "\(error)")
         if failure == nil { failure = (rank, recorded) }
         if cause == nil {
             switch error as? DistributedError {
-            case .workQueueCancelled?, .peerFailed?: break   // a rank learning of another's failure
+            case .workQueueCancelled?, .peerFailed?: break  // a rank learning of another's failure
             default: cause = (rank, recorded)
             }
         }
@@ -248,8 +252,10 @@ final class ThreadGroupState: @unchecked Sendable {
     /// All-to-all exchange of one buffer per rank for collective number `sequence`.
     func exchange(rank: Int, sequence: Int, signature: String, contribution: [UInt8]) throws -> [[UInt8]] {
         condition.lock(); defer { condition.unlock() }
-        var round = rounds[sequence] ?? Round(
-            contributions: Array(repeating: nil, count: size), signatures: Array(repeating: nil, count: size))
+        var round =
+            rounds[sequence]
+            ?? Round(
+                contributions: Array(repeating: nil, count: size), signatures: Array(repeating: nil, count: size))
         round.contributions[rank] = contribution
         round.signatures[rank] = signature
         round.arrived += 1
@@ -284,9 +290,11 @@ final class ThreadGroupState: @unchecked Sendable {
     func take(rank: Int, source: Int?, tag: Int?, blocking: Bool) throws -> ReceivedMessage? {
         condition.lock(); defer { condition.unlock() }
         func match() -> ReceivedMessage? {
-            guard let i = mailboxes[rank].firstIndex(where: {
-                (source == nil || $0.source == source) && (tag == nil || $0.tag == tag)
-            }) else { return nil }
+            guard
+                let i = mailboxes[rank].firstIndex(where: {
+                    (source == nil || $0.source == source) && (tag == nil || $0.tag == tag)
+                })
+            else { return nil }
             return mailboxes[rank].remove(at: i)
         }
         if !blocking { return match() }
@@ -328,9 +336,9 @@ private struct RankThread {
     }
 
     #if canImport(Glibc)
-    let id: pthread_t
+        let id: pthread_t
     #else
-    let id: pthread_t?
+        let id: pthread_t?
     #endif
 
     static func start(_ body: @escaping @Sendable () -> Void) -> RankThread {
@@ -340,17 +348,21 @@ private struct RankThread {
         defer { pthread_attr_destroy(&attributes) }
         pthread_attr_setstacksize(&attributes, 16 << 20)
         #if canImport(Glibc)
-        var id = pthread_t()
-        let rc = pthread_create(&id, &attributes, { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, context)
+            var id = pthread_t()
+            let rc = pthread_create(
+                &id, &attributes,
+                { raw in
+                    Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
+                    return nil
+                }, context)
         #else
-        var id: pthread_t?
-        let rc = pthread_create(&id, &attributes, { raw in
-            Unmanaged<Start>.fromOpaque(raw).takeRetainedValue().body()
-            return nil
-        }, context)
+            var id: pthread_t?
+            let rc = pthread_create(
+                &id, &attributes,
+                { raw in
+                    Unmanaged<Start>.fromOpaque(raw).takeRetainedValue().body()
+                    return nil
+                }, context)
         #endif
         precondition(rc == 0, "pthread_create failed with code \(rc)")
         return RankThread(id: id)
@@ -358,9 +370,9 @@ private struct RankThread {
 
     func join() {
         #if canImport(Glibc)
-        pthread_join(id, nil)
+            pthread_join(id, nil)
         #else
-        pthread_join(id!, nil)
+            pthread_join(id!, nil)
         #endif
     }
 }

@@ -42,8 +42,9 @@ public struct WorkQueueReport: Sendable, Equatable {
     /// concatenated in pass order.
     public static func combining(_ reports: [WorkQueueReport], rank: Int) -> WorkQueueReport {
         func sum(_ a: WorkQueueRankStatistics, _ b: WorkQueueRankStatistics) -> WorkQueueRankStatistics {
-            WorkQueueRankStatistics(rank: a.rank, unitsDone: a.unitsDone + b.unitsDone, busySeconds: a.busySeconds + b.busySeconds,
-                                    waitSeconds: a.waitSeconds + b.waitSeconds)
+            WorkQueueRankStatistics(
+                rank: a.rank, unitsDone: a.unitsDone + b.unitsDone, busySeconds: a.busySeconds + b.busySeconds,
+                waitSeconds: a.waitSeconds + b.waitSeconds)
         }
         let zero = WorkQueueRankStatistics(rank: rank, unitsDone: 0, busySeconds: 0, waitSeconds: 0)
         var out = WorkQueueReport(local: zero, ranks: nil, unitRanks: nil)
@@ -192,7 +193,7 @@ public struct WorkQueue: Sendable, Equatable {
             while progress && nextUnit < n {
                 progress = false
                 for w in workers where credit[w] > 0 && nextUnit < n {
-                    if credit[w] == prefetch { lastHeard[w] = DispatchTime.now().uptimeNanoseconds }   // idle until now
+                    if credit[w] == prefetch { lastHeard[w] = DispatchTime.now().uptimeNanoseconds }  // idle until now
                     try sendCommand(Int64(nextUnit), to: w)
                     unitRanks[nextUnit] = w
                     nextUnit += 1

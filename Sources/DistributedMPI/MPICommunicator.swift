@@ -4,10 +4,11 @@
 import CMPI
 import Distributed
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A `Communicator` over `MPI_COMM_WORLD` (a duplicate of it, so library traffic cannot collide with others').
@@ -135,8 +136,9 @@ public final class MPICommunicator: Communicator {
     private func enter() {
         precondition(!finalized, "MPICommunicator used after finalize()")
         if threadLevel == .funneled {
-            precondition(pthread_equal(owner, pthread_self()) != 0,
-                         "MPICommunicator (funneled) used from a thread other than the one that created it")
+            precondition(
+                pthread_equal(owner, pthread_self()) != 0,
+                "MPICommunicator (funneled) used from a thread other than the one that created it")
         }
     }
 
@@ -299,7 +301,8 @@ public final class MPICommunicator: Communicator {
         var all = [UInt8](repeating: 0, count: Swift.max(1, total))
         try Self.withNonNull(bytes) { send in
             try all.withUnsafeMutableBytes { recv in
-                try Self.check("MPI_Gatherv", MPI_Gatherv(send, mine, eqc_type_byte(), recv.baseAddress, counts, displs, eqc_type_byte(), Int32(root), comm))
+                try Self.check(
+                    "MPI_Gatherv", MPI_Gatherv(send, mine, eqc_type_byte(), recv.baseAddress, counts, displs, eqc_type_byte(), Int32(root), comm))
             }
         }
         return rank == root ? split(all, counts: counts, displs: displs) : nil
@@ -393,7 +396,8 @@ public final class MPICommunicator: Communicator {
         var message: MPI_Message? = eqc_message_null()
         var status = MPI_Status()
         var flag: Int32 = 0
-        try Self.check("MPI_Improbe", MPI_Improbe(Int32(source ?? Int(eqc_any_source())), Int32(tag ?? Int(eqc_any_tag())), comm, &flag, &message, &status))
+        try Self.check(
+            "MPI_Improbe", MPI_Improbe(Int32(source ?? Int(eqc_any_source())), Int32(tag ?? Int(eqc_any_tag())), comm, &flag, &message, &status))
         guard flag != 0 else { return nil }
         return try receiveMatched(&message, status)
     }

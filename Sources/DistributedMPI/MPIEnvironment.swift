@@ -27,7 +27,8 @@ public enum MPIEnvironment {
         if environment["SLURM_STEP_NUM_TASKS"] != nil { keys.append("SLURM_NTASKS") }
         for key in keys {
             guard let text = environment[key], let n = Int(text), n != actual else { continue }
-            return "the launcher announced \(n) processes (\(key)=\(text)) but this process is \(actual == 1 ? "alone (no MPI world joined)" : "in an MPI world of \(actual)"): "
+            return
+                "the launcher announced \(n) processes (\(key)=\(text)) but this process is \(actual == 1 ? "alone (no MPI world joined)" : "in an MPI world of \(actual)"): "
                 + "launch with mpirun, or srun with MPI support (--mpi=pmix), and one equicert per task"
         }
         return nil

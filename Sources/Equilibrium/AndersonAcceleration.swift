@@ -28,9 +28,11 @@ import TensorCore
 /// one genuine mixing step, X₂ = a₀F₀ + a₁F₁ with F₀ = f(z0), F₁ = f(f(z0)), returning f(X₂). Anderson-1 and Naive-1
 /// therefore return different values; Naive-1 is the z ← f(z_prev) update.
 enum AndersonAcceleration {
-    static func solve(_ f: (Tensor) throws -> Tensor,
-                      initial z0: Tensor,
-                      config: SolverConfig) rethrows -> (z: Tensor, stats: SolverStats) {
+    static func solve(
+        _ f: (Tensor) throws -> Tensor,
+        initial z0: Tensor,
+        config: SolverConfig
+    ) rethrows -> (z: Tensor, stats: SolverStats) {
         let batch = z0.shape[0]
         let dim = z0.count / batch
         let m = config.andersonMemory
@@ -75,9 +77,10 @@ enum AndersonAcceleration {
             x.withUnsafeMutableBufferPointer { xp in
                 for i in 0..<batch {
                     if tracker.running[i] {
-                        let a = solver.weights(gram: history.gram(sample: i), n: n, memory: m,
-                                               lambda: config.andersonLambda, scaleLambda: config.andersonScaleLambda,
-                                               newest: (iterate - 1) % m)
+                        let a = solver.weights(
+                            gram: history.gram(sample: i), n: n, memory: m,
+                            lambda: config.andersonLambda, scaleLambda: config.andersonScaleLambda,
+                            newest: (iterate - 1) % m)
                         history.mix(sample: i, weights: a, n: n, beta: beta, into: xp)
                     } else {
                         tracker.feedFrozen(i, into: xp)
@@ -103,7 +106,7 @@ enum AndersonAcceleration {
         let keepX: Bool  // X is only needed for β ≠ 1 (G = F − X is stored)
         var xs: [Float], fs: [Float], gs: [Float]
         var grams: [Double]
-        var valid = 0   // slots holding an iterate (the same for every running sample)
+        var valid = 0  // slots holding an iterate (the same for every running sample)
 
         init(batch: Int, dim: Int, memory: Int, keepX: Bool) {
             self.batch = batch
@@ -158,8 +161,10 @@ enum AndersonAcceleration {
 
         /// Writes X_new = β Σ aₜFₜ + (1 − β) Σ aₜXₜ (t < n) into sample i's row of `out`; 4 elements at a time,
         /// summed over t in Double registers, then rounded to Float.
-        func mix(sample i: Int, weights a: [Double], n: Int, beta: Double,
-                 into out: UnsafeMutableBufferPointer<Float>) {
+        func mix(
+            sample i: Int, weights a: [Double], n: Int, beta: Double,
+            into out: UnsafeMutableBufferPointer<Float>
+        ) {
             let dim = dim
             let dst = out.baseAddress! + i * dim
             let first = i * memory * dim
@@ -180,7 +185,8 @@ enum AndersonAcceleration {
                             }
                             if beta != 1 {
                                 for t in 0..<n {
-                                    acc += w[n + t]
+                                    acc +=
+                                        w[n + t]
                                         * widen(UnsafeRawPointer(xBase + t * dim + j).loadUnaligned(as: SIMD4<Float>.self))
                                 }
                             }
@@ -215,8 +221,10 @@ enum AndersonAcceleration {
         /// Mixing weights a (n of them, summing to 1) for Gram matrix `gram` (m×m, leading n×n used); the
         /// regulariser is λ, or λ·tr(GGᵀ)/n with `scaleLambda`.
         /// Falls back to the one-hot weights on slot `newest` if the system is singular or a is not finite.
-        mutating func weights(gram: ArraySlice<Double>, n: Int, memory m: Int, lambda lambdaIn: Double,
-                              scaleLambda: Bool, newest: Int) -> [Double] {
+        mutating func weights(
+            gram: ArraySlice<Double>, n: Int, memory m: Int, lambda lambdaIn: Double,
+            scaleLambda: Bool, newest: Int
+        ) -> [Double] {
             let size = n + 1
             let g0 = gram.startIndex
             var lambda = lambdaIn
@@ -229,9 +237,13 @@ enum AndersonAcceleration {
                 rhs[r] = r == 0 ? 1 : 0
                 for c in 0..<size {
                     let v: Double
-                    if r == 0 && c == 0 { v = 0 }
-                    else if r == 0 || c == 0 { v = 1 }
-                    else { v = gram[g0 + (r - 1) * m + (c - 1)] + (r == c ? lambda : 0) }
+                    if r == 0 && c == 0 {
+                        v = 0
+                    } else if r == 0 || c == 0 {
+                        v = 1
+                    } else {
+                        v = gram[g0 + (r - 1) * m + (c - 1)] + (r == c ? lambda : 0)
+                    }
                     h[r * size + c] = v
                 }
             }

@@ -14,9 +14,11 @@ import TensorCore
 /// Memory: 2·T vectors of D floats per sample. Dot products accumulate in Double; the rank-one corrections
 /// (axpy with a Float coefficient) in Float.
 enum BroydenMethod {
-    static func solve(_ f: (Tensor) throws -> Tensor,
-                      initial z0: Tensor,
-                      config: SolverConfig) rethrows -> (z: Tensor, stats: SolverStats) {
+    static func solve(
+        _ f: (Tensor) throws -> Tensor,
+        initial z0: Tensor,
+        config: SolverConfig
+    ) rethrows -> (z: Tensor, stats: SolverStats) {
         let batch = z0.shape[0]
         let dim = z0.count / batch
         let capacity = config.maxSteps

@@ -43,9 +43,11 @@ public struct DEQConfiguration: Sendable, Equatable, Codable {
     /// GroupNorm ε.
     public var epsilon: Float = 1e-5
 
-    public init(inputHeight: Int = 28, inputWidth: Int = 28, inputChannels: Int = 1, classes: Int = 10,
-                channels: Int = 32, expansion: Int = 2, groups: Int = 8, injectionStride: Int = 2,
-                head: Head = .meanPool, normalizationMean: Float, normalizationStd: Float) {
+    public init(
+        inputHeight: Int = 28, inputWidth: Int = 28, inputChannels: Int = 1, classes: Int = 10,
+        channels: Int = 32, expansion: Int = 2, groups: Int = 8, injectionStride: Int = 2,
+        head: Head = .meanPool, normalizationMean: Float, normalizationStd: Float
+    ) {
         self.inputHeight = inputHeight; self.inputWidth = inputWidth; self.inputChannels = inputChannels
         self.classes = classes; self.channels = channels; self.expansion = expansion; self.groups = groups
         self.injectionStride = injectionStride; self.head = head
@@ -101,7 +103,8 @@ public struct DEQConfiguration: Sendable, Equatable, Codable {
             throw .invalidConfiguration(field: "channels", value: String(channels), reason: "must be ≥ 1 and a multiple of groups (\(groups))")
         }
         if expansion < 1 || (channels * expansion) % groups != 0 {
-            throw .invalidConfiguration(field: "expansion", value: String(expansion), reason: "must be ≥ 1, with channels × expansion a multiple of groups (\(groups))")
+            throw .invalidConfiguration(
+                field: "expansion", value: String(expansion), reason: "must be ≥ 1, with channels × expansion a multiple of groups (\(groups))")
         }
         if injectionStride < 1 { throw bad("injectionStride", injectionStride) }
         if !normalizationMean.isFinite {

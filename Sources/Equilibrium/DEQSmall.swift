@@ -34,8 +34,9 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
         let p = ParameterStore(seed: seed)
         parameters = p
         let ch = c.channels, wide = c.channels * c.expansion
-        injectConv = Convolution2D("inject.conv", inChannels: c.inputChannels, outChannels: ch, kernelSize: 3,
-                                   stride: c.injectionStride, padding: 1, bias: false, in: p)
+        injectConv = Convolution2D(
+            "inject.conv", inChannels: c.inputChannels, outChannels: ch, kernelSize: 3,
+            stride: c.injectionStride, padding: 1, bias: false, in: p)
         injectNorm = GroupNormalization("inject.norm", channels: ch, groups: c.groups, epsilon: c.epsilon, in: p)
         conv1 = Convolution2D("block.conv1", inChannels: ch, outChannels: wide, kernelSize: 3, padding: 1, bias: false, in: p)
         norm1 = GroupNormalization("block.norm1", channels: wide, groups: c.groups, epsilon: c.epsilon, in: p)
@@ -48,16 +49,18 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
         case .flatten:
             let h = (c.stateHeight - 1) / 2 + 1, w = (c.stateWidth - 1) / 2 + 1
             headLayers = Sequential([
-                Convolution2D("head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,
-                              bias: false, in: p),
+                Convolution2D(
+                    "head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,
+                    bias: false, in: p),
                 GroupNormalization("head.norm", channels: 2 * ch, groups: c.groups, epsilon: c.epsilon, in: p),
                 ReLU(), c.flattenOrder == .channelsFirst ? ChannelsFirstFlatten() as any Layer : Flatten(),
                 Dense("head.fc", inFeatures: 2 * ch * h * w, outFeatures: c.classes, in: p),
             ])
         case .downsample:
             headLayers = Sequential([
-                Convolution2D("head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,
-                              bias: false, in: p),
+                Convolution2D(
+                    "head.conv", inChannels: ch, outChannels: 2 * ch, kernelSize: 3, stride: 2, padding: 1,
+                    bias: false, in: p),
                 GroupNormalization("head.norm", channels: 2 * ch, groups: c.groups, epsilon: c.epsilon, in: p),
                 ReLU(), GlobalAveragePooling(),
                 Dense("head.fc", inFeatures: 2 * ch, outFeatures: c.classes, in: p),
@@ -71,8 +74,9 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
 
     public func inject(_ x: Tensor) -> (injection: Tensor, cache: LayerCache) {
         let c = configuration
-        precondition(x.rank == 4 && Array(x.shape.dropFirst()) == [c.inputHeight, c.inputWidth, c.inputChannels],
-                     "DEQ-S expects [B, \(c.inputHeight), \(c.inputWidth), \(c.inputChannels)], got \(x.shape)")
+        precondition(
+            x.rank == 4 && Array(x.shape.dropFirst()) == [c.inputHeight, c.inputWidth, c.inputChannels],
+            "DEQ-S expects [B, \(c.inputHeight), \(c.inputWidth), \(c.inputChannels)], got \(x.shape)")
         let inv = 1 / c.normalizationStd, mean = c.normalizationMean
         let xn = x.mapped { ($0 - mean) * inv }
         let (a, ca) = injectConv.forward(xn, parameters)
@@ -93,9 +97,9 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
     public func f(_ z: Tensor, _ injection: Tensor) -> (output: Tensor, cache: LayerCache) {
         let p = parameters
         let (a1, c1) = conv1.forward(z, p)
-        let (r1, cn1) = norm1.forward(a1, p, adding: [], relu: true)                 // ReLU(GN1(conv1 z))
+        let (r1, cn1) = norm1.forward(a1, p, adding: [], relu: true)  // ReLU(GN1(conv1 z))
         let (a2, c2) = conv2.forward(r1, p)
-        let (s, cn2) = norm2.forward(a2, p, adding: [z, injection], relu: true)      // ReLU(z + GN2(…) + x̃)
+        let (s, cn2) = norm2.forward(a2, p, adding: [z, injection], relu: true)  // ReLU(z + GN2(…) + x̃)
         let (out, cn3) = norm3.forward(s, p)
         return (out, LayerCache(tensors: [s, r1], children: [c1, cn1, c2, cn2, cn3]))
     }
@@ -127,10 +131,10 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
         let p = parameters, ch = cache.children
         let s = cache.tensors[0], r1 = cache.tensors[1]
         var gs = norm3.backward(g, ch[4], p)
-        Self.maskByPositive(&gs, s)                        // through ReLU(z + GN2 + x̃)
+        Self.maskByPositive(&gs, s)  // through ReLU(z + GN2 + x̃)
         var d = norm2.backward(gs, ch[3], p)
         d = conv2.backward(d, ch[2], p)
-        Self.maskByPositive(&d, r1)                        // through ReLU(GN1)
+        Self.maskByPositive(&d, r1)  // through ReLU(GN1)
         d = norm1.backward(d, ch[1], p)
         var gz = conv1.backward(d, ch[0], p)
         gz += gs
@@ -139,9 +143,11 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
 
     /// g ← g · 1[y > 0] (the ReLU backward from its output).
     static func maskByPositive(_ g: inout Tensor, _ y: Tensor) {
-        g.withUnsafeMutableBufferPointer { pg in y.withUnsafeBufferPointer { py in
-            for i in 0..<pg.count where py[i] <= 0 { pg[i] = 0 }
-        } }
+        g.withUnsafeMutableBufferPointer { pg in
+            y.withUnsafeBufferPointer { py in
+                for i in 0..<pg.count where py[i] <= 0 { pg[i] = 0 }
+            }
+        }
     }
 
     public func head(_ z: Tensor) -> (logits: Tensor, cache: LayerCache) {
@@ -164,11 +170,20 @@ extension DEQSmall {
         let h = (c.stateHeight - 1) / 2 + 1, w = (c.stateWidth - 1) / 2 + 1, ch = 2 * c.channels
         let old = parameters.tensor(slot)
         var new = old
-        for k in 0..<c.classes { for y in 0..<h { for x in 0..<w { for j in 0..<ch {
-            let hwc = (y * w + x) * ch + j, chw = (j * h + y) * w + x
-            if order == .channelsFirst { new.scalars[k * old.shape[1] + chw] = old.scalars[k * old.shape[1] + hwc] }
-            else { new.scalars[k * old.shape[1] + hwc] = old.scalars[k * old.shape[1] + chw] }
-        } } } }
+        for k in 0..<c.classes {
+            for y in 0..<h {
+                for x in 0..<w {
+                    for j in 0..<ch {
+                        let hwc = (y * w + x) * ch + j, chw = (j * h + y) * w + x
+                        if order == .channelsFirst {
+                            new.scalars[k * old.shape[1] + chw] = old.scalars[k * old.shape[1] + hwc]
+                        } else {
+                            new.scalars[k * old.shape[1] + hwc] = old.scalars[k * old.shape[1] + chw]
+                        }
+                    }
+                }
+            }
+        }
         m.parameters.set(slot, new)
         return m
     }

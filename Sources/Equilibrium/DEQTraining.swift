@@ -21,11 +21,16 @@ public struct DEQTrainingConfig: Sendable {
     /// Central-difference step h for Jε (in state units).
     public var jacobianStep: Float
 
-    public init(forwardSolver: SolverConfig = SolverConfig(kind: .anderson, maxSteps: 18, tolerance: 1e-3,
-                                                           stopMode: .relative, returnLowestResidual: true),
-                backward: DEQBackward = .implicit(SolverConfig(kind: .anderson, maxSteps: 10, tolerance: 1e-3,
-                                                               stopMode: .relative, returnLowestResidual: true)),
-                jacobianWeight: Float = 1.0, jacobianStep: Float = 1e-2) {
+    public init(
+        forwardSolver: SolverConfig = SolverConfig(
+            kind: .anderson, maxSteps: 18, tolerance: 1e-3,
+            stopMode: .relative, returnLowestResidual: true),
+        backward: DEQBackward = .implicit(
+            SolverConfig(
+                kind: .anderson, maxSteps: 10, tolerance: 1e-3,
+                stopMode: .relative, returnLowestResidual: true)),
+        jacobianWeight: Float = 1.0, jacobianStep: Float = 1e-2
+    ) {
         self.forwardSolver = forwardSolver; self.backward = backward
         self.jacobianWeight = jacobianWeight; self.jacobianStep = jacobianStep
     }
@@ -57,10 +62,13 @@ extension EquilibriumModel {
     /// `loss` replaces the cross-entropy: given the logits [B, K] and the equilibrium state it was computed from
     /// (f(z*) [B, …]), it returns the mean loss, dL/dlogits and optionally dL/dstate (e.g. knowledge
     /// distillation with a hidden-state term); the state gradient joins the head's before the adjoint solve.
-    public func trainingStep(_ x: Tensor, labels: [Int], config: DEQTrainingConfig,
-                             jacobianNoise: Tensor? = nil,
-                             loss customLoss: ((_ logits: Tensor, _ state: Tensor) -> (loss: Float, logitsGradient: Tensor, stateGradient: Tensor?))? = nil)
-        -> DEQStepResult {
+    public func trainingStep(
+        _ x: Tensor, labels: [Int], config: DEQTrainingConfig,
+        jacobianNoise: Tensor? = nil,
+        loss customLoss: ((_ logits: Tensor, _ state: Tensor) -> (loss: Float, logitsGradient: Tensor, stateGradient: Tensor?))? = nil
+    )
+        -> DEQStepResult
+    {
         func lossAndGradients(_ lg: Tensor, _ state: Tensor) -> (Float, Tensor, Tensor?) {
             if let customLoss { return customLoss(lg, state) }
             let (l, g) = Loss.crossEntropy(logits: lg, labels: labels)
@@ -122,7 +130,7 @@ extension EquilibriumModel {
             zm.add(eps, scaledBy: -h)
             let (fp, cp) = f(zp, inj)
             let (fm, cm) = f(zm, inj)
-            let jv = (1 / (2 * h)) * (fp - fm)               // ≈ J ε, per sample
+            let jv = (1 / (2 * h)) * (fp - fm)  // ≈ J ε, per sample
             let dim = Float(zStar.count / b)
             jacobianNorm = Float(jv.squaredNorm()) / (dim * Float(b))
             loss += config.jacobianWeight * jacobianNorm
@@ -137,9 +145,10 @@ extension EquilibriumModel {
 
         let predicted = logits.argmaxRows()
         let correct = zip(predicted, labels).filter { $0 == $1 }.count
-        return DEQStepResult(loss: loss, correct: correct, batch: b,
-                             forwardResidual: fwd.finalRelativeResidual.reduce(0, +) / Float(b),
-                             forwardEvaluations: fwd.evaluations, adjointResidual: adjointResidual,
-                             jacobianNorm: jacobianNorm)
+        return DEQStepResult(
+            loss: loss, correct: correct, batch: b,
+            forwardResidual: fwd.finalRelativeResidual.reduce(0, +) / Float(b),
+            forwardEvaluations: fwd.evaluations, adjointResidual: adjointResidual,
+            jacobianNorm: jacobianNorm)
     }
 }

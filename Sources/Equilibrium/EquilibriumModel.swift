@@ -35,8 +35,11 @@ extension EquilibriumModel {
 
     /// Classify a batch: solve z* = f(z*; inject(x)) from `initial` (zeros if nil) and apply the head.
     /// Returns logits, the fixed point reached (for warm starts), and the solver statistics.
-    public func classify(_ x: Tensor, solver: SolverConfig, initial: Tensor? = nil)
-        -> (logits: Tensor, state: Tensor, stats: SolverStats) {
+    public func classify(
+        _ x: Tensor, solver: SolverConfig, initial: Tensor? = nil
+    )
+        -> (logits: Tensor, state: Tensor, stats: SolverStats)
+    {
         let (inj, _) = inject(x)
         let z0 = initial ?? zeroState(batch: x.shape[0])
         let (z, stats) = solveFixedPoint({ map($0, inj) }, initial: z0, config: solver)

@@ -22,8 +22,10 @@ public enum WeightFolding {
     /// An eval-mode BatchNorm after a convolution, y = γ(conv(x) + b − μ)/√(σ² + ε) + β, folded into the
     /// convolution: w' = s·w, b' = s·(b − μ) + β with s = γ/√(σ² + ε) per output channel.
     /// w [Co, …]; b (nil: no bias), γ, β (nil: affine=False, i.e. 1 and 0), μ, σ² [Co].
-    public static func batchNorm(weight w: Tensor, bias b: Tensor?, gamma: Tensor?, beta: Tensor?, mean: Tensor,
-                                 variance: Tensor, epsilon: Float = 1e-5) -> (weight: Tensor, bias: Tensor) {
+    public static func batchNorm(
+        weight w: Tensor, bias b: Tensor?, gamma: Tensor?, beta: Tensor?, mean: Tensor,
+        variance: Tensor, epsilon: Float = 1e-5
+    ) -> (weight: Tensor, bias: Tensor) {
         let co = w.shape[0], inner = w.count / max(co, 1)
         var wf = w, bf = Tensor(shape: [co])
         for o in 0..<co {
@@ -43,8 +45,9 @@ extension MDEQ {
     /// then every parameter (all present, exact shapes, finite; no unexpected tensors besides optimizer and masks).
     public init(checkpoint file: SafeTensorsFile) throws {
         guard let arch = file.metadata[Self.architectureKey] else {
-            throw EquilibriumError.invalidConfiguration(field: Self.architectureKey, value: file.path,
-                                                        reason: "missing: not an equicert checkpoint")
+            throw EquilibriumError.invalidConfiguration(
+                field: Self.architectureKey, value: file.path,
+                reason: "missing: not an equicert checkpoint")
         }
         try self.init(MDEQConfiguration.fromJSON(arch, path: file.path))
         try parameters.load(from: file, ignoringPrefixes: ["optimizer.", "mask."])
@@ -105,18 +108,22 @@ extension MDEQ {
             let mean = try take("\(bn).running_mean"), variance = try take("\(bn).running_var")
             let gamma = d.removeValue(forKey: "\(bn).weight"), beta = d.removeValue(forKey: "\(bn).bias")
             let bias = d.removeValue(forKey: "\(conv).bias")
-            for (name, t) in [("\(bn).running_mean", mean), ("\(bn).running_var", variance)] + [("\(bn).weight", gamma), ("\(bn).bias", beta), ("\(conv).bias", bias)].compactMap({ n, t in t.map { (n, $0) } })
+            for (name, t) in [("\(bn).running_mean", mean), ("\(bn).running_var", variance)]
+                + [("\(bn).weight", gamma), ("\(bn).bias", beta), ("\(conv).bias", bias)].compactMap({ n, t in t.map { (n, $0) } })
             where t.count != w.shape[0] {
                 throw .checkpointTensor(name: name, reason: "has \(t.count) elements for \(w.shape[0]) channels of \(conv).weight")
             }
-            let (wf, bf) = WeightFolding.batchNorm(weight: w, bias: bias, gamma: gamma, beta: beta, mean: mean,
-                                                   variance: variance, epsilon: batchNormEpsilon)
+            let (wf, bf) = WeightFolding.batchNorm(
+                weight: w, bias: bias, gamma: gamma, beta: beta, mean: mean,
+                variance: variance, epsilon: batchNormEpsilon)
             d["\(conv).weight"] = wf; d["\(conv).bias"] = bf
         }
         // Non-affine GroupNorms.
         for gn in groupNormPrefixes() {
             let hasW = d["\(gn).weight"] != nil, hasB = d["\(gn).bias"] != nil
-            if hasW != hasB { throw .checkpointTensor(name: hasW ? "\(gn).bias" : "\(gn).weight", reason: "missing (the other affine tensor is present)") }
+            if hasW != hasB {
+                throw .checkpointTensor(name: hasW ? "\(gn).bias" : "\(gn).weight", reason: "missing (the other affine tensor is present)")
+            }
             if !hasW, let slot = parameters.slot(named: "\(gn).weight") {
                 d["\(gn).weight"] = Tensor(shape: slot.shape, repeating: 1)
                 d["\(gn).bias"] = Tensor(shape: slot.shape, repeating: 0)

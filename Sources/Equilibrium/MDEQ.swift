@@ -64,10 +64,12 @@ public struct MDEQ: EquilibriumModel, @unchecked Sendable {
         parameters = p
         let n = c.branches, ch = c.channels, g = c.groups, eps = c.epsilon
         stem = [
-            Convolution2D("downsample.0", inChannels: c.inputChannels, outChannels: ch[0], kernelSize: 3,
-                          stride: c.stemDownsamples >= 1 ? 2 : 1, padding: 1, in: p),
-            Convolution2D("downsample.3", inChannels: ch[0], outChannels: ch[0], kernelSize: 3,
-                          stride: c.stemDownsamples >= 2 ? 2 : 1, padding: 1, in: p),
+            Convolution2D(
+                "downsample.0", inChannels: c.inputChannels, outChannels: ch[0], kernelSize: 3,
+                stride: c.stemDownsamples >= 1 ? 2 : 1, padding: 1, in: p),
+            Convolution2D(
+                "downsample.3", inChannels: ch[0], outChannels: ch[0], kernelSize: 3,
+                stride: c.stemDownsamples >= 2 ? 2 : 1, padding: 1, in: p),
         ]
         stage0 = c.injectionConv ? Convolution2D("stage0.0", inChannels: ch[0], outChannels: ch[0], kernelSize: 1, in: p) : nil
         blocks = (0..<n).map { i in
@@ -86,27 +88,39 @@ public struct MDEQ: EquilibriumModel, @unchecked Sendable {
                 var row: [Fuse] = []
                 for j in 0..<n {
                     let pre = "fullstage.fuse_layers.\(i).\(j).net"
-                    if i == j { row.append(.identity) }
-                    else if j > i {
-                        row.append(.up(Convolution2D("\(pre).conv", inChannels: ch[j], outChannels: ch[i], kernelSize: 1, bias: false, in: p),
-                                       GroupNormalization("\(pre).gnorm", channels: ch[i], groups: g, epsilon: eps, in: p),
-                                       Upsample2D(factor: 1 << (j - i))))
+                    if i == j {
+                        row.append(.identity)
+                    } else if j > i {
+                        row.append(
+                            .up(
+                                Convolution2D("\(pre).conv", inChannels: ch[j], outChannels: ch[i], kernelSize: 1, bias: false, in: p),
+                                GroupNormalization("\(pre).gnorm", channels: ch[i], groups: g, epsilon: eps, in: p),
+                                Upsample2D(factor: 1 << (j - i))))
                     } else {
-                        row.append(.down((0..<(i - j)).map { k in
-                            let out = k == i - j - 1 ? ch[i] : ch[j]
-                            return (Convolution2D("\(pre).\(k).conv", inChannels: ch[j], outChannels: out, kernelSize: 3, stride: 2,
-                                                  padding: 1, bias: false, in: p),
-                                    GroupNormalization("\(pre).\(k).gnorm", channels: out, groups: g, epsilon: eps, in: p))
-                        }))
+                        row.append(
+                            .down(
+                                (0..<(i - j)).map { k in
+                                    let out = k == i - j - 1 ? ch[i] : ch[j]
+                                    return (
+                                        Convolution2D(
+                                            "\(pre).\(k).conv", inChannels: ch[j], outChannels: out, kernelSize: 3, stride: 2,
+                                            padding: 1, bias: false, in: p),
+                                        GroupNormalization("\(pre).\(k).gnorm", channels: out, groups: g, epsilon: eps, in: p)
+                                    )
+                                }))
                     }
                 }
                 fuse.append(row)
             }
             for i in 0..<n {
-                postConv.append(Convolution2D("fullstage.post_fuse_layers.\(i).conv", inChannels: ch[i], outChannels: ch[i],
-                                              kernelSize: 1, bias: false, in: p))
-                postNorm.append(GroupNormalization("fullstage.post_fuse_layers.\(i).gnorm", channels: ch[i], groups: g / 2,
-                                                   epsilon: eps, in: p))
+                postConv.append(
+                    Convolution2D(
+                        "fullstage.post_fuse_layers.\(i).conv", inChannels: ch[i], outChannels: ch[i],
+                        kernelSize: 1, bias: false, in: p))
+                postNorm.append(
+                    GroupNormalization(
+                        "fullstage.post_fuse_layers.\(i).gnorm", channels: ch[i], groups: g / 2,
+                        epsilon: eps, in: p))
             }
         }
         self.fuse = fuse; self.postConv = postConv; self.postNorm = postNorm
@@ -116,15 +130,18 @@ public struct MDEQ: EquilibriumModel, @unchecked Sendable {
                 conv1: Convolution2D("\(pre).conv1", inChannels: ch[i], outChannels: hc, kernelSize: 1, in: p),
                 conv2: Convolution2D("\(pre).conv2", inChannels: hc, outChannels: hc, kernelSize: 3, padding: 1, in: p),
                 conv3: Convolution2D("\(pre).conv3", inChannels: hc, outChannels: 4 * hc, kernelSize: 1, in: p),
-                shortcut: ch[i] == 4 * hc ? nil
+                shortcut: ch[i] == 4 * hc
+                    ? nil
                     : Convolution2D("\(pre).downsample.0", inChannels: ch[i], outChannels: 4 * hc, kernelSize: 1, in: p))
         }
         headDownsample = (0..<(n - 1)).map { i in
-            Convolution2D("downsamp_modules.\(i).0", inChannels: 4 * c.headChannels[i], outChannels: 4 * c.headChannels[i + 1],
-                          kernelSize: 3, stride: 2, padding: 1, in: p)
+            Convolution2D(
+                "downsamp_modules.\(i).0", inChannels: 4 * c.headChannels[i], outChannels: 4 * c.headChannels[i + 1],
+                kernelSize: 3, stride: 2, padding: 1, in: p)
         }
-        finalConv = Convolution2D("final_layer.0", inChannels: 4 * c.headChannels[n - 1], outChannels: c.finalChannels,
-                                  kernelSize: 1, in: p)
+        finalConv = Convolution2D(
+            "final_layer.0", inChannels: 4 * c.headChannels[n - 1], outChannels: c.finalChannels,
+            kernelSize: 1, in: p)
         classifier = Dense("classifier", inFeatures: c.finalChannels, outFeatures: c.classes, in: p)
     }
 
@@ -189,10 +206,10 @@ public struct MDEQ: EquilibriumModel, @unchecked Sendable {
     func blockForward(_ i: Int, _ z: Tensor, _ injection: Tensor?) -> (Tensor, LayerCache) {
         let p = parameters, blk = blocks[i]
         let (a1, c1) = blk.conv1.forward(z, p)
-        let (r1, cn1) = blk.gn1.forward(a1, p, adding: [], relu: true)            // ReLU(GN1(conv1 z))
+        let (r1, cn1) = blk.gn1.forward(a1, p, adding: [], relu: true)  // ReLU(GN1(conv1 z))
         var (a2, c2) = blk.conv2.forward(r1, p)
-        if let injection { a2 += injection }                                        // conv2(…) + x̃ᵢ
-        let (s, cn2) = blk.gn2.forward(a2, p, adding: [z], relu: true)             // ReLU(GN2(…) + z)
+        if let injection { a2 += injection }  // conv2(…) + x̃ᵢ
+        let (s, cn2) = blk.gn2.forward(a2, p, adding: [z], relu: true)  // ReLU(GN2(…) + z)
         let (y, cn3) = blk.gn3.forward(s, p)
         return (y, LayerCache(tensors: [s, r1], children: [c1, cn1, c2, cn2, cn3]))
     }
@@ -248,8 +265,9 @@ public struct MDEQ: EquilibriumModel, @unchecked Sendable {
     public func f(_ z: Tensor, _ injection: Tensor) -> (output: Tensor, cache: LayerCache) {
         let n = configuration.branches, p = parameters
         let zs = unpack(z)
-        precondition(injection.shape == [z.shape[0]] + configuration.branchShape(0),
-                     "MDEQ injection must be [B, \(configuration.branchShape(0))], got \(injection.shape)")
+        precondition(
+            injection.shape == [z.shape[0]] + configuration.branchShape(0),
+            "MDEQ injection must be [B, \(configuration.branchShape(0))], got \(injection.shape)")
         var ys: [Tensor] = [], caches: [LayerCache] = []
         for i in 0..<n {
             let (y, c) = blockForward(i, zs[i], i == 0 ? injection : nil)
@@ -276,7 +294,9 @@ public struct MDEQ: EquilibriumModel, @unchecked Sendable {
         let n = configuration.branches, p = parameters
         let gOut = unpack(g)
         var gy: [Tensor]
-        if n == 1 { gy = gOut } else {
+        if n == 1 {
+            gy = gOut
+        } else {
             gy = (0..<n).map { Tensor(shape: [g.shape[0]] + configuration.branchShape($0)) }
             for i in 0..<n {
                 let fc = cache.children[n + i], u = fc.tensors[0]
@@ -297,9 +317,11 @@ public struct MDEQ: EquilibriumModel, @unchecked Sendable {
 
     /// g ← g · 1[y > 0] (the ReLU backward from its output).
     static func maskByPositive(_ g: inout Tensor, _ y: Tensor) {
-        g.withUnsafeMutableBufferPointer { pg in y.withUnsafeBufferPointer { py in
-            for i in 0..<pg.count where py[i] <= 0 { pg[i] = 0 }
-        } }
+        g.withUnsafeMutableBufferPointer { pg in
+            y.withUnsafeBufferPointer { py in
+                for i in 0..<pg.count where py[i] <= 0 { pg[i] = 0 }
+            }
+        }
     }
 
     // MARK: Head

@@ -31,10 +31,12 @@ public struct MDEQConfiguration: Sendable, Equatable, Codable {
     /// Per-channel normalisation applied first inside the model, (x − mean)/std, so σ is in [0,1] pixel units.
     public var normalizationMean: [Float], normalizationStd: [Float]
 
-    public init(inputHeight: Int = 32, inputWidth: Int = 32, inputChannels: Int = 3, classes: Int = 10,
-                channels: [Int], headChannels: [Int], finalChannels: Int, expansion: Int = 5, groups: Int = 8,
-                stemDownsamples: Int = 0, injectionConv: Bool? = nil,
-                normalizationMean: [Float]? = nil, normalizationStd: [Float]? = nil) {
+    public init(
+        inputHeight: Int = 32, inputWidth: Int = 32, inputChannels: Int = 3, classes: Int = 10,
+        channels: [Int], headChannels: [Int], finalChannels: Int, expansion: Int = 5, groups: Int = 8,
+        stemDownsamples: Int = 0, injectionConv: Bool? = nil,
+        normalizationMean: [Float]? = nil, normalizationStd: [Float]? = nil
+    ) {
         self.inputHeight = inputHeight; self.inputWidth = inputWidth; self.inputChannels = inputChannels
         self.classes = classes; self.channels = channels; self.headChannels = headChannels
         self.finalChannels = finalChannels; self.expansion = expansion; self.groups = groups
@@ -108,11 +110,12 @@ public struct MDEQConfiguration: Sendable, Equatable, Codable {
         var macs = 0.0
         for i in 0..<branches {
             let s = branchShape(i), pos = Double(s[0] * s[1]), c = Double(s[2])
-            macs += 2 * pos * 9 * c * c * Double(expansion)                // conv1 + conv2
-            if branches > 1 { macs += pos * c * c }                        // post-fusion 1×1
+            macs += 2 * pos * 9 * c * c * Double(expansion)  // conv1 + conv2
+            if branches > 1 { macs += pos * c * c }  // post-fusion 1×1
             for j in 0..<branches where j != i {
-                if j > i { macs += Double(branchShape(j)[0] * branchShape(j)[1]) * Double(channels[j]) * c }
-                else {
+                if j > i {
+                    macs += Double(branchShape(j)[0] * branchShape(j)[1]) * Double(channels[j]) * c
+                } else {
                     for k in 0..<(i - j) {
                         let out = branchShape(j + k + 1), cin = Double(channels[j])
                         let cout = k == i - j - 1 ? c : cin
@@ -150,7 +153,8 @@ public struct MDEQConfiguration: Sendable, Equatable, Codable {
             throw bad("input", "\(inputHeight)×\(inputWidth)", "branch 0 (\(baseHeight)×\(baseWidth)) must be divisible by 2^(branches−1) = \(step)")
         }
         guard normalizationMean.count == inputChannels, normalizationStd.count == inputChannels else {
-            throw bad("normalization", "\(normalizationMean.count)/\(normalizationStd.count)", "one mean and std per input channel (\(inputChannels))")
+            throw bad(
+                "normalization", "\(normalizationMean.count)/\(normalizationStd.count)", "one mean and std per input channel (\(inputChannels))")
         }
         if normalizationStd.contains(where: { !($0 > 0) }) { throw bad("normalizationStd", "\(normalizationStd)", "must be > 0") }
     }

@@ -7,9 +7,11 @@ import TensorCore
 /// so Naive-1 returns f(z0) — the serialized-smoothing update z ← f(z_prev). Per sample, iteration stops early when
 /// the sample is frozen (converged or diverged); the batch stops when all are.
 enum NaiveIteration {
-    static func solve(_ f: (Tensor) throws -> Tensor,
-                      initial z0: Tensor,
-                      config: SolverConfig) rethrows -> (z: Tensor, stats: SolverStats) {
+    static func solve(
+        _ f: (Tensor) throws -> Tensor,
+        initial z0: Tensor,
+        config: SolverConfig
+    ) rethrows -> (z: Tensor, stats: SolverStats) {
         let batch = z0.shape[0]
         let dim = z0.count / batch
         var tracker = SolverSampleTracker(batch: batch, dim: dim, config: config)

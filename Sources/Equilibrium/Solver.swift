@@ -70,18 +70,20 @@ public struct SolverConfig: Sendable, Equatable, Codable {
     public var stallWindow: Int
 
     /// A configuration with these defaults (docs/models.md §1: tolerance 1e-3, m = 6, λ = 1e-4, β = 1, last iterate).
-    public init(kind: SolverKind,
-                maxSteps: Int,
-                tolerance: Float = 1e-3,
-                stopMode: StopMode = .absolute,
-                andersonMemory: Int = 6,
-                andersonLambda: Double = 1e-4,
-                andersonBeta: Double = 1,
-                andersonScaleLambda: Bool = false,
-                returnLowestResidual: Bool = false,
-                recordTrace: Bool = false,
-                divergenceThreshold: Float = 1e6,
-                stallWindow: Int = 10) {
+    public init(
+        kind: SolverKind,
+        maxSteps: Int,
+        tolerance: Float = 1e-3,
+        stopMode: StopMode = .absolute,
+        andersonMemory: Int = 6,
+        andersonLambda: Double = 1e-4,
+        andersonBeta: Double = 1,
+        andersonScaleLambda: Bool = false,
+        returnLowestResidual: Bool = false,
+        recordTrace: Bool = false,
+        divergenceThreshold: Float = 1e6,
+        stallWindow: Int = 10
+    ) {
         self.kind = kind
         self.maxSteps = maxSteps
         self.tolerance = tolerance
@@ -136,13 +138,16 @@ public struct SolverConfig: Sendable, Equatable, Codable {
 ///   `AndersonAcceleration` for why T = 1 is three evaluations and one real mixing step).
 /// - broyden: g(z0) (1 evaluation), then T quasi-Newton steps z ← z − J⁻¹g(z) (1 evaluation each): T + 1
 ///   evaluations; returns f at the last iterate.
-public func solveFixedPoint(_ f: (Tensor) throws -> Tensor,
-                            initial z0: Tensor,
-                            config: SolverConfig) rethrows -> (z: Tensor, stats: SolverStats) {
+public func solveFixedPoint(
+    _ f: (Tensor) throws -> Tensor,
+    initial z0: Tensor,
+    config: SolverConfig
+) rethrows -> (z: Tensor, stats: SolverStats) {
     do { try config.validate() } catch { preconditionFailure("solveFixedPoint: \(error)") }
     precondition(z0.rank >= 1 && z0.shape[0] >= 1, "solveFixedPoint: z0 needs a batch axis with B ≥ 1, got \(z0.shape)")
-    precondition(z0.count >= z0.shape[0] && z0.count % z0.shape[0] == 0,
-                 "solveFixedPoint: z0 of shape \(z0.shape) has no elements per sample")
+    precondition(
+        z0.count >= z0.shape[0] && z0.count % z0.shape[0] == 0,
+        "solveFixedPoint: z0 of shape \(z0.shape) has no elements per sample")
     switch config.kind {
     case .naive: return try NaiveIteration.solve(f, initial: z0, config: config)
     case .anderson: return try AndersonAcceleration.solve(f, initial: z0, config: config)

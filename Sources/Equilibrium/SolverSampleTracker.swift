@@ -22,13 +22,13 @@ struct SolverSampleTracker {
     private var finalRel: [Float]
     private var lowestAbs: [Float]
     private var lowestRel: [Float]
-    private var lowestStop: [Float]          // lowest finite residual in the stop mode (drives the returned iterate)
+    private var lowestStop: [Float]  // lowest finite residual in the stop mode (drives the returned iterate)
     private var lowestEvaluation: [Int]
     private var sampleSteps: [Int]
     private var sampleEvaluations: [Int]
     private var measurements: [Int]
-    private var stallReference: [Float]      // stop-mode residual at the last improvement by ≥ 1 %
-    private var lastImprovement: [Int]       // measurement index of that improvement
+    private var stallReference: [Float]  // stop-mode residual at the last improvement by ≥ 1 %
+    private var lastImprovement: [Int]  // measurement index of that improvement
     private var traceSteps: [Int] = []
     private var traceEvaluations: [Int] = []
     private var traceAbs: [[Float]] = []
@@ -138,16 +138,19 @@ struct SolverSampleTracker {
         for i in 0..<batch where !converged[i] && !diverged[i] {
             stalled[i] = measurements[i] - 1 - lastImprovement[i] >= config.stallWindow
         }
-        let trace = config.recordTrace
-            ? SolverTrace(steps: traceSteps, evaluations: traceEvaluations,
-                          absoluteResidual: traceAbs, relativeResidual: traceRel)
+        let trace =
+            config.recordTrace
+            ? SolverTrace(
+                steps: traceSteps, evaluations: traceEvaluations,
+                absoluteResidual: traceAbs, relativeResidual: traceRel)
             : nil
-        let stats = SolverStats(kind: kind, steps: steps, evaluations: evaluations,
-                                sampleSteps: sampleSteps, sampleEvaluations: sampleEvaluations,
-                                finalAbsoluteResidual: finalAbs, finalRelativeResidual: finalRel,
-                                lowestAbsoluteResidual: lowestAbs, lowestRelativeResidual: lowestRel,
-                                lowestResidualEvaluation: lowestEvaluation,
-                                converged: converged, diverged: diverged, stalled: stalled, trace: trace)
+        let stats = SolverStats(
+            kind: kind, steps: steps, evaluations: evaluations,
+            sampleSteps: sampleSteps, sampleEvaluations: sampleEvaluations,
+            finalAbsoluteResidual: finalAbs, finalRelativeResidual: finalRel,
+            lowestAbsoluteResidual: lowestAbs, lowestRelativeResidual: lowestRel,
+            lowestResidualEvaluation: lowestEvaluation,
+            converged: converged, diverged: diverged, stalled: stalled, trace: trace)
         return (Tensor(shape: shape, scalars: result), stats)
     }
 }

@@ -1,5 +1,5 @@
-import TensorCore
 import Foundation
+import TensorCore
 
 // Layer types. Images are channels-last [B, H, W, C]; vectors are [B, D] (or [..., D] for per-row layers).
 
@@ -9,11 +9,14 @@ public struct Dense: Layer {
     public let bias: ParameterSlot?
     public let inFeatures: Int, outFeatures: Int
 
-    public init(_ name: String, inFeatures: Int, outFeatures: Int, bias: Bool = true, in p: ParameterStore,
-                weightInit: Initializer? = nil) {
+    public init(
+        _ name: String, inFeatures: Int, outFeatures: Int, bias: Bool = true, in p: ParameterStore,
+        weightInit: Initializer? = nil
+    ) {
         self.inFeatures = inFeatures; self.outFeatures = outFeatures
-        weight = p.register("\(name).weight", shape: [outFeatures, inFeatures],
-                            initializer: weightInit ?? .fanInUniform(fanIn: inFeatures))
+        weight = p.register(
+            "\(name).weight", shape: [outFeatures, inFeatures],
+            initializer: weightInit ?? .fanInUniform(fanIn: inFeatures))
         self.bias = bias ? p.register("\(name).bias", shape: [outFeatures], initializer: .fanInUniform(fanIn: inFeatures)) : nil
     }
 
@@ -21,17 +24,23 @@ public struct Dense: Layer {
         precondition(x.shape.last == inFeatures, "Dense expects last axis \(inFeatures), got \(x.shape)")
         let rows = x.count / inFeatures
         var y = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            p.withValues(weight) { w in
-                if let bias { p.withValues(bias) { b in
-                    LinearKernel.forward(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
-                                         weight: w, bias: b, y: py.baseAddress!)
-                } } else {
-                    LinearKernel.forward(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
-                                         weight: w, bias: nil, y: py.baseAddress!)
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                p.withValues(weight) { w in
+                    if let bias {
+                        p.withValues(bias) { b in
+                            LinearKernel.forward(
+                                rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
+                                weight: w, bias: b, y: py.baseAddress!)
+                        }
+                    } else {
+                        LinearKernel.forward(
+                            rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
+                            weight: w, bias: nil, y: py.baseAddress!)
+                    }
                 }
             }
-        } }
+        }
         return (y, LayerCache(tensors: [x]))
     }
 
@@ -39,24 +48,32 @@ public struct Dense: Layer {
         let x = cache.tensors[0], rows = x.count / inFeatures
         var dx = Tensor(shape: x.shape)
         let w = p.tensor(weight)
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in w.withUnsafeBufferPointer { pw in
-            dx.withUnsafeMutableBufferPointer { pdx in
-                if p.accumulatesGradients {
-                    p.withGradients(weight) { gw in
-                        LinearKernel.backward(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
-                                              weight: pw.baseAddress!, gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
-                                              gradWeight: gw, gradBias: nil)
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                w.withUnsafeBufferPointer { pw in
+                    dx.withUnsafeMutableBufferPointer { pdx in
+                        if p.accumulatesGradients {
+                            p.withGradients(weight) { gw in
+                                LinearKernel.backward(
+                                    rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
+                                    weight: pw.baseAddress!, gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
+                                    gradWeight: gw, gradBias: nil)
+                            }
+                        } else {
+                            LinearKernel.backward(
+                                rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
+                                weight: pw.baseAddress!, gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
+                                gradWeight: nil, gradBias: nil)
+                        }
+                        if let bias, p.accumulatesGradients {
+                            p.withGradients(bias) { gb in
+                                for r in 0..<rows { for j in 0..<outFeatures { gb[j] += pdy[r * outFeatures + j] } }
+                            }
+                        }
                     }
-                } else {
-                    LinearKernel.backward(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, x: px.baseAddress!,
-                                          weight: pw.baseAddress!, gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
-                                          gradWeight: nil, gradBias: nil)
                 }
-                if let bias, p.accumulatesGradients { p.withGradients(bias) { gb in
-                    for r in 0..<rows { for j in 0..<outFeatures { gb[j] += pdy[r * outFeatures + j] } }
-                } }
             }
-        } } }
+        }
         return dx
     }
 }
@@ -67,22 +84,27 @@ public struct Convolution2D: Layer {
     public let bias: ParameterSlot?
     public let inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, padding: Int
 
-    public init(_ name: String, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                bias: Bool = true, in p: ParameterStore, weightInit: Initializer? = nil) {
+    public init(
+        _ name: String, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        bias: Bool = true, in p: ParameterStore, weightInit: Initializer? = nil
+    ) {
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernelSize = kernelSize; self.stride = stride; self.padding = padding
         let fanIn = inChannels * kernelSize * kernelSize
-        weight = p.register("\(name).weight", shape: [outChannels, inChannels, kernelSize, kernelSize],
-                            initializer: weightInit ?? .fanInUniform(fanIn: fanIn))
+        weight = p.register(
+            "\(name).weight", shape: [outChannels, inChannels, kernelSize, kernelSize],
+            initializer: weightInit ?? .fanInUniform(fanIn: fanIn))
         self.bias = bias ? p.register("\(name).bias", shape: [outChannels], initializer: .fanInUniform(fanIn: fanIn)) : nil
     }
 
     public func geometry(for x: Tensor) -> Conv2DGeometry {
-        precondition(x.rank == 4 && x.shape[3] == inChannels,
-                     "Convolution2D expects [B, H, W, \(inChannels)], got \(x.shape)")
-        return Conv2DGeometry(batch: x.shape[0], height: x.shape[1], width: x.shape[2], inChannels: inChannels,
-                              outChannels: outChannels, kernelHeight: kernelSize, kernelWidth: kernelSize,
-                              stride: stride, padding: padding)
+        precondition(
+            x.rank == 4 && x.shape[3] == inChannels,
+            "Convolution2D expects [B, H, W, \(inChannels)], got \(x.shape)")
+        return Conv2DGeometry(
+            batch: x.shape[0], height: x.shape[1], width: x.shape[2], inChannels: inChannels,
+            outChannels: outChannels, kernelHeight: kernelSize, kernelWidth: kernelSize,
+            stride: stride, padding: padding)
     }
 
     /// The weight repacked for the GEMM: [Co, k, k, Ci].
@@ -100,18 +122,28 @@ public struct Convolution2D: Layer {
         if Conv2D.supportsDirect(g) {
             var panels = [Float](repeating: 0, count: weight.count)
             p.withValues(weight) { w in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, w, into: $0.baseAddress!) } }
-            let y = Tensor(shape: outShape) { py in   // the kernel writes every output
-                x.withUnsafeBufferPointer { px in panels.withUnsafeBufferPointer { pw in withBias(p) { b in
-                    Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: b, output: py.baseAddress!)
-                } } }
+            let y = Tensor(shape: outShape) { py in  // the kernel writes every output
+                x.withUnsafeBufferPointer { px in
+                    panels.withUnsafeBufferPointer { pw in
+                        withBias(p) { b in
+                            Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: b, output: py.baseAddress!)
+                        }
+                    }
+                }
             }
             return (y, LayerCache(tensors: [x]))
         }
         var y = Tensor(shape: outShape)
         let wp = packedWeight(p, g)
-        x.withUnsafeBufferPointer { px in wp.withUnsafeBufferPointer { pw in y.withUnsafeMutableBufferPointer { py in withBias(p) { b in
-            Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: b, output: py.baseAddress!)
-        } } } }
+        x.withUnsafeBufferPointer { px in
+            wp.withUnsafeBufferPointer { pw in
+                y.withUnsafeMutableBufferPointer { py in
+                    withBias(p) { b in
+                        Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: b, output: py.baseAddress!)
+                    }
+                }
+            }
+        }
         return (y, LayerCache(tensors: [x]))
     }
 
@@ -128,13 +160,22 @@ public struct Convolution2D: Layer {
         var dwp = [Float](repeating: 0, count: weight.count)
         var dx = Tensor(shape: x.shape)
         var db = [Float](repeating: 0, count: outChannels)
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wp.withUnsafeBufferPointer { pw in
-            dx.withUnsafeMutableBufferPointer { pdx in dwp.withUnsafeMutableBufferPointer { pdw in db.withUnsafeMutableBufferPointer { pdb in
-                Conv2D.backward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, gradOutput: pdy.baseAddress!,
-                                gradInput: pdx.baseAddress!, gradPackedWeight: p.accumulatesGradients ? pdw.baseAddress! : nil,
-                                gradBias: bias == nil || !p.accumulatesGradients ? nil : pdb.baseAddress!)
-            } } }
-        } } }
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                wp.withUnsafeBufferPointer { pw in
+                    dx.withUnsafeMutableBufferPointer { pdx in
+                        dwp.withUnsafeMutableBufferPointer { pdw in
+                            db.withUnsafeMutableBufferPointer { pdb in
+                                Conv2D.backward(
+                                    g, input: px.baseAddress!, packedWeight: pw.baseAddress!, gradOutput: pdy.baseAddress!,
+                                    gradInput: pdx.baseAddress!, gradPackedWeight: p.accumulatesGradients ? pdw.baseAddress! : nil,
+                                    gradBias: bias == nil || !p.accumulatesGradients ? nil : pdb.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         guard p.accumulatesGradients else { return dx }
         dwp.withUnsafeBufferPointer { s in p.withGradients(weight) { Conv2D.unpackWeightAdding(g, s.baseAddress!, into: $0) } }
         if let bias { p.withGradients(bias) { gb in for c in 0..<outChannels { gb[c] += db[c] } } }
@@ -163,23 +204,31 @@ public struct GroupNormalization: Layer {
     /// alone: the caller masks by y > 0 for the ReLU and routes the addends' gradients itself.
     public func forward(_ x: Tensor, _ p: ParameterStore, adding addends: [Tensor], relu: Bool) -> (output: Tensor, cache: LayerCache) {
         precondition(x.shape.last == channels, "GroupNormalization expects \(channels) channels, got \(x.shape)")
-        precondition(addends.count <= 2 && addends.allSatisfy { $0.shape == x.shape },
-                     "GroupNormalization: at most two addends of shape \(x.shape)")
+        precondition(
+            addends.count <= 2 && addends.allSatisfy { $0.shape == x.shape },
+            "GroupNormalization: at most two addends of shape \(x.shape)")
         let b = x.shape[0], pos = x.count / (b * channels)
         var stats = Tensor(shape: [2, b, groups])
         let a1 = addends.first ?? x, a2 = addends.count > 1 ? addends[1] : x
-        let y = Tensor(shape: x.shape) { py in   // the last pass writes every element
-            x.withUnsafeBufferPointer { px in stats.withUnsafeMutableBufferPointer { ps in
-                a1.withUnsafeBufferPointer { pa1 in a2.withUnsafeBufferPointer { pa2 in
-                    p.withValues(gamma) { g in p.withValues(beta) { bt in
-                        GroupNorm.forward(batch: b, positions: pos, channels: channels, groups: groups, epsilon: epsilon,
-                                          x: px.baseAddress!, gamma: g, beta: bt, y: py.baseAddress!,
-                                          mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups,
-                                          adding: addends.isEmpty ? nil : pa1.baseAddress!,
-                                          addends.count > 1 ? pa2.baseAddress! : nil, relu: relu)
-                    } }
-                } }
-            } }
+        let y = Tensor(shape: x.shape) { py in  // the last pass writes every element
+            x.withUnsafeBufferPointer { px in
+                stats.withUnsafeMutableBufferPointer { ps in
+                    a1.withUnsafeBufferPointer { pa1 in
+                        a2.withUnsafeBufferPointer { pa2 in
+                            p.withValues(gamma) { g in
+                                p.withValues(beta) { bt in
+                                    GroupNorm.forward(
+                                        batch: b, positions: pos, channels: channels, groups: groups, epsilon: epsilon,
+                                        x: px.baseAddress!, gamma: g, beta: bt, y: py.baseAddress!,
+                                        mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups,
+                                        adding: addends.isEmpty ? nil : pa1.baseAddress!,
+                                        addends.count > 1 ? pa2.baseAddress! : nil, relu: relu)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         return (y, LayerCache(tensors: [x, stats]))
     }
@@ -190,16 +239,25 @@ public struct GroupNormalization: Layer {
         var dx = Tensor(shape: x.shape)
         let gam = p.tensor(gamma)
         var dg = [Float](repeating: 0, count: channels), dbt = [Float](repeating: 0, count: channels)
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in stats.withUnsafeBufferPointer { ps in
-            gam.withUnsafeBufferPointer { pg in dx.withUnsafeMutableBufferPointer { pdx in
-                dg.withUnsafeMutableBufferPointer { pdg in dbt.withUnsafeMutableBufferPointer { pdb in
-                    GroupNorm.backward(batch: b, positions: pos, channels: channels, groups: groups, x: px.baseAddress!,
-                                       gamma: pg.baseAddress!, mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups,
-                                       gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
-                                       gradGamma: pdg.baseAddress!, gradBeta: pdb.baseAddress!)
-                } }
-            } }
-        } } }
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                stats.withUnsafeBufferPointer { ps in
+                    gam.withUnsafeBufferPointer { pg in
+                        dx.withUnsafeMutableBufferPointer { pdx in
+                            dg.withUnsafeMutableBufferPointer { pdg in
+                                dbt.withUnsafeMutableBufferPointer { pdb in
+                                    GroupNorm.backward(
+                                        batch: b, positions: pos, channels: channels, groups: groups, x: px.baseAddress!,
+                                        gamma: pg.baseAddress!, mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups,
+                                        gradOutput: pdy.baseAddress!, gradInput: pdx.baseAddress!,
+                                        gradGamma: pdg.baseAddress!, gradBeta: pdb.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         guard p.accumulatesGradients else { return dx }
         p.withGradients(gamma) { g in for c in 0..<channels { g[c] += dg[c] } }
         p.withGradients(beta) { g in for c in 0..<channels { g[c] += dbt[c] } }
@@ -223,12 +281,19 @@ public struct LayerNormalization: Layer {
         let rows = x.count / width
         var y = Tensor(shape: x.shape)
         var stats = Tensor(shape: [2, rows])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in stats.withUnsafeMutableBufferPointer { ps in
-            p.withValues(gamma) { g in p.withValues(beta) { bt in
-                LayerNorm.forward(rows: rows, width: width, epsilon: epsilon, x: px.baseAddress!, gamma: g, beta: bt,
-                                  y: py.baseAddress!, mean: ps.baseAddress!, rstd: ps.baseAddress! + rows)
-            } }
-        } } }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                stats.withUnsafeMutableBufferPointer { ps in
+                    p.withValues(gamma) { g in
+                        p.withValues(beta) { bt in
+                            LayerNorm.forward(
+                                rows: rows, width: width, epsilon: epsilon, x: px.baseAddress!, gamma: g, beta: bt,
+                                y: py.baseAddress!, mean: ps.baseAddress!, rstd: ps.baseAddress! + rows)
+                        }
+                    }
+                }
+            }
+        }
         return (y, LayerCache(tensors: [x, stats]))
     }
 
@@ -237,15 +302,24 @@ public struct LayerNormalization: Layer {
         var dx = Tensor(shape: x.shape)
         let gam = p.tensor(gamma)
         var dg = [Float](repeating: 0, count: width), dbt = [Float](repeating: 0, count: width)
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in stats.withUnsafeBufferPointer { ps in
-            gam.withUnsafeBufferPointer { pg in dx.withUnsafeMutableBufferPointer { pdx in
-                dg.withUnsafeMutableBufferPointer { pdg in dbt.withUnsafeMutableBufferPointer { pdb in
-                    LayerNorm.backward(rows: rows, width: width, x: px.baseAddress!, gamma: pg.baseAddress!,
-                                       mean: ps.baseAddress!, rstd: ps.baseAddress! + rows, gradOutput: pdy.baseAddress!,
-                                       gradInput: pdx.baseAddress!, gradGamma: pdg.baseAddress!, gradBeta: pdb.baseAddress!)
-                } }
-            } }
-        } } }
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                stats.withUnsafeBufferPointer { ps in
+                    gam.withUnsafeBufferPointer { pg in
+                        dx.withUnsafeMutableBufferPointer { pdx in
+                            dg.withUnsafeMutableBufferPointer { pdg in
+                                dbt.withUnsafeMutableBufferPointer { pdb in
+                                    LayerNorm.backward(
+                                        rows: rows, width: width, x: px.baseAddress!, gamma: pg.baseAddress!,
+                                        mean: ps.baseAddress!, rstd: ps.baseAddress! + rows, gradOutput: pdy.baseAddress!,
+                                        gradInput: pdx.baseAddress!, gradGamma: pdg.baseAddress!, gradBeta: pdb.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         guard p.accumulatesGradients else { return dx }
         p.withGradients(gamma) { g in for c in 0..<width { g[c] += dg[c] } }
         p.withGradients(beta) { g in for c in 0..<width { g[c] += dbt[c] } }
@@ -263,9 +337,11 @@ public struct ReLU: Layer {
     }
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         var dx = dy
-        cache.tensors[0].withUnsafeBufferPointer { py in dx.withUnsafeMutableBufferPointer { pd in
-            Activation.reluBackward(pd.count, output: py.baseAddress!, pd.baseAddress!, pd.baseAddress!)
-        } }
+        cache.tensors[0].withUnsafeBufferPointer { py in
+            dx.withUnsafeMutableBufferPointer { pd in
+                Activation.reluBackward(pd.count, output: py.baseAddress!, pd.baseAddress!, pd.baseAddress!)
+            }
+        }
         return dx
     }
 }
@@ -275,16 +351,22 @@ public struct GELU: Layer {
     public init() {}
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
         var y = Tensor(shape: x.shape)
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            Activation.geluForward(px.count, px.baseAddress!, py.baseAddress!)
-        } }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                Activation.geluForward(px.count, px.baseAddress!, py.baseAddress!)
+            }
+        }
         return (y, LayerCache(tensors: [x]))
     }
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         var dx = Tensor(shape: dy.shape)
-        cache.tensors[0].withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in dx.withUnsafeMutableBufferPointer { pdx in
-            Activation.geluBackward(px.count, input: px.baseAddress!, pdy.baseAddress!, pdx.baseAddress!)
-        } } }
+        cache.tensors[0].withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                dx.withUnsafeMutableBufferPointer { pdx in
+                    Activation.geluBackward(px.count, input: px.baseAddress!, pdy.baseAddress!, pdx.baseAddress!)
+                }
+            }
+        }
         return dx
     }
 }
@@ -296,18 +378,23 @@ public struct AveragePooling2D: Layer {
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
         let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var y = Tensor(shape: [b, (h - window) / stride + 1, (w - window) / stride + 1, c])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            AvgPool.forward(batch: b, height: h, width: w, channels: c, window: window, stride: stride, px.baseAddress!, py.baseAddress!)
-        } }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                AvgPool.forward(batch: b, height: h, width: w, channels: c, window: window, stride: stride, px.baseAddress!, py.baseAddress!)
+            }
+        }
         return (y, LayerCache(tensors: [Tensor(shape: [4], scalars: [b, h, w, c].map(Float.init))]))
     }
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         let s = cache.tensors[0].scalars.map { Int($0) }
         var dx = Tensor(shape: s)
-        dy.withUnsafeBufferPointer { pdy in dx.withUnsafeMutableBufferPointer { pdx in
-            AvgPool.backward(batch: s[0], height: s[1], width: s[2], channels: s[3], window: window, stride: stride,
-                             pdy.baseAddress!, pdx.baseAddress!)
-        } }
+        dy.withUnsafeBufferPointer { pdy in
+            dx.withUnsafeMutableBufferPointer { pdx in
+                AvgPool.backward(
+                    batch: s[0], height: s[1], width: s[2], channels: s[3], window: window, stride: stride,
+                    pdy.baseAddress!, pdx.baseAddress!)
+            }
+        }
         return dx
     }
 }
@@ -318,18 +405,22 @@ public struct GlobalAveragePooling: Layer {
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
         let b = x.shape[0], c = x.shape.last!, pos = x.count / (b * c)
         var y = Tensor(shape: [b, c])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            AvgPool.globalForward(batch: b, positions: pos, channels: c, px.baseAddress!, py.baseAddress!)
-        } }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                AvgPool.globalForward(batch: b, positions: pos, channels: c, px.baseAddress!, py.baseAddress!)
+            }
+        }
         return (y, LayerCache(tensors: [Tensor(shape: [x.rank], scalars: x.shape.map(Float.init))]))
     }
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         let s = cache.tensors[0].scalars.map { Int($0) }
         var dx = Tensor(shape: s)
         let b = s[0], c = s.last!, pos = dx.count / (b * c)
-        dy.withUnsafeBufferPointer { pdy in dx.withUnsafeMutableBufferPointer { pdx in
-            AvgPool.globalBackward(batch: b, positions: pos, channels: c, pdy.baseAddress!, pdx.baseAddress!)
-        } }
+        dy.withUnsafeBufferPointer { pdy in
+            dx.withUnsafeMutableBufferPointer { pdx in
+                AvgPool.globalBackward(batch: b, positions: pos, channels: c, pdy.baseAddress!, pdx.baseAddress!)
+            }
+        }
         return dx
     }
 }
@@ -338,8 +429,10 @@ public struct GlobalAveragePooling: Layer {
 public struct Flatten: Layer {
     public init() {}
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
-        (x.reshaped([x.shape[0], x.count / max(x.shape[0], 1)]),
-         LayerCache(tensors: [Tensor(shape: [x.rank], scalars: x.shape.map(Float.init))]))
+        (
+            x.reshaped([x.shape[0], x.count / max(x.shape[0], 1)]),
+            LayerCache(tensors: [Tensor(shape: [x.rank], scalars: x.shape.map(Float.init))])
+        )
     }
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         dy.reshaped(cache.tensors[0].scalars.map { Int($0) })
@@ -391,8 +484,9 @@ public struct Upsample2D: Layer {
         let (b, hs, ws, c) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3])
         return Tensor(shape: [b, hs / s, ws / s, c]) { px in
             dy.withUnsafeBufferPointer { pd in
-                UpsampleNearest.backward(batch: b, height: hs / s, width: ws / s, channels: c, factor: s,
-                                         pd.baseAddress!, px.baseAddress!)
+                UpsampleNearest.backward(
+                    batch: b, height: hs / s, width: ws / s, channels: c, factor: s,
+                    pd.baseAddress!, px.baseAddress!)
             }
         }
     }
@@ -408,12 +502,14 @@ public struct SiLU: Layer {
     }
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
         var dx = dy
-        cache.tensors[0].withUnsafeBufferPointer { px in dx.withUnsafeMutableBufferPointer { pd in
-            for i in 0..<pd.count {
-                let v = px[i], sg = 1 / (1 + expf(-v))
-                pd[i] *= sg * (1 + v * (1 - sg))
+        cache.tensors[0].withUnsafeBufferPointer { px in
+            dx.withUnsafeMutableBufferPointer { pd in
+                for i in 0..<pd.count {
+                    let v = px[i], sg = 1 / (1 + expf(-v))
+                    pd[i] *= sg * (1 + v * (1 - sg))
+                }
             }
-        } }
+        }
         return dx
     }
 }

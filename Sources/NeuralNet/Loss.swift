@@ -7,10 +7,13 @@ public enum Loss {
     public static func crossEntropy(logits: Tensor, labels: [Int]) -> (loss: Float, gradient: Tensor) {
         precondition(logits.rank == 2 && logits.shape[0] == labels.count, "logits \(logits.shape) vs \(labels.count) labels")
         var g = Tensor(shape: logits.shape)
-        let l = logits.withUnsafeBufferPointer { px in g.withUnsafeMutableBufferPointer { pg in
-            Softmax.crossEntropy(rows: logits.shape[0], width: logits.shape[1], logits: px.baseAddress!, labels: labels,
-                                 grad: pg.baseAddress!)
-        } }
+        let l = logits.withUnsafeBufferPointer { px in
+            g.withUnsafeMutableBufferPointer { pg in
+                Softmax.crossEntropy(
+                    rows: logits.shape[0], width: logits.shape[1], logits: px.baseAddress!, labels: labels,
+                    grad: pg.baseAddress!)
+            }
+        }
         return (l, g)
     }
 
@@ -18,10 +21,15 @@ public enum Loss {
     public static func softCrossEntropy(logits: Tensor, targets: Tensor, temperature: Float = 1) -> (loss: Float, gradient: Tensor) {
         precondition(logits.shape == targets.shape, "logits \(logits.shape) vs targets \(targets.shape)")
         var g = Tensor(shape: logits.shape)
-        let l = logits.withUnsafeBufferPointer { px in targets.withUnsafeBufferPointer { pt in g.withUnsafeMutableBufferPointer { pg in
-            Softmax.softCrossEntropy(rows: logits.shape[0], width: logits.shape[1], logits: px.baseAddress!,
-                                     targets: pt.baseAddress!, temperature: temperature, grad: pg.baseAddress!)
-        } } }
+        let l = logits.withUnsafeBufferPointer { px in
+            targets.withUnsafeBufferPointer { pt in
+                g.withUnsafeMutableBufferPointer { pg in
+                    Softmax.softCrossEntropy(
+                        rows: logits.shape[0], width: logits.shape[1], logits: px.baseAddress!,
+                        targets: pt.baseAddress!, temperature: temperature, grad: pg.baseAddress!)
+                }
+            }
+        }
         return (l, g)
     }
 
@@ -30,15 +38,17 @@ public enum Loss {
         precondition(logits.rank == 2 && temperature > 0)
         let (b, k) = (logits.shape[0], logits.shape[1])
         var p = Tensor(shape: logits.shape)
-        logits.withUnsafeBufferPointer { px in p.withUnsafeMutableBufferPointer { pp in
-            for r in 0..<b {
-                var m = -Float.infinity
-                for j in 0..<k { m = max(m, px[r * k + j] / temperature) }
-                var sum: Float = 0
-                for j in 0..<k { let e = expf(px[r * k + j] / temperature - m); pp[r * k + j] = e; sum += e }
-                for j in 0..<k { pp[r * k + j] /= sum }
+        logits.withUnsafeBufferPointer { px in
+            p.withUnsafeMutableBufferPointer { pp in
+                for r in 0..<b {
+                    var m = -Float.infinity
+                    for j in 0..<k { m = max(m, px[r * k + j] / temperature) }
+                    var sum: Float = 0
+                    for j in 0..<k { let e = expf(px[r * k + j] / temperature - m); pp[r * k + j] = e; sum += e }
+                    for j in 0..<k { pp[r * k + j] /= sum }
+                }
             }
-        } }
+        }
         return p
     }
 
@@ -53,9 +63,11 @@ public enum Loss {
     /// Knowledge distillation from a teacher (Hinton's soft targets plus TinyBERT's hidden-state term):
     /// L = (1 − a)·CE(z, y) + a·T²·H(softmax(t/T), softmax(z/T)) + b·MSE(h, h_t), with logits z and teacher
     /// logits t [B, K], hidden states h and h_t of equal shape. Returns L, dL/dz and dL/dh (nil when b = 0).
-    public static func distillation(logits: Tensor, labels: [Int], teacherLogits: Tensor, temperature: Float,
-                                    softWeight a: Float, hidden: Tensor? = nil, teacherHidden: Tensor? = nil,
-                                    hiddenWeight b: Float = 0) -> (loss: Float, logitsGradient: Tensor, hiddenGradient: Tensor?) {
+    public static func distillation(
+        logits: Tensor, labels: [Int], teacherLogits: Tensor, temperature: Float,
+        softWeight a: Float, hidden: Tensor? = nil, teacherHidden: Tensor? = nil,
+        hiddenWeight b: Float = 0
+    ) -> (loss: Float, logitsGradient: Tensor, hiddenGradient: Tensor?) {
         precondition(a >= 0 && a <= 1 && b >= 0, "distillation weights a ∈ [0, 1], b ≥ 0")
         var loss: Float = 0
         var g = Tensor(shape: logits.shape)
@@ -65,8 +77,9 @@ public enum Loss {
             g.add(gh, scaledBy: 1 - a)
         }
         if a > 0 {
-            let (l, gs) = softCrossEntropy(logits: logits, targets: probabilities(logits: teacherLogits, temperature: temperature),
-                                           temperature: temperature)
+            let (l, gs) = softCrossEntropy(
+                logits: logits, targets: probabilities(logits: teacherLogits, temperature: temperature),
+                temperature: temperature)
             loss += a * l
             g.add(gs, scaledBy: a)
         }

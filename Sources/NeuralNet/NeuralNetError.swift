@@ -22,8 +22,9 @@ public enum NeuralNetError: Error, CustomStringConvertible, Equatable, Sendable 
     /// A tensor's `dtype` is not one of the safetensors dtypes this reader knows.
     case safetensorsUnknownDType(path: String, tensor: String, dtype: String)
     /// `shape.product × dtype size` differs from the byte span `end − begin` of `data_offsets`.
-    case safetensorsSizeMismatch(path: String, tensor: String, shape: [Int], dtype: String,
-                                 expectedBytes: Int, spanBytes: Int)
+    case safetensorsSizeMismatch(
+        path: String, tensor: String, shape: [Int], dtype: String,
+        expectedBytes: Int, spanBytes: Int)
     /// `data_offsets` reach outside the data buffer (or `end < begin`).
     case safetensorsOffsetsOutOfBounds(path: String, tensor: String, begin: Int, end: Int, bufferSize: Int)
     /// Two tensors share bytes of the data buffer.

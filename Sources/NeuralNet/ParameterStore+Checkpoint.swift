@@ -22,8 +22,9 @@ extension ParameterStore {
             }
             let info = try file.info(slot.name)
             guard info.shape == slot.shape else {
-                throw NeuralNetError.parameterShapeMismatch(path: file.path, tensor: slot.name,
-                                                            expected: slot.shape, found: info.shape)
+                throw NeuralNetError.parameterShapeMismatch(
+                    path: file.path, tensor: slot.name,
+                    expected: slot.shape, found: info.shape)
             }
             let t = try file.float32(slot.name)
             guard t.isFinite else { throw NeuralNetError.parameterNotFinite(path: file.path, tensor: slot.name) }

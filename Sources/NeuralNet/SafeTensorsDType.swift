@@ -71,11 +71,11 @@ extension SafeTensorsDType {
         switch self {
         case .float32:
             #if _endian(little)
-            UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 4)
+                UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 4)
             #else
-            for i in 0..<n {
-                dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            }
+                for i in 0..<n {
+                    dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
             #endif
         case .float16:
             for i in 0..<n {

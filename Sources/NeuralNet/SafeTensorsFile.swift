@@ -224,7 +224,9 @@ struct SafeTensorsHeader {
         return result
     }
 
-    private static func parseEntry(_ name: String, _ value: SafeTensorsJSON, path: String) throws
+    private static func parseEntry(
+        _ name: String, _ value: SafeTensorsJSON, path: String
+    ) throws
         -> SafeTensorsFile.TensorInfo
     {
         func bad(_ reason: String) -> NeuralNetError {

@@ -1,11 +1,12 @@
 import Foundation
 import TensorCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes F32 tensors and string metadata as a safetensors file, byte-compatible with the reference writer.
@@ -25,8 +26,10 @@ public enum SafeTensorsWriter {
     /// renamed over `url`. On any error the temporary file is removed and an existing file at `url` is untouched.
     /// - Throws: `NeuralNetError.safetensorsBadTensorName` for an empty, reserved (`__metadata__`) or duplicated
     ///   name; `NeuralNetError.fileWriteFailed` when the file system refuses.
-    public static func write(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
-                             to url: URL) throws {
+    public static func write(
+        tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
+        to url: URL
+    ) throws {
         let path = url.path
         let image = try encode(tensors: tensors, metadata: metadata, path: path)
         try writeAtomically(image, to: url)
@@ -37,8 +40,10 @@ public enum SafeTensorsWriter {
         try encode(tensors: tensors, metadata: metadata, path: "(in memory)")
     }
 
-    static func encode(tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
-                       path: String) throws -> Data {
+    static func encode(
+        tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
+        path: String
+    ) throws -> Data {
         var seen = Set<String>()
         for (name, _) in tensors {
             if name.isEmpty {
@@ -71,7 +76,8 @@ public enum SafeTensorsWriter {
             let size = tensor.count * MemoryLayout<Float>.size
             if !first { json += "," }
             first = false
-            json += jsonString(name) + ":{\"dtype\":\"F32\",\"shape\":["
+            json +=
+                jsonString(name) + ":{\"dtype\":\"F32\",\"shape\":["
                 + tensor.shape.map(String.init).joined(separator: ",")
                 + "],\"data_offsets\":[\(offset),\(offset + size)]}"
             offset += size
@@ -85,9 +91,9 @@ public enum SafeTensorsWriter {
         image.append(contentsOf: header)
         for (_, tensor) in ordered {
             #if _endian(little)
-            tensor.withUnsafeBufferPointer { image.append(contentsOf: UnsafeRawBufferPointer($0)) }
+                tensor.withUnsafeBufferPointer { image.append(contentsOf: UnsafeRawBufferPointer($0)) }
             #else
-            for x in tensor.scalars { withUnsafeBytes(of: x.bitPattern.littleEndian) { image.append(contentsOf: $0) } }
+                for x in tensor.scalars { withUnsafeBytes(of: x.bitPattern.littleEndian) { image.append(contentsOf: $0) } }
             #endif
         }
         return image
@@ -170,10 +176,10 @@ public enum SafeTensorsWriter {
 @inline(__always)
 private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)
-    return Glibc.write(fd, buffer, count)
+        return Glibc.write(fd, buffer, count)
     #elseif canImport(Musl)
-    return Musl.write(fd, buffer, count)
+        return Musl.write(fd, buffer, count)
     #else
-    return Darwin.write(fd, buffer, count)
+        return Darwin.write(fd, buffer, count)
     #endif
 }

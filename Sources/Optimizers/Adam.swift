@@ -2,9 +2,9 @@
 // Names: w parameters, g gradient, m and v the first and second moment estimates, t the step
 // (from 1), β1, β2, ε, λ weight decay, f the decay mask factor, lr.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How Adam applies weight decay.
@@ -39,8 +39,10 @@ public struct Adam: Optimizer {
     var parameterCount: Int? = nil
 
     /// Validates the hyperparameters (throws `invalidHyperparameter`). Defaults are torch.optim.Adam's.
-    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0,
-                decayStyle: AdamDecayStyle = .coupled, decayMask: WeightDecayMask = .all) throws(OptimizersError) {
+    public init(
+        beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0,
+        decayStyle: AdamDecayStyle = .coupled, decayMask: WeightDecayMask = .all
+    ) throws(OptimizersError) {
         try require(beta1 >= 0 && beta1 < 1, "beta1", beta1, "in [0, 1)")
         try require(beta2 >= 0 && beta2 < 1, "beta2", beta2, "in [0, 1)")
         try require(epsilon >= 0 && epsilon.isFinite, "eps", epsilon, "finite and ≥ 0")
@@ -55,8 +57,10 @@ public struct Adam: Optimizer {
 
     public var stateCount: Int { m.count + v.count }
 
-    public mutating func step(parameters w: UnsafeMutableBufferPointer<Float>, gradients g: UnsafeBufferPointer<Float>,
-                              learningRate lr: Float) {
+    public mutating func step(
+        parameters w: UnsafeMutableBufferPointer<Float>, gradients g: UnsafeBufferPointer<Float>,
+        learningRate lr: Float
+    ) {
         let n = w.count
         precondition(g.count == n, "gradients (\(g.count)) and parameters (\(n)) differ in size")
         prepare(count: n)
@@ -103,13 +107,15 @@ public struct Adam: Optimizer {
 
     /// The state under `kind` (shared with `AdamW`, which saves as "adamw").
     func state(kind: String) -> OptimizerState {
-        OptimizerState(kind: kind, step: stepCount,
-                       buffers: m.isEmpty ? [:] : ["exp_avg": m, "exp_avg_sq": v])
+        OptimizerState(
+            kind: kind, step: stepCount,
+            buffers: m.isEmpty ? [:] : ["exp_avg": m, "exp_avg_sq": v])
     }
 
     mutating func restore(_ state: OptimizerState, kind: String, parameterCount n: Int) throws(OptimizersError) {
-        try state.validate(kind: kind, names: ["exp_avg", "exp_avg_sq"], optional: state.step == 0,
-                           parameterCount: n)
+        try state.validate(
+            kind: kind, names: ["exp_avg", "exp_avg_sq"], optional: state.step == 0,
+            parameterCount: n)
         m = state.buffers["exp_avg"] ?? []
         v = state.buffers["exp_avg_sq"] ?? []
         if m.isEmpty != v.isEmpty { throw .missingStateBuffer(name: m.isEmpty ? "exp_avg" : "exp_avg_sq") }
@@ -136,10 +142,13 @@ public struct AdamW: Optimizer {
     var adam: Adam
 
     /// Validates the hyperparameters (throws `invalidHyperparameter`). Defaults are torch.optim.AdamW's.
-    public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01,
-                decayMask: WeightDecayMask = .all) throws(OptimizersError) {
-        adam = try Adam(beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay,
-                        decayStyle: .decoupled, decayMask: decayMask)
+    public init(
+        beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01,
+        decayMask: WeightDecayMask = .all
+    ) throws(OptimizersError) {
+        adam = try Adam(
+            beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay,
+            decayStyle: .decoupled, decayMask: decayMask)
     }
 
     public var beta1: Float { adam.beta1 }
@@ -150,8 +159,10 @@ public struct AdamW: Optimizer {
     public var stepCount: Int { adam.stepCount }
     public var stateCount: Int { adam.stateCount }
 
-    public mutating func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
-                              learningRate: Float) {
+    public mutating func step(
+        parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
+        learningRate: Float
+    ) {
         adam.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
     }
 

@@ -2,9 +2,9 @@
 // Names: s the step (0-based: the index of the optimizer step about to be taken), W warm-up steps,
 // T total steps, η the base (peak) rate, η_min the floor.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A learning-rate schedule: `lr(step:)` is a pure function of the 0-based step.

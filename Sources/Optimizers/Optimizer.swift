@@ -19,8 +19,9 @@ public protocol Optimizer: Sendable {
     var stateCount: Int { get }
     /// One update: w ← update(w, g, lr). Shapes: `parameters.count == gradients.count == n`,
     /// and n must not change between steps.
-    mutating func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
-                       learningRate: Float)
+    mutating func step(
+        parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
+        learningRate: Float)
     /// All state, as named Float arrays of length n plus the step count.
     func state() -> OptimizerState
     /// Load `state` saved by `state()` of the same kind of optimizer, for a model of `parameterCount`
@@ -58,8 +59,10 @@ public struct OptimizerState: Sendable, Equatable {
     }
 
     /// Check kind, step and buffer names/sizes against what an optimizer expects.
-    func validate(kind expectedKind: String, names: Set<String>, optional: Bool,
-                  parameterCount n: Int) throws(OptimizersError) {
+    func validate(
+        kind expectedKind: String, names: Set<String>, optional: Bool,
+        parameterCount n: Int
+    ) throws(OptimizersError) {
         guard kind == expectedKind else { throw .stateKindMismatch(expected: expectedKind, found: kind) }
         guard step >= 0 else { throw .invalidStepCount(step) }
         for name in buffers.keys.sorted() where !names.contains(name) {

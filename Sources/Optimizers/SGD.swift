@@ -28,8 +28,10 @@ public struct SGD: Optimizer {
     var parameterCount: Int? = nil
 
     /// Validates the hyperparameters (throws `invalidHyperparameter`).
-    public init(momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false,
-                weightDecay: Float = 0, decayMask: WeightDecayMask = .all) throws(OptimizersError) {
+    public init(
+        momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false,
+        weightDecay: Float = 0, decayMask: WeightDecayMask = .all
+    ) throws(OptimizersError) {
         try require(momentum >= 0 && momentum < 1, "momentum", momentum, "in [0, 1)")
         try require(dampening >= 0 && dampening <= 1, "dampening", dampening, "in [0, 1]")
         try require(weightDecay >= 0 && weightDecay.isFinite, "weight_decay", weightDecay, "finite and ≥ 0")
@@ -46,8 +48,10 @@ public struct SGD: Optimizer {
 
     public var stateCount: Int { momentumBuffer.count }
 
-    public mutating func step(parameters w: UnsafeMutableBufferPointer<Float>, gradients g: UnsafeBufferPointer<Float>,
-                              learningRate lr: Float) {
+    public mutating func step(
+        parameters w: UnsafeMutableBufferPointer<Float>, gradients g: UnsafeBufferPointer<Float>,
+        learningRate lr: Float
+    ) {
         let n = w.count
         precondition(g.count == n, "gradients (\(g.count)) and parameters (\(n)) differ in size")
         prepare(count: n)
@@ -82,8 +86,9 @@ public struct SGD: Optimizer {
     }
 
     public func state() -> OptimizerState {
-        OptimizerState(kind: Self.kind, step: stepCount,
-                       buffers: momentumBuffer.isEmpty ? [:] : ["momentum_buffer": momentumBuffer])
+        OptimizerState(
+            kind: Self.kind, step: stepCount,
+            buffers: momentumBuffer.isEmpty ? [:] : ["momentum_buffer": momentumBuffer])
     }
 
     public mutating func restore(_ state: OptimizerState, parameterCount n: Int) throws(OptimizersError) {

@@ -1,5 +1,5 @@
-import TensorCore
 import NeuralNet
+import TensorCore
 
 /// The masks of every prunable matrix of a model, by parameter-slot name. Masked forward = weights zeroed in the
 /// store (`apply`); masked updates = gradients zeroed before the optimizer step (`maskGradients`), and `apply`
@@ -64,9 +64,11 @@ public enum PrunableMatrices {
 
     public static func isPrunable(_ name: String) -> Bool {
         if name.hasPrefix("encoder.layer.") {
-            return ["attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
-                    "attention.output.dense.weight", "intermediate.dense.weight", "output.dense.weight"]
-                .contains { name.hasSuffix("." + $0) }
+            return [
+                "attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
+                "attention.output.dense.weight", "intermediate.dense.weight", "output.dense.weight",
+            ]
+            .contains { name.hasSuffix("." + $0) }
         }
         return ["block.conv1.weight", "block.conv2.weight", "inject.conv.weight"].contains(name)
     }

@@ -59,8 +59,10 @@ public enum MaskGenerator {
     /// draws of k indices without replacement (Gumbel-top-k: the k largest log p + G, G ~ Gumbel(0, 1)); keep the k
     /// most drawn (ties: larger |w|, then lower index). M = max(⌊(n − k)·ρ⌋, 1) with n the alive count.
     /// The noise is keyed by (seed, stage, candidate, matrix): a candidate is the same on any rank.
-    public static func randomized(_ w: [Float], keep k: Int, previous: PruningMask? = nil, power: Double = 5,
-                                  rho: Double, seed: UInt64, stage: Int, candidate: Int, matrix: Int) -> PruningMask {
+    public static func randomized(
+        _ w: [Float], keep k: Int, previous: PruningMask? = nil, power: Double = 5,
+        rho: Double, seed: UInt64, stage: Int, candidate: Int, matrix: Int
+    ) -> PruningMask {
         let alive = aliveIndices(w.count, previous)
         let n = alive.count
         precondition(k >= 0 && k <= n, "keep \(k) of \(n) alive weights")
@@ -74,13 +76,14 @@ public enum MaskGenerator {
             return a > 0 ? power * log(a) : -Double.infinity
         }
         var counts = [Int32](repeating: 0, count: n)
-        var rng = RandomStream(seed: seed, 0x5052_4E00 &+ UInt32(truncatingIfNeeded: matrix),
-                               UInt32(truncatingIfNeeded: stage), UInt32(truncatingIfNeeded: candidate))
+        var rng = RandomStream(
+            seed: seed, 0x5052_4E00 &+ UInt32(truncatingIfNeeded: matrix),
+            UInt32(truncatingIfNeeded: stage), UInt32(truncatingIfNeeded: candidate))
         var keys = [Double](repeating: 0, count: n)
         var idx = Array(0..<n)
         for _ in 0..<m {
             for j in 0..<n {
-                let u = rng.nextUniformPositive()          // (0, 1]
+                let u = rng.nextUniformPositive()  // (0, 1]
                 let g = -log(-log(Swift.min(u, 1 - 1e-16)))  // Gumbel(0, 1)
                 keys[j] = logP[j] + g
             }
@@ -139,8 +142,9 @@ public struct SparsitySchedule: Sendable, Equatable {
             throw PruningError.invalidSetting(name: "schedule", value: "\(s)", reason: "a sparsity must be in [0, 1)")
         }
         for (a, b) in zip(stages, stages.dropFirst()) where b <= a {
-            throw PruningError.invalidSetting(name: "schedule", value: stages.map { "\($0)" }.joined(separator: ","),
-                                             reason: "sparsities must increase from stage to stage")
+            throw PruningError.invalidSetting(
+                name: "schedule", value: stages.map { "\($0)" }.joined(separator: ","),
+                reason: "sparsities must increase from stage to stage")
         }
         self.stages = stages
     }

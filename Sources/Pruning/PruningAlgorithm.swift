@@ -13,8 +13,10 @@ public enum PruningAlgorithm {
     /// The mask of candidate `c` of stage `stage`: every prunable matrix `names` of `store` at sparsity `target`,
     /// nested in `previous`. Magnitude: the top-|w| weights; randomized: `MaskGenerator.randomized` with the
     /// candidate's ρ, keyed by (seed, stage, candidate, matrix).
-    public static func mask(for method: PruningMethod, candidate c: Int, stage: Int, target: Double, previous: MaskSet?,
-                            store: ParameterStore, names: [String], settings: PruningSettings) -> MaskSet {
+    public static func mask(
+        for method: PruningMethod, candidate c: Int, stage: Int, target: Double, previous: MaskSet?,
+        store: ParameterStore, names: [String], settings: PruningSettings
+    ) -> MaskSet {
         var out: [String: PruningMask] = [:]
         for (i, n) in names.enumerated() {
             let slot = store.slot(named: n)!
@@ -26,9 +28,10 @@ public enum PruningAlgorithm {
             switch method {
             case .magnitude: out[n] = MaskGenerator.magnitude(w, keep: keep, previous: prev)
             case .random, .singleRandom:
-                out[n] = MaskGenerator.randomized(w, keep: keep, previous: prev, power: settings.power,
-                                                  rho: settings.rho(candidate: c), seed: settings.seed,
-                                                  stage: stage, candidate: c, matrix: i)
+                out[n] = MaskGenerator.randomized(
+                    w, keep: keep, previous: prev, power: settings.power,
+                    rho: settings.rho(candidate: c), seed: settings.seed,
+                    stage: stage, candidate: c, matrix: i)
             }
         }
         return MaskSet(masks: out)
@@ -77,28 +80,33 @@ public enum PruningAlgorithm {
     /// Train `subject` for `steps` steps with `masks` fixed: batches from a `Batcher` keyed by `key`, the batch
     /// gradient from `batchGradient`, masked gradients, optional clipping, an optimizer step at `rate(step)`,
     /// pruned weights zeroed again; `after(step)` runs after each step (1-based).
-    public static func trainMasked(_ subject: PruningSubject, masks: MaskSet, optimizer: inout any Optimizer, steps: Int,
-                                   key: UInt64, settings s: PruningSettings,
-                                   batchGradient: @escaping TrainingLoop.GradientReduction = TrainingLoop.wholeBatch,
-                                   rate: @escaping (Int) -> Float, after: ((Int) throws -> Void)? = nil) throws {
+    public static func trainMasked(
+        _ subject: PruningSubject, masks: MaskSet, optimizer: inout any Optimizer, steps: Int,
+        key: UInt64, settings s: PruningSettings,
+        batchGradient: @escaping TrainingLoop.GradientReduction = TrainingLoop.wholeBatch,
+        rate: @escaping (Int) -> Float, after: ((Int) throws -> Void)? = nil
+    ) throws {
         let store = subject.parameters
-        let batcher = Batcher(count: subject.trainingCount, batchSize: min(s.batchSize, subject.trainingCount),
-                              dropLast: true, shuffle: true, seed: key)
+        let batcher = Batcher(
+            count: subject.trainingCount, batchSize: min(s.batchSize, subject.trainingCount),
+            dropLast: true, shuffle: true, seed: key)
         var loop = TrainingLoop(batcher: batcher, learningRate: rate)
         loop.gradient = batchGradient
         loop.adjustGradients = { masks.maskGradients($0) }
         loop.clipping = subject.clipNorm.map { .maxNorm($0) } ?? .none
         loop.adjustParameters = { masks.apply(to: $0) }
         var step = 0
-        try loop.run(epochs: 0..<Int.max, step: &step, stopAtStep: steps, parameters: store, optimizer: &optimizer, statCount: 1,
-                     compute: { position, sl in
-            let b = position.indices.count
-            let r = try subject.accumulateGradients(examples: Array(position.indices[sl]), key: SplitMix64.mix(key, UInt64(position.step)))
-            return [r.loss * Double(sl.count) / Double(b)]
-        }, check: { position, stats, norm in
-            guard stats[0].isFinite, norm.isFinite else {
-                throw PruningError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]) or the gradient is not finite while pruning")
-            }
-        }, afterStep: { position, _, _ in try after?(position.step + 1) })
+        try loop.run(
+            epochs: 0..<Int.max, step: &step, stopAtStep: steps, parameters: store, optimizer: &optimizer, statCount: 1,
+            compute: { position, sl in
+                let b = position.indices.count
+                let r = try subject.accumulateGradients(examples: Array(position.indices[sl]), key: SplitMix64.mix(key, UInt64(position.step)))
+                return [r.loss * Double(sl.count) / Double(b)]
+            },
+            check: { position, stats, norm in
+                guard stats[0].isFinite, norm.isFinite else {
+                    throw PruningError.nonFiniteTraining(step: position.step, reason: "loss \(stats[0]) or the gradient is not finite while pruning")
+                }
+            }, afterStep: { position, _, _ in try after?(position.step + 1) })
     }
 }

@@ -14,8 +14,10 @@ public struct PruningCandidateRecord: Sendable, Codable {
     /// Validation accuracy after full retraining (only with `fullEvaluation`).
     public var fullScore: Double?
 
-    public init(index: Int, rho: Double?, rank: Int, differenceFromMagnitude: Double, earlyEvaluations: [Double],
-                earlyScore: Double, fullScore: Double?) {
+    public init(
+        index: Int, rho: Double?, rank: Int, differenceFromMagnitude: Double, earlyEvaluations: [Double],
+        earlyScore: Double, fullScore: Double?
+    ) {
         self.index = index; self.rho = rho; self.rank = rank; self.differenceFromMagnitude = differenceFromMagnitude
         self.earlyEvaluations = earlyEvaluations; self.earlyScore = earlyScore; self.fullScore = fullScore
     }
@@ -43,10 +45,12 @@ public struct PruningStageRecord: Sendable, Codable {
     /// Cost in epochs over the training part: every candidate's early (and full) training plus the retraining.
     public var epochs: Double
 
-    public init(stage: Int, targetSparsity: Double, candidates: [PruningCandidateRecord], winner: Int, rankCorrelation: Double?,
-                validationAccuracy: Double, testAccuracy: Double, testDetails: [String: Double],
-                sparsityPerMatrix: [String: Double], sparsity: Double, keptWeights: Int, prunableWeights: Int,
-                selectionSeconds: Double, retrainSeconds: Double, epochs: Double) {
+    public init(
+        stage: Int, targetSparsity: Double, candidates: [PruningCandidateRecord], winner: Int, rankCorrelation: Double?,
+        validationAccuracy: Double, testAccuracy: Double, testDetails: [String: Double],
+        sparsityPerMatrix: [String: Double], sparsity: Double, keptWeights: Int, prunableWeights: Int,
+        selectionSeconds: Double, retrainSeconds: Double, epochs: Double
+    ) {
         self.stage = stage; self.targetSparsity = targetSparsity; self.candidates = candidates; self.winner = winner
         self.rankCorrelation = rankCorrelation; self.validationAccuracy = validationAccuracy; self.testAccuracy = testAccuracy
         self.testDetails = testDetails; self.sparsityPerMatrix = sparsityPerMatrix; self.sparsity = sparsity

@@ -37,8 +37,9 @@ public struct CertificationRow: Sendable, Equatable, Hashable {
 
     /// A row whose time is `seconds`, rounded to microseconds as `datetime.timedelta(seconds=…)` does.
     public init(index: Int, label: Int, prediction: Int, radius: Double, seconds: Double) {
-        self.init(index: index, label: label, prediction: prediction, radius: radius,
-                  microseconds: PythonFormat.microseconds(seconds: seconds))
+        self.init(
+            index: index, label: label, prediction: prediction, radius: radius,
+            microseconds: PythonFormat.microseconds(seconds: seconds))
     }
 
     /// An abstention: prediction −1, radius 0, not correct.

@@ -33,8 +33,10 @@ public struct CertifiedAccuracyPlot: Sendable {
     }
 
     /// Line colours (matplotlib's tab10), reused cyclically.
-    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    static let palette = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    ]
 
     /// The SVG document.
     public func svg() -> String {
@@ -47,11 +49,11 @@ public struct CertifiedAccuracyPlot: Sendable {
         func f(_ v: Double) -> String { String(format: "%.2f", v) }
 
         var s = """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" viewBox="0 0 \(f(width)) \(f(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">
-        <rect x="0" y="0" width="\(f(width))" height="\(f(height))" fill="white"/>
+            <?xml version="1.0" encoding="UTF-8"?>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" viewBox="0 0 \(f(width)) \(f(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">
+            <rect x="0" y="0" width="\(f(width))" height="\(f(height))" fill="white"/>
 
-        """
+            """
         if let title {
             s += "<text x=\"\(f(left + plotW / 2))\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">\(Self.escape(title))</text>\n"
         }
@@ -72,10 +74,12 @@ public struct CertifiedAccuracyPlot: Sendable {
             s += "<text x=\"\(f(left - 9))\" y=\"\(f(y(t) + 4.5))\" text-anchor=\"end\">\(Self.tickLabel(t))</text>\n"
         }
         s += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(height - 12))\" text-anchor=\"middle\">radius (L2)</text>\n"
-        s += "<text x=\"18\" y=\"\(f(top + plotH / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(f(top + plotH / 2)))\">certified accuracy</text>\n"
+        s +=
+            "<text x=\"18\" y=\"\(f(top + plotH / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(f(top + plotH / 2)))\">certified accuracy</text>\n"
         s += "</g>\n"
         // Curves, clipped to the plot area.
-        s += "<clipPath id=\"plot-area\"><rect x=\"\(f(left))\" y=\"\(f(top - 2))\" width=\"\(f(plotW + 2))\" height=\"\(f(plotH + 4))\"/></clipPath>\n"
+        s +=
+            "<clipPath id=\"plot-area\"><rect x=\"\(f(left))\" y=\"\(f(top - 2))\" width=\"\(f(plotW + 2))\" height=\"\(f(plotH + 4))\"/></clipPath>\n"
         s += "<g fill=\"none\" stroke-width=\"2\" stroke-linejoin=\"round\" clip-path=\"url(#plot-area)\">\n"
         for (i, item) in series.enumerated() {
             let steps = ReportAnalysis.steps(item.rows)
@@ -89,16 +93,19 @@ public struct CertifiedAccuracyPlot: Sendable {
         }
         s += "</g>\n"
         // Axes box.
-        s += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"black\" stroke-width=\"1\"/>\n"
+        s +=
+            "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotW))\" height=\"\(f(plotH))\" fill=\"none\" stroke=\"black\" stroke-width=\"1\"/>\n"
         // Legend, top right inside the plot.
         if !series.isEmpty {
             let longest = series.map { $0.name.count }.max() ?? 0
             let boxW = 44 + 7.5 * Double(min(longest, 60)), boxH = 10 + 20 * Double(series.count)
             let bx = left + plotW - boxW - 10, by = top + 10
-            s += "<g>\n<rect x=\"\(f(bx))\" y=\"\(f(by))\" width=\"\(f(boxW))\" height=\"\(f(boxH))\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#999999\"/>\n"
+            s +=
+                "<g>\n<rect x=\"\(f(bx))\" y=\"\(f(by))\" width=\"\(f(boxW))\" height=\"\(f(boxH))\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#999999\"/>\n"
             for (i, item) in series.enumerated() {
                 let ly = by + 15 + 20 * Double(i)
-                s += "<line x1=\"\(f(bx + 8))\" y1=\"\(f(ly))\" x2=\"\(f(bx + 32))\" y2=\"\(f(ly))\" stroke=\"\(Self.palette[i % Self.palette.count])\" stroke-width=\"2\"/>\n"
+                s +=
+                    "<line x1=\"\(f(bx + 8))\" y1=\"\(f(ly))\" x2=\"\(f(bx + 32))\" y2=\"\(f(ly))\" stroke=\"\(Self.palette[i % Self.palette.count])\" stroke-width=\"2\"/>\n"
                 s += "<text x=\"\(f(bx + 38))\" y=\"\(f(ly + 4.5))\">\(Self.escape(item.name))</text>\n"
             }
             s += "</g>\n"

@@ -23,11 +23,12 @@ public enum OutputGuard {
             guard !output.isEmpty else { throw ReportsError.fileUnwritable(path: output, reason: "empty path") }
             if let resolved = realPath(output), let input = inputPaths.first(where: { $0.1 == resolved }) {
                 let same = input.0 == output ? "" : " (\(resolved))"
-                throw ReportsError.fileUnwritable(path: output,
+                throw ReportsError.fileUnwritable(
+                    path: output,
                     reason: "is the input \(input.0)\(same); an output must never replace an input")
             }
             var st = stat()
-            guard lstat(output, &st) == 0 else { continue }   // nothing there
+            guard lstat(output, &st) == 0 else { continue }  // nothing there
             var target = st
             let followed = stat(output, &target) == 0
             if followed, let kind = special(target.st_mode) {
@@ -39,8 +40,10 @@ public enum OutputGuard {
             switch existing {
             case .replace, .resume: continue
             case .refuse:
-                let what = (st.st_mode & S_IFMT) == S_IFLNK ? (followed ? "a symlink to an existing file" : "a dangling symlink")
-                                                               : "an existing file"
+                let what =
+                    (st.st_mode & S_IFMT) == S_IFLNK
+                    ? (followed ? "a symlink to an existing file" : "a dangling symlink")
+                    : "an existing file"
                 let how = resumeFlag.map { "pass \($0) to continue it or --force to replace it" } ?? "pass --force to replace it"
                 throw ReportsError.fileUnwritable(path: output, reason: "is \(what) (nothing was changed; \(how))")
             }
@@ -54,7 +57,7 @@ public enum OutputGuard {
         var link = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(path, &link, Int(PATH_MAX))
         let url = URL(fileURLWithPath: path)
-        if n > 0 {   // dangling symlink: where it would be created
+        if n > 0 {  // dangling symlink: where it would be created
             let target = String(decoding: link[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let full = target.hasPrefix("/") ? target : url.deletingLastPathComponent().path + "/" + target
             return full == path ? nil : realPath(full)
@@ -100,7 +103,8 @@ public final class OutputLock {
             fd = -1
             guard busy else { throw ReportsError.fileUnwritable(path: path, reason: "cannot lock: \(reason)") }
             let holder = String(decoding: bytes[..<Swift.max(0, n)], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw ReportsError.fileUnwritable(path: output,
+            throw ReportsError.fileUnwritable(
+                path: output,
                 reason: "another equicert (\(holder.isEmpty ? "holder unknown" : holder)) is writing it; wait for it or stop it first")
         }
         let text = Array("pid \(getpid()) on \(ProcessInfo.processInfo.hostName)\n".utf8)

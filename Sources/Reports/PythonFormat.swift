@@ -92,7 +92,8 @@ public enum PythonFormat {
             let prefix = rest[..<comma]
             let parts = prefix.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, let d = Int64(parts[0]), parts[1] == (abs(d) == 1 ? "day" : "days"),
-                  d != 0, abs(d) < 100_000_000 else { return nil }
+                d != 0, abs(d) < 100_000_000
+            else { return nil }
             days = d
             rest = rest[rest.index(after: comma)...]
             guard rest.first == " " else { return nil }
@@ -100,10 +101,12 @@ public enum PythonFormat {
         }
         let fields = rest.split(separator: ":", omittingEmptySubsequences: false)
         guard fields.count == 3, isDigits(fields[0]), fields[0].count <= 9, let h = Int64(fields[0]),
-              fields[1].count == 2, isDigits(fields[1]), let m = Int64(fields[1]), m < 60 else { return nil }
+            fields[1].count == 2, isDigits(fields[1]), let m = Int64(fields[1]), m < 60
+        else { return nil }
         let secondsField = fields[2].split(separator: ".", omittingEmptySubsequences: false)
         guard secondsField.count <= 2, secondsField[0].count == 2, isDigits(secondsField[0]),
-              let s = Int64(secondsField[0]), s < 60 else { return nil }
+            let s = Int64(secondsField[0]), s < 60
+        else { return nil }
         var micro: Int64 = 0
         if secondsField.count == 2 {
             guard secondsField[1].count == 6, isDigits(secondsField[1]), let f = Int64(secondsField[1]) else { return nil }

@@ -87,13 +87,16 @@ public enum ReportAnalysis {
     /// Throws the reading errors, `emptyReport` for a report without rows, `invalidOption` for a names count mismatch.
     /// With `commonImagesOnly`, every report (and the baseline) is restricted to the image indices all of them
     /// have — the fair comparison of runs still in progress.
-    public static func analyze(paths: [String], names: [String]? = nil, radii: [Double] = defaultRadii,
-                               baseline: String? = nil, commonImagesOnly: Bool = false) throws -> (summaries: [ReportSummary], reports: [CertificationReport]) {
+    public static func analyze(
+        paths: [String], names: [String]? = nil, radii: [Double] = defaultRadii,
+        baseline: String? = nil, commonImagesOnly: Bool = false
+    ) throws -> (summaries: [ReportSummary], reports: [CertificationReport]) {
         guard !paths.isEmpty else { throw ReportsError.invalidOption(name: "reports", value: "", reason: "no report given") }
         guard !radii.isEmpty else { throw ReportsError.invalidOption(name: "radii", value: "", reason: "no radius given") }
         if let names, names.count != paths.count {
-            throw ReportsError.invalidOption(name: "names", value: names.joined(separator: ","),
-                                             reason: "\(names.count) names for \(paths.count) reports")
+            throw ReportsError.invalidOption(
+                name: "names", value: names.joined(separator: ","),
+                reason: "\(names.count) names for \(paths.count) reports")
         }
         var reports = try paths.map { try CertificationReport.read(path: $0) }
         for r in reports where r.rows.isEmpty { throw ReportsError.emptyReport(path: r.path) }
@@ -110,7 +113,8 @@ public enum ReportAnalysis {
         var baselineMean: Double?
         if let baseline {
             let canonical = URL(fileURLWithPath: baseline).standardizedFileURL.path
-            var report = try reports.first { URL(fileURLWithPath: $0.path).standardizedFileURL.path == canonical }
+            var report =
+                try reports.first { URL(fileURLWithPath: $0.path).standardizedFileURL.path == canonical }
                 ?? CertificationReport.read(path: baseline)
             if let common { report = CertificationReport(path: report.path, rows: report.rows.filter { common.contains($0.index) }) }
             guard !report.rows.isEmpty else { throw ReportsError.emptyReport(path: baseline) }
@@ -134,14 +138,18 @@ public enum ReportAnalysis {
         header += ["ACR", "abstain", "time/image"]
         if showSpeedup { header.append("speedup") }
         if showEvaluations { header.append("f-evals/image") }
-        var lines = ["| " + header.joined(separator: " | ") + " |",
-                     "|" + header.enumerated().map { $0.offset == 0 ? "---|" : "---:|" }.joined()]
+        var lines = [
+            "| " + header.joined(separator: " | ") + " |",
+            "|" + header.enumerated().map { $0.offset == 0 ? "---|" : "---:|" }.joined(),
+        ]
         for s in summaries {
             var cells = [s.name.replacingOccurrences(of: "|", with: "\\|"), "\(s.rowCount)"]
             cells += s.certifiedAccuracy.map { String(format: "%.3f", $0) }
-            cells += [String(format: "%.3f", s.averageCertifiedRadius),
-                      String(format: "%.1f%%", 100 * s.abstentionRate),
-                      String(format: "%.3f s", s.meanSeconds)]
+            cells += [
+                String(format: "%.3f", s.averageCertifiedRadius),
+                String(format: "%.1f%%", 100 * s.abstentionRate),
+                String(format: "%.3f s", s.meanSeconds),
+            ]
             if showSpeedup { cells.append(s.speedup.map { String(format: "%.2f×", $0) } ?? "–") }
             if showEvaluations { cells.append(s.evaluationsPerImage.map { String(format: "%.0f", $0) } ?? "–") }
             lines.append("| " + cells.joined(separator: " | ") + " |")

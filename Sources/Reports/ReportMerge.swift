@@ -12,8 +12,9 @@ public enum ReportMerge {
             for row in report.rows {
                 if let (first, firstPath) = byIndex[row.index] {
                     guard first.hasSameResult(as: row) else {
-                        throw ReportsError.conflictingRows(index: row.index, path: firstPath, row: first.line,
-                                                           otherPath: report.path, otherRow: row.line)
+                        throw ReportsError.conflictingRows(
+                            index: row.index, path: firstPath, row: first.line,
+                            otherPath: report.path, otherRow: row.line)
                     }
                     guard allowDuplicates else {
                         throw ReportsError.duplicateRows(index: row.index, path: firstPath, otherPath: report.path)

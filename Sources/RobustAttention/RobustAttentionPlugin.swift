@@ -51,9 +51,11 @@ public struct RobustAttentionSettings: Sendable, Equatable {
     public static let defaultGammaQuantile = 0.9
     public static let defaultDeltaQuantile = 0.5
 
-    public init(rule: AttentionRule, steps: Int = 3, gamma: DistanceParameter = .quantile(defaultGammaQuantile),
-                delta: DistanceParameter = .quantile(defaultDeltaQuantile), epsilon: Float = 1e-2, stepSize: Float = 1,
-                gradient: RobustCombiner.Gradient = .full) throws(RobustAttentionError) {
+    public init(
+        rule: AttentionRule, steps: Int = 3, gamma: DistanceParameter = .quantile(defaultGammaQuantile),
+        delta: DistanceParameter = .quantile(defaultDeltaQuantile), epsilon: Float = 1e-2, stepSize: Float = 1,
+        gradient: RobustCombiner.Gradient = .full
+    ) throws(RobustAttentionError) {
         guard steps >= 0 else { throw .invalidParameter(name: "irls-steps", value: "\(steps)", reason: "must be ≥ 0") }
         if rule == .huberMCP, case .absolute(let g) = gamma, case .absolute(let d) = delta, g <= d {
             throw .invalidParameter(name: "gamma", value: "\(g)", reason: "Huber-MCP needs γ > δ (δ = \(d))")
@@ -80,8 +82,11 @@ public struct RobustAttentionSettings: Sendable, Equatable {
     /// Returns the combiners and, per layer, the penalty actually used (for reports and manifests).
     public func combiners(layers: Int, calibration: DistanceCalibration?) throws -> [any AttentionCombiner] {
         if rule == .vanilla { return Array(repeating: WeightedSumCombiner(), count: layers) }
-        return try (0..<layers).map { l in try RobustCombiner(penalty: penalty(layer: l, calibration: calibration), steps: steps,
-                                                               epsilon: epsilon, stepSize: stepSize, gradient: gradient) }
+        return try (0..<layers).map { l in
+            try RobustCombiner(
+                penalty: penalty(layer: l, calibration: calibration), steps: steps,
+                epsilon: epsilon, stepSize: stepSize, gradient: gradient)
+        }
     }
 
     /// The penalty of layer `l` with δ/γ resolved.
@@ -140,7 +145,7 @@ public final class DistanceCalibration: @unchecked Sendable {
     func record(layer: Int, _ values: [Float]) {
         lock.withLock {
             samples[layer].append(contentsOf: values)
-            if samples[layer].count > 2 * maxSamples {   // thin deterministically: keep every other one
+            if samples[layer].count > 2 * maxSamples {  // thin deterministically: keep every other one
                 samples[layer] = stride(from: 0, to: samples[layer].count, by: 2).map { samples[layer][$0] }
             }
         }
@@ -177,21 +182,25 @@ struct DistanceRecorder: AttentionCombiner {
         let (g, t, d) = (v.shape[0], v.shape[1], v.shape[2])
         var found: [Float] = []
         found.reserveCapacity(g * t * t / 2)
-        a.withUnsafeBufferPointer { pa in v.withUnsafeBufferPointer { pv in z.withUnsafeBufferPointer { pz in
-            for grp in 0..<g {
-                for i in 0..<t {
-                    // Padding query rows have the same real keys; they add duplicates of nothing harmful.
-                    for j in 0..<t where pa[grp * t * t + i * t + j] > 0 {
-                        var s: Float = 0
-                        for c in 0..<d {
-                            let x = pz[(grp * t + i) * d + c] - pv[(grp * t + j) * d + c]
-                            s += x * x
+        a.withUnsafeBufferPointer { pa in
+            v.withUnsafeBufferPointer { pv in
+                z.withUnsafeBufferPointer { pz in
+                    for grp in 0..<g {
+                        for i in 0..<t {
+                            // Padding query rows have the same real keys; they add duplicates of nothing harmful.
+                            for j in 0..<t where pa[grp * t * t + i * t + j] > 0 {
+                                var s: Float = 0
+                                for c in 0..<d {
+                                    let x = pz[(grp * t + i) * d + c] - pv[(grp * t + j) * d + c]
+                                    s += x * x
+                                }
+                                found.append(s.squareRoot())
+                            }
                         }
-                        found.append(s.squareRoot())
                     }
                 }
             }
-        } } }
+        }
         calibration.record(layer: layer, found)
         return (z, cache)
     }
@@ -227,8 +236,10 @@ extension AttentionPluggable {
     /// Install `settings` (calibrating first when needed, by running `calibrationForward` once with recorders
     /// installed). Returns the calibration used (nil when none was needed).
     @discardableResult
-    public mutating func installRobustAttention(_ settings: RobustAttentionSettings,
-                                                calibrationForward: (Self) throws -> Void) throws -> DistanceCalibration? {
+    public mutating func installRobustAttention(
+        _ settings: RobustAttentionSettings,
+        calibrationForward: (Self) throws -> Void
+    ) throws -> DistanceCalibration? {
         guard attentionLayerCount > 0 else { throw RobustAttentionError.noAttention(model: "\(Self.self)") }
         var calibration: DistanceCalibration? = nil
         if settings.needsCalibration {

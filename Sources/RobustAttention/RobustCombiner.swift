@@ -30,8 +30,10 @@ public struct RobustCombiner: AttentionCombiner {
     public let stepSize: Float
     public let gradient: Gradient
 
-    public init(penalty: RobustPenalty, steps: Int = 3, epsilon: Float = 1e-2, stepSize: Float = 1,
-                gradient: Gradient = .full) throws(RobustAttentionError) {
+    public init(
+        penalty: RobustPenalty, steps: Int = 3, epsilon: Float = 1e-2, stepSize: Float = 1,
+        gradient: Gradient = .full
+    ) throws(RobustAttentionError) {
         try penalty.validate()
         guard steps >= 0 else { throw .invalidParameter(name: "irls-steps", value: "\(steps)", reason: "must be ≥ 0") }
         guard epsilon > 0, epsilon.isFinite else { throw .invalidParameter(name: "epsilon", value: "\(epsilon)", reason: "must be > 0") }
@@ -40,33 +42,44 @@ public struct RobustCombiner: AttentionCombiner {
     }
 
     public func forward(attention a: Tensor, values v: Tensor) -> (output: Tensor, cache: LayerCache) {
-        precondition(a.rank == 3 && v.rank == 3 && a.shape[0] == v.shape[0] && a.shape[1] == a.shape[2]
-                     && a.shape[2] == v.shape[1], "A \(a.shape), V \(v.shape)")
+        precondition(
+            a.rank == 3 && v.rank == 3 && a.shape[0] == v.shape[0] && a.shape[1] == a.shape[2]
+                && a.shape[2] == v.shape[1], "A \(a.shape), V \(v.shape)")
         let (g, t, d) = (v.shape[0], v.shape[1], v.shape[2])
         var z = Tensor(shape: [g, t, d])
         var iterates: [Tensor] = []
         let work = GroupWorkspace(t: t, d: d)
-        a.withUnsafeBufferPointer { pa in v.withUnsafeBufferPointer { pv in z.withUnsafeMutableBufferPointer { pz in
-            for i in 0..<g {
-                BLAS.sgemm(transA: false, transB: false, m: t, n: d, k: t, a: pa.baseAddress! + i * t * t, lda: t,
-                           b: pv.baseAddress! + i * t * d, ldb: d, c: pz.baseAddress! + i * t * d, ldc: d)
+        a.withUnsafeBufferPointer { pa in
+            v.withUnsafeBufferPointer { pv in
+                z.withUnsafeMutableBufferPointer { pz in
+                    for i in 0..<g {
+                        BLAS.sgemm(
+                            transA: false, transB: false, m: t, n: d, k: t, a: pa.baseAddress! + i * t * t, lda: t,
+                            b: pv.baseAddress! + i * t * d, ldb: d, c: pz.baseAddress! + i * t * d, ldc: d)
+                    }
+                }
             }
-        } } }
+        }
         for _ in 0..<steps {
             iterates.append(z)
             var next = z
-            a.withUnsafeBufferPointer { pa in v.withUnsafeBufferPointer { pv in z.withUnsafeBufferPointer { pz in
-                next.withUnsafeMutableBufferPointer { pn in
-                    for i in 0..<g {
-                        let ga = pa.baseAddress! + i * t * t, gv = pv.baseAddress! + i * t * d
-                        let gz = pz.baseAddress! + i * t * d, gn = pn.baseAddress! + i * t * d
-                        reweight(a: ga, v: gv, z: gz, t: t, d: d, work: work)
-                        // next = (1 − t)·z + t·Â·V
-                        BLAS.sgemm(transA: false, transB: false, m: t, n: d, k: t, alpha: stepSize, a: work.aHat, lda: t,
-                                   b: gv, ldb: d, beta: 1 - stepSize, c: gn, ldc: d)
+            a.withUnsafeBufferPointer { pa in
+                v.withUnsafeBufferPointer { pv in
+                    z.withUnsafeBufferPointer { pz in
+                        next.withUnsafeMutableBufferPointer { pn in
+                            for i in 0..<g {
+                                let ga = pa.baseAddress! + i * t * t, gv = pv.baseAddress! + i * t * d
+                                let gz = pz.baseAddress! + i * t * d, gn = pn.baseAddress! + i * t * d
+                                reweight(a: ga, v: gv, z: gz, t: t, d: d, work: work)
+                                // next = (1 − t)·z + t·Â·V
+                                BLAS.sgemm(
+                                    transA: false, transB: false, m: t, n: d, k: t, alpha: stepSize, a: work.aHat, lda: t,
+                                    b: gv, ldb: d, beta: 1 - stepSize, c: gn, ldc: d)
+                            }
+                        }
                     }
                 }
-            } } }
+            }
             z = next
         }
         return (z, LayerCache(tensors: [a, v] + iterates))
@@ -78,30 +91,38 @@ public struct RobustCombiner: AttentionCombiner {
         var da = Tensor(shape: a.shape), dv = Tensor(shape: v.shape)
         let work = GroupWorkspace(t: t, d: d)
         var gz = [Float](repeating: 0, count: t * d), gzPrev = [Float](repeating: 0, count: t * d)
-        a.withUnsafeBufferPointer { pa in v.withUnsafeBufferPointer { pv in gradOutput.withUnsafeBufferPointer { pg in
-            da.withUnsafeMutableBufferPointer { pda in dv.withUnsafeMutableBufferPointer { pdv in
-                for i in 0..<g {
-                    let ga = pa.baseAddress! + i * t * t, gv = pv.baseAddress! + i * t * d
-                    let gda = pda.baseAddress! + i * t * t, gdv = pdv.baseAddress! + i * t * d
-                    for k in 0..<(t * d) { gz[k] = pg[i * t * d + k] }
-                    for step in (0..<iterates.count).reversed() {
-                        iterates[step].withUnsafeBufferPointer { pz in
-                            let z = pz.baseAddress! + i * t * d
-                            reweight(a: ga, v: gv, z: z, t: t, d: d, work: work)
-                            backwardStep(a: ga, v: gv, z: z, t: t, d: d, gz: &gz, gzPrev: &gzPrev, da: gda, dv: gdv, work: work)
+        a.withUnsafeBufferPointer { pa in
+            v.withUnsafeBufferPointer { pv in
+                gradOutput.withUnsafeBufferPointer { pg in
+                    da.withUnsafeMutableBufferPointer { pda in
+                        dv.withUnsafeMutableBufferPointer { pdv in
+                            for i in 0..<g {
+                                let ga = pa.baseAddress! + i * t * t, gv = pv.baseAddress! + i * t * d
+                                let gda = pda.baseAddress! + i * t * t, gdv = pdv.baseAddress! + i * t * d
+                                for k in 0..<(t * d) { gz[k] = pg[i * t * d + k] }
+                                for step in (0..<iterates.count).reversed() {
+                                    iterates[step].withUnsafeBufferPointer { pz in
+                                        let z = pz.baseAddress! + i * t * d
+                                        reweight(a: ga, v: gv, z: z, t: t, d: d, work: work)
+                                        backwardStep(a: ga, v: gv, z: z, t: t, d: d, gz: &gz, gzPrev: &gzPrev, da: gda, dv: gdv, work: work)
+                                    }
+                                    swap(&gz, &gzPrev)
+                                }
+                                // Z⁽⁰⁾ = A·V: dA += G·Vᵀ, dV += Aᵀ·G.
+                                gz.withUnsafeBufferPointer { g0 in
+                                    BLAS.sgemm(
+                                        transA: false, transB: true, m: t, n: t, k: d, a: g0.baseAddress!, lda: d, b: gv, ldb: d,
+                                        beta: 1, c: gda, ldc: t)
+                                    BLAS.sgemm(
+                                        transA: true, transB: false, m: t, n: d, k: t, a: ga, lda: t, b: g0.baseAddress!, ldb: d,
+                                        beta: 1, c: gdv, ldc: d)
+                                }
+                            }
                         }
-                        swap(&gz, &gzPrev)
-                    }
-                    // Z⁽⁰⁾ = A·V: dA += G·Vᵀ, dV += Aᵀ·G.
-                    gz.withUnsafeBufferPointer { g0 in
-                        BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: d, a: g0.baseAddress!, lda: d, b: gv, ldb: d,
-                                   beta: 1, c: gda, ldc: t)
-                        BLAS.sgemm(transA: true, transB: false, m: t, n: d, k: t, a: ga, lda: t, b: g0.baseAddress!, ldb: d,
-                                   beta: 1, c: gdv, ldc: d)
                     }
                 }
-            } }
-        } } }
+            }
+        }
         return (da, dv)
     }
 
@@ -121,8 +142,10 @@ public struct RobustCombiner: AttentionCombiner {
     }
 
     /// D, W and Â (with row sums s) of one group at iterate z.
-    func reweight(a: UnsafePointer<Float>, v: UnsafePointer<Float>, z: UnsafePointer<Float>, t: Int, d: Int,
-                  work: GroupWorkspace) {
+    func reweight(
+        a: UnsafePointer<Float>, v: UnsafePointer<Float>, z: UnsafePointer<Float>, t: Int, d: Int,
+        work: GroupWorkspace
+    ) {
         for i in 0..<t {
             var zn: Float = 0, vn: Float = 0
             for c in 0..<d { zn += z[i * d + c] * z[i * d + c]; vn += v[i * d + c] * v[i * d + c] }
@@ -148,62 +171,70 @@ public struct RobustCombiner: AttentionCombiner {
                 let inv = 1 / s
                 for j in 0..<t { work.aHat[i * t + j] *= inv }
             } else {
-                for j in 0..<t { work.aHat[i * t + j] = a[i * t + j] }   // an all-zero row (no keys): keep A
+                for j in 0..<t { work.aHat[i * t + j] = a[i * t + j] }  // an all-zero row (no keys): keep A
             }
         }
     }
 
     /// One IRLS step backward: given gz = dL/dZ_next (and D, W, Â of z in `work`), adds to dA and dV and writes
     /// dL/dz into gzPrev.
-    func backwardStep(a: UnsafePointer<Float>, v: UnsafePointer<Float>, z: UnsafePointer<Float>, t: Int, d: Int,
-                      gz: inout [Float], gzPrev: inout [Float], da: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                      work: GroupWorkspace) {
+    func backwardStep(
+        a: UnsafePointer<Float>, v: UnsafePointer<Float>, z: UnsafePointer<Float>, t: Int, d: Int,
+        gz: inout [Float], gzPrev: inout [Float], da: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+        work: GroupWorkspace
+    ) {
         let step = stepSize, e = epsilon
-        gz.withUnsafeMutableBufferPointer { pgz in gzPrev.withUnsafeMutableBufferPointer { pprev in
-            let gzp = pgz.baseAddress!, prev = pprev.baseAddress!
-            for k in 0..<(t * d) { prev[k] = (1 - step) * gzp[k] }
-            // dÂ = t·G·Vᵀ (into scratch); dV += t·Âᵀ·G.
-            BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: d, alpha: step, a: gzp, lda: d, b: v, ldb: d,
-                       c: work.scratch, ldc: t)
-            BLAS.sgemm(transA: true, transB: false, m: t, n: d, k: t, alpha: step, a: work.aHat, lda: t, b: gzp, ldb: d,
-                       beta: 1, c: dv, ldc: d)
-            // dM_ij = (dÂ_ij − Σ_l dÂ_il Â_il)/s_i; dA += dM ⊙ W; E_ij = dM_ij A_ij w'(D_ij) / D_ij (scratch ← E).
-            for i in 0..<t {
-                let s = work.rowSum[i]
-                guard s > 0 else {
-                    for j in 0..<t { da[i * t + j] += work.scratch[i * t + j]; work.scratch[i * t + j] = 0 }
-                    continue
-                }
-                var dot: Float = 0
-                for j in 0..<t { dot += work.scratch[i * t + j] * work.aHat[i * t + j] }
-                let inv = 1 / s
-                for j in 0..<t {
-                    let dm = (work.scratch[i * t + j] - dot) * inv
-                    da[i * t + j] += dm * work.weight[i * t + j]
-                    var eij: Float = 0
-                    if gradient == .full {
-                        let r = work.distance[i * t + j]
-                        if r > 1e-12 { eij = dm * a[i * t + j] * penalty.weightDerivative(r, epsilon: e) / r }
+        gz.withUnsafeMutableBufferPointer { pgz in
+            gzPrev.withUnsafeMutableBufferPointer { pprev in
+                let gzp = pgz.baseAddress!, prev = pprev.baseAddress!
+                for k in 0..<(t * d) { prev[k] = (1 - step) * gzp[k] }
+                // dÂ = t·G·Vᵀ (into scratch); dV += t·Âᵀ·G.
+                BLAS.sgemm(
+                    transA: false, transB: true, m: t, n: t, k: d, alpha: step, a: gzp, lda: d, b: v, ldb: d,
+                    c: work.scratch, ldc: t)
+                BLAS.sgemm(
+                    transA: true, transB: false, m: t, n: d, k: t, alpha: step, a: work.aHat, lda: t, b: gzp, ldb: d,
+                    beta: 1, c: dv, ldc: d)
+                // dM_ij = (dÂ_ij − Σ_l dÂ_il Â_il)/s_i; dA += dM ⊙ W; E_ij = dM_ij A_ij w'(D_ij) / D_ij (scratch ← E).
+                for i in 0..<t {
+                    let s = work.rowSum[i]
+                    guard s > 0 else {
+                        for j in 0..<t { da[i * t + j] += work.scratch[i * t + j]; work.scratch[i * t + j] = 0 }
+                        continue
                     }
-                    work.scratch[i * t + j] = eij
+                    var dot: Float = 0
+                    for j in 0..<t { dot += work.scratch[i * t + j] * work.aHat[i * t + j] }
+                    let inv = 1 / s
+                    for j in 0..<t {
+                        let dm = (work.scratch[i * t + j] - dot) * inv
+                        da[i * t + j] += dm * work.weight[i * t + j]
+                        var eij: Float = 0
+                        if gradient == .full {
+                            let r = work.distance[i * t + j]
+                            if r > 1e-12 { eij = dm * a[i * t + j] * penalty.weightDerivative(r, epsilon: e) / r }
+                        }
+                        work.scratch[i * t + j] = eij
+                    }
                 }
+                guard gradient == .full else { return }
+                // dZ += rowsum(E) ⊙ Z − E·V;  dV += colsum(E) ⊙ V − Eᵀ·Z.
+                for i in 0..<t {
+                    var rs: Float = 0
+                    for j in 0..<t { rs += work.scratch[i * t + j] }
+                    for c in 0..<d { prev[i * d + c] += rs * z[i * d + c] }
+                }
+                for j in 0..<t {
+                    var cs: Float = 0
+                    for i in 0..<t { cs += work.scratch[i * t + j] }
+                    for c in 0..<d { dv[j * d + c] += cs * v[j * d + c] }
+                }
+                BLAS.sgemm(
+                    transA: false, transB: false, m: t, n: d, k: t, alpha: -1, a: work.scratch, lda: t, b: v, ldb: d,
+                    beta: 1, c: prev, ldc: d)
+                BLAS.sgemm(
+                    transA: true, transB: false, m: t, n: d, k: t, alpha: -1, a: work.scratch, lda: t, b: z, ldb: d,
+                    beta: 1, c: dv, ldc: d)
             }
-            guard gradient == .full else { return }
-            // dZ += rowsum(E) ⊙ Z − E·V;  dV += colsum(E) ⊙ V − Eᵀ·Z.
-            for i in 0..<t {
-                var rs: Float = 0
-                for j in 0..<t { rs += work.scratch[i * t + j] }
-                for c in 0..<d { prev[i * d + c] += rs * z[i * d + c] }
-            }
-            for j in 0..<t {
-                var cs: Float = 0
-                for i in 0..<t { cs += work.scratch[i * t + j] }
-                for c in 0..<d { dv[j * d + c] += cs * v[j * d + c] }
-            }
-            BLAS.sgemm(transA: false, transB: false, m: t, n: d, k: t, alpha: -1, a: work.scratch, lda: t, b: v, ldb: d,
-                       beta: 1, c: prev, ldc: d)
-            BLAS.sgemm(transA: true, transB: false, m: t, n: d, k: t, alpha: -1, a: work.scratch, lda: t, b: z, ldb: d,
-                       beta: 1, c: dv, ldc: d)
-        } }
+        }
     }
 }

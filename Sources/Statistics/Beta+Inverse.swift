@@ -11,25 +11,29 @@ extension Beta {
     /// loses precision. A root below the normal range (≈ 2.2e−308) is returned as 0; one above 1 − 2⁻⁵³ as
     /// 1 or 1 − 2⁻⁵³. Preconditions: a, b > 0 finite; 0 ≤ p ≤ 1.
     public static func inverseRegularizedIncomplete(_ p: Double, a: Double, b: Double) -> Double {
-        precondition(a > 0 && b > 0 && a.isFinite && b.isFinite,
-                     "Beta.inverseRegularizedIncomplete: parameters (\(a), \(b)) must be finite and > 0")
+        precondition(
+            a > 0 && b > 0 && a.isFinite && b.isFinite,
+            "Beta.inverseRegularizedIncomplete: parameters (\(a), \(b)) must be finite and > 0")
         precondition(p >= 0 && p <= 1, "Beta.inverseRegularizedIncomplete: p = \(p) is not in [0, 1]")
         if p == 0 { return 0 }
         if p == 1 { return 1 }
-        return p <= 0.5 ? solve(target: p, complement: false, a: a, b: b)
-                        : solve(target: 1 - p, complement: true, a: a, b: b)
+        return p <= 0.5
+            ? solve(target: p, complement: false, a: a, b: b)
+            : solve(target: 1 - p, complement: true, a: a, b: b)
     }
 
     /// The x ∈ [0, 1] with 1 − I_x(a, b) = q (the Beta(a, b) quantile at 1 − q, without forming 1 − q).
     /// Preconditions: a, b > 0 finite; 0 ≤ q ≤ 1.
     public static func inverseRegularizedIncompleteComplement(_ q: Double, a: Double, b: Double) -> Double {
-        precondition(a > 0 && b > 0 && a.isFinite && b.isFinite,
-                     "Beta.inverseRegularizedIncompleteComplement: parameters (\(a), \(b)) must be finite and > 0")
+        precondition(
+            a > 0 && b > 0 && a.isFinite && b.isFinite,
+            "Beta.inverseRegularizedIncompleteComplement: parameters (\(a), \(b)) must be finite and > 0")
         precondition(q >= 0 && q <= 1, "Beta.inverseRegularizedIncompleteComplement: q = \(q) is not in [0, 1]")
         if q == 0 { return 1 }
         if q == 1 { return 0 }
-        return q <= 0.5 ? solve(target: q, complement: true, a: a, b: b)
-                        : solve(target: 1 - q, complement: false, a: a, b: b)
+        return q <= 0.5
+            ? solve(target: q, complement: true, a: a, b: b)
+            : solve(target: 1 - q, complement: false, a: a, b: b)
     }
 
     /// Root of g(x) = I_x − t (complement = false) or g(x) = t − (1 − I_x) (complement = true); g is
@@ -106,7 +110,7 @@ extension Beta {
         }
         // I_x ≈ x^a/(a·B) near 0 and 1 − I_x ≈ y^b/(b·B) near 1; pick the side whose mass contains t.
         let logB = logBeta(a, b)
-        let logLowerMass = a * log(a / (a + b)) - log(a)   // ≈ ln of I at the mean, up to B
+        let logLowerMass = a * log(a / (a + b)) - log(a)  // ≈ ln of I at the mean, up to B
         let logUpperMass = b * log(b / (a + b)) - log(b)
         let lowerShare = 1 / (1 + exp(logUpperMass - logLowerMass))
         let pLower = complement ? 1 - t : t

@@ -18,8 +18,9 @@ public enum Beta {
     /// the large-argument log-gamma terms are combined analytically, never subtracted.
     /// Precondition: a > 0, b > 0, finite.
     public static func logBeta(_ a: Double, _ b: Double) -> Double {
-        precondition(a > 0 && b > 0 && a.isFinite && b.isFinite,
-                     "Beta.logBeta: parameters (\(a), \(b)) must be finite and > 0")
+        precondition(
+            a > 0 && b > 0 && a.isFinite && b.isFinite,
+            "Beta.logBeta: parameters (\(a), \(b)) must be finite and > 0")
         let p = min(a, b), q = max(a, b)
         let c = p + q
         if p >= 10 {
@@ -52,8 +53,9 @@ public enum Beta {
     }
 
     static func checkArguments(_ x: Double, _ a: Double, _ b: Double, _ name: String) {
-        precondition(a > 0 && b > 0 && a.isFinite && b.isFinite,
-                     "Beta.\(name): parameters (\(a), \(b)) must be finite and > 0")
+        precondition(
+            a > 0 && b > 0 && a.isFinite && b.isFinite,
+            "Beta.\(name): parameters (\(a), \(b)) must be finite and > 0")
         precondition(x >= 0 && x <= 1, "Beta.\(name): x = \(x) is not in [0, 1]")
     }
 

@@ -14,7 +14,7 @@ public enum Hypergeometric {
     /// P(X = x) = b(x; K, p)·b(k − x; N − K, p) / b(k; N, p), each binomial term by the saddle-point form of
     /// `Binomial`, so no large log-gamma values are subtracted (direct ln C sums lose ~1e-10 at N = 10⁴).
     static func logPMFOnSupport(_ x: Int, _ n: Int, _ m: Int, _ k: Int) -> Double {
-        if k == 0 || k == n { return 0 }   // the support is a single point
+        if k == 0 || k == n { return 0 }  // the support is a single point
         let p = Double(k) / Double(n)
         return Binomial.logPMFUnchecked(x, m, p) + Binomial.logPMFUnchecked(k - x, n - m, p) - Binomial.logPMFUnchecked(k, n, p)
     }
@@ -62,9 +62,9 @@ public enum Hypergeometric {
         try Validate.openUnit(alpha, field: "alpha")
         try validate(population: n, marked: 0, draws: k)
         guard x >= 0, x <= k else { throw StatisticsError.invalidCount(field: "observed", value: Double(x)) }
-        var lo = x, hi = n - k + x   // cdf(x | lo) = 1 > α; find the largest K′ ≤ hi with cdf > α
+        var lo = x, hi = n - k + x  // cdf(x | lo) = 1 > α; find the largest K′ ≤ hi with cdf > α
         if try cdf(x, population: n, marked: hi, draws: k) > alpha { return hi }
-        while hi - lo > 1 {   // invariant: cdf(lo) > α ≥ cdf(hi)
+        while hi - lo > 1 {  // invariant: cdf(lo) > α ≥ cdf(hi)
             let mid = lo + (hi - lo) / 2
             if try cdf(x, population: n, marked: mid, draws: k) > alpha { lo = mid } else { hi = mid }
         }

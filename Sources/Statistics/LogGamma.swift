@@ -23,8 +23,10 @@ func stirlingCorrection(_ x: Double) -> Double {
         let r = 1 / x
         let r2 = r * r
         // B₂ₖ/(2k(2k−1)), k = 1…8.
-        let c: [Double] = [1.0 / 12, -1.0 / 360, 1.0 / 1260, -1.0 / 1680, 1.0 / 1188,
-                           -691.0 / 360360, 1.0 / 156, -3617.0 / 122400]
+        let c: [Double] = [
+            1.0 / 12, -1.0 / 360, 1.0 / 1260, -1.0 / 1680, 1.0 / 1188,
+            -691.0 / 360360, 1.0 / 156, -3617.0 / 122400,
+        ]
         var sum = 0.0
         for k in stride(from: c.count - 1, through: 0, by: -1) {
             sum = sum * r2 + c[k]

@@ -10,9 +10,9 @@
 //     (ln from libm; sin/cos of 2π u2 by `sinCos2Pi`, octant reduction + polynomials, platform-independent)
 //   Float outputs are Float(mean + std · z) computed in Double and rounded once; |z| ≤ 8.58.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension RandomStream {
@@ -74,8 +74,8 @@ extension RandomStream {
         pc = pc * x2 + 1.0 / 24
         pc = pc * x2 - 0.5
         let cosX = 1 + x2 * pc
-        let swap = ((k + 1) >> 1) & 1 == 1     // octants 1, 2, 5, 6: sin θ = ±cos x
-        let sinNegative = k >= 4               // octants 4…7
+        let swap = ((k + 1) >> 1) & 1 == 1  // octants 1, 2, 5, 6: sin θ = ±cos x
+        let sinNegative = k >= 4  // octants 4…7
         let cosNegative = ((k + 2) >> 2) & 1 == 1  // octants 2…5
         let s = swap ? cosX : sinX
         let c = swap ? sinX : cosX

@@ -34,10 +34,12 @@ public enum Philox4x32 {
     static func round(_ c: Block, _ k0: UInt32, _ k1: UInt32) -> Block {
         let p0 = UInt64(0xD251_1F53 as UInt32) &* UInt64(c.0)
         let p1 = UInt64(0xCD9E_8D57 as UInt32) &* UInt64(c.2)
-        return (UInt32(truncatingIfNeeded: p1 >> 32) ^ c.1 ^ k0,
-                UInt32(truncatingIfNeeded: p1),
-                UInt32(truncatingIfNeeded: p0 >> 32) ^ c.3 ^ k1,
-                UInt32(truncatingIfNeeded: p0))
+        return (
+            UInt32(truncatingIfNeeded: p1 >> 32) ^ c.1 ^ k0,
+            UInt32(truncatingIfNeeded: p1),
+            UInt32(truncatingIfNeeded: p0 >> 32) ^ c.3 ^ k1,
+            UInt32(truncatingIfNeeded: p0)
+        )
     }
 
     /// Philox4x32-10 of `counter` under `key`: ten rounds, the key bumped by (W0, W1) between rounds.

@@ -13,17 +13,21 @@ extension Tensor {
     /// a += b in place.
     public static func += (a: inout Tensor, b: Tensor) {
         precondition(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)")
-        a.withUnsafeMutableBufferPointer { pa in b.withUnsafeBufferPointer { pb in
-            for i in 0..<pa.count { pa[i] += pb[i] }
-        } }
+        a.withUnsafeMutableBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                for i in 0..<pa.count { pa[i] += pb[i] }
+            }
+        }
     }
 
     /// self += α·x (axpy).
     public mutating func add(_ x: Tensor, scaledBy alpha: Float) {
         precondition(shape == x.shape, "shapes differ: \(shape) vs \(x.shape)")
-        withUnsafeMutableBufferPointer { p in x.withUnsafeBufferPointer { q in
-            for i in 0..<p.count { p[i] += alpha * q[i] }
-        } }
+        withUnsafeMutableBufferPointer { p in
+            x.withUnsafeBufferPointer { q in
+                for i in 0..<p.count { p[i] += alpha * q[i] }
+            }
+        }
     }
 
     /// Apply `f` to every element.
@@ -33,9 +37,11 @@ extension Tensor {
     public func zipped(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
         var out = self
-        out.withUnsafeMutableBufferPointer { p in other.withUnsafeBufferPointer { q in
-            for i in 0..<p.count { p[i] = f(p[i], q[i]) }
-        } }
+        out.withUnsafeMutableBufferPointer { p in
+            other.withUnsafeBufferPointer { q in
+                for i in 0..<p.count { p[i] = f(p[i], q[i]) }
+            }
+        }
         return out
     }
 

@@ -30,8 +30,9 @@ public struct Tensor: Sendable, Equatable {
 
     /// A tensor of `shape` holding `scalars` (row-major).
     public init(shape: [Int], scalars: [Float]) {
-        precondition(shape.reduce(1, *) == scalars.count,
-                     "shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
+        precondition(
+            shape.reduce(1, *) == scalars.count,
+            "shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
         self.shape = shape
         self.scalars = scalars
     }
@@ -88,8 +89,9 @@ public struct Tensor: Sendable, Equatable {
         let inner = shape.dropFirst().reduce(1, *)
         var newShape = shape
         newShape[0] = range.count
-        return Tensor(shape: newShape,
-                      scalars: Array(scalars[(range.lowerBound * inner)..<(range.upperBound * inner)]))
+        return Tensor(
+            shape: newShape,
+            scalars: Array(scalars[(range.lowerBound * inner)..<(range.upperBound * inner)]))
     }
 
     /// Concatenate tensors along the outermost axis; all other extents must agree.

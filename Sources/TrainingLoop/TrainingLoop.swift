@@ -34,12 +34,16 @@ public struct TrainingLoop {
     /// Makes `parameters.gradients` the gradient of the whole batch of `batch` examples and returns the batch's
     /// `statCount` statistics. `compute(slice)` adds the gradient of the batch positions `slice` (already weighted
     /// by |slice|/batch when the batch is split) and returns that slice's statistics.
-    public typealias GradientReduction = (_ batch: Int, _ parameters: ParameterStore, _ statCount: Int,
-                                          _ compute: (_ slice: Range<Int>) throws -> [Double]) throws -> [Double]
+    public typealias GradientReduction = (
+        _ batch: Int, _ parameters: ParameterStore, _ statCount: Int,
+        _ compute: (_ slice: Range<Int>) throws -> [Double]
+    ) throws -> [Double]
 
     /// The whole batch on this process: zero the gradients, compute every position.
-    public static func wholeBatch(_ batch: Int, _ parameters: ParameterStore, _ statCount: Int,
-                                  _ compute: (_ slice: Range<Int>) throws -> [Double]) throws -> [Double] {
+    public static func wholeBatch(
+        _ batch: Int, _ parameters: ParameterStore, _ statCount: Int,
+        _ compute: (_ slice: Range<Int>) throws -> [Double]
+    ) throws -> [Double] {
         parameters.zeroGradients()
         return batch > 0 ? try compute(0..<batch) : [Double](repeating: 0, count: statCount)
     }
@@ -62,13 +66,15 @@ public struct TrainingLoop {
     /// - `check(position, statistics, norm)`: throws when the step diverged (before the update).
     /// - `beforeEpoch(epoch)`, `afterStep(position, statistics, norm)`, `afterEpoch(epoch, step, optimizer)`: progress,
     ///   evaluation, checkpoints (with the steps done and the optimizer's state).
-    public func run<O: Optimizer>(epochs: Range<Int>, step: inout Int, stopAtStep: Int? = nil, parameters: ParameterStore,
-                                  optimizer: inout O, statCount: Int,
-                                  beforeEpoch: (_ epoch: Int) throws -> Void = { _ in },
-                                  compute: (_ position: Position, _ slice: Range<Int>) throws -> [Double],
-                                  check: (_ position: Position, _ statistics: [Double], _ norm: Float) throws -> Void = { _, _, _ in },
-                                  afterStep: (_ position: Position, _ statistics: [Double], _ norm: Float) throws -> Void = { _, _, _ in },
-                                  afterEpoch: (_ epoch: Int, _ step: Int, _ optimizer: O) throws -> Void = { _, _, _ in }) throws {
+    public func run<O: Optimizer>(
+        epochs: Range<Int>, step: inout Int, stopAtStep: Int? = nil, parameters: ParameterStore,
+        optimizer: inout O, statCount: Int,
+        beforeEpoch: (_ epoch: Int) throws -> Void = { _ in },
+        compute: (_ position: Position, _ slice: Range<Int>) throws -> [Double],
+        check: (_ position: Position, _ statistics: [Double], _ norm: Float) throws -> Void = { _, _, _ in },
+        afterStep: (_ position: Position, _ statistics: [Double], _ norm: Float) throws -> Void = { _, _, _ in },
+        afterEpoch: (_ epoch: Int, _ step: Int, _ optimizer: O) throws -> Void = { _, _, _ in }
+    ) throws {
         for epoch in epochs {
             if let stopAtStep, step >= stopAtStep { break }
             try beforeEpoch(epoch)

@@ -21,13 +21,17 @@ public struct BertConfiguration: Sendable, Equatable, Codable {
     /// `initializer_range`: std of the normal initialisation of weights and embeddings.
     public var initializerRange: Float
 
-    public init(vocabularySize: Int, hiddenSize: Int, layerCount: Int, headCount: Int, intermediateSize: Int,
-                maxPositions: Int, typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12,
-                initializerRange: Float = 0.02) {
-        precondition(hiddenSize > 0 && headCount > 0 && hiddenSize % headCount == 0,
-                     "hidden size \(hiddenSize) not divisible by \(headCount) heads")
-        precondition(vocabularySize > 0 && layerCount >= 0 && intermediateSize > 0 && maxPositions > 0
-                     && typeVocabularySize > 0)
+    public init(
+        vocabularySize: Int, hiddenSize: Int, layerCount: Int, headCount: Int, intermediateSize: Int,
+        maxPositions: Int, typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12,
+        initializerRange: Float = 0.02
+    ) {
+        precondition(
+            hiddenSize > 0 && headCount > 0 && hiddenSize % headCount == 0,
+            "hidden size \(hiddenSize) not divisible by \(headCount) heads")
+        precondition(
+            vocabularySize > 0 && layerCount >= 0 && intermediateSize > 0 && maxPositions > 0
+                && typeVocabularySize > 0)
         self.vocabularySize = vocabularySize; self.hiddenSize = hiddenSize; self.layerCount = layerCount
         self.headCount = headCount; self.intermediateSize = intermediateSize; self.maxPositions = maxPositions
         self.typeVocabularySize = typeVocabularySize; self.layerNormEpsilon = layerNormEpsilon
@@ -38,8 +42,9 @@ public struct BertConfiguration: Sendable, Equatable, Codable {
     public var headSize: Int { hiddenSize / headCount }
 
     /// all-MiniLM-L6-v2: 30522 tokens, H 384, 6 layers, 12 heads, FFN 1536, 512 positions, eps 1e-12.
-    public static let miniLML6 = BertConfiguration(vocabularySize: 30522, hiddenSize: 384, layerCount: 6, headCount: 12,
-                                                   intermediateSize: 1536, maxPositions: 512)
+    public static let miniLML6 = BertConfiguration(
+        vocabularySize: 30522, hiddenSize: 384, layerCount: 6, headCount: 12,
+        intermediateSize: 1536, maxPositions: 512)
 
     /// Read a Hugging Face BERT `config.json`. Only absolute positions and exact GELU are supported
     /// (other values are an error naming the field).
@@ -76,14 +81,16 @@ public struct BertConfiguration: Sendable, Equatable, Codable {
         }
         let hidden = try int("hidden_size"), heads = try int("num_attention_heads")
         guard hidden % heads == 0 else {
-            throw TransformersError.badConfiguration(path: path, field: "num_attention_heads",
-                                                     reason: "\(heads) does not divide hidden_size \(hidden)")
+            throw TransformersError.badConfiguration(
+                path: path, field: "num_attention_heads",
+                reason: "\(heads) does not divide hidden_size \(hidden)")
         }
-        self.init(vocabularySize: try int("vocab_size"), hiddenSize: hidden, layerCount: try int("num_hidden_layers"),
-                  headCount: heads, intermediateSize: try int("intermediate_size"),
-                  maxPositions: try int("max_position_embeddings"),
-                  typeVocabularySize: json["type_vocab_size"] == nil ? 2 : try int("type_vocab_size"),
-                  layerNormEpsilon: try number("layer_norm_eps", default: 1e-12),
-                  initializerRange: try number("initializer_range", default: 0.02))
+        self.init(
+            vocabularySize: try int("vocab_size"), hiddenSize: hidden, layerCount: try int("num_hidden_layers"),
+            headCount: heads, intermediateSize: try int("intermediate_size"),
+            maxPositions: try int("max_position_embeddings"),
+            typeVocabularySize: json["type_vocab_size"] == nil ? 2 : try int("type_vocab_size"),
+            layerNormEpsilon: try number("layer_norm_eps", default: 1e-12),
+            initializerRange: try number("initializer_range", default: 0.02))
     }
 }

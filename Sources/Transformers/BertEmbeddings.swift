@@ -15,10 +15,12 @@ public struct BertEmbeddings: Sendable {
         precondition(c.vocabularySize < 1 << 24, "token ids must be exact in Float")
         hiddenSize = c.hiddenSize; vocabularySize = c.vocabularySize; maxPositions = c.maxPositions
         word = p.register("\(prefix).word_embeddings.weight", shape: [c.vocabularySize, c.hiddenSize], initializer: initializer)
-        position = p.register("\(prefix).position_embeddings.weight", shape: [c.maxPositions, c.hiddenSize],
-                              initializer: initializer)
-        tokenType = p.register("\(prefix).token_type_embeddings.weight", shape: [c.typeVocabularySize, c.hiddenSize],
-                               initializer: initializer)
+        position = p.register(
+            "\(prefix).position_embeddings.weight", shape: [c.maxPositions, c.hiddenSize],
+            initializer: initializer)
+        tokenType = p.register(
+            "\(prefix).token_type_embeddings.weight", shape: [c.typeVocabularySize, c.hiddenSize],
+            initializer: initializer)
         norm = LayerNormalization("\(prefix).LayerNorm", width: c.hiddenSize, epsilon: c.layerNormEpsilon, in: p)
     }
 
@@ -28,16 +30,20 @@ public struct BertEmbeddings: Sendable {
         precondition(t <= maxPositions, "sequence length \(t) exceeds \(maxPositions) positions")
         var sum = Tensor(shape: [b, t, h])
         sum.withUnsafeMutableBufferPointer { ps in
-            p.withValues(word) { w in p.withValues(position) { pos in p.withValues(tokenType) { tt in
-                for s in 0..<b {
-                    for i in 0..<t {
-                        let id = batch.ids[s * t + i]
-                        precondition(id >= 0 && id < vocabularySize, "token id \(id) outside the vocabulary of \(vocabularySize)")
-                        let row = ps.baseAddress! + (s * t + i) * h, wr = w + id * h, pr = pos + i * h
-                        for j in 0..<h { row[j] = wr[j] + pr[j] + tt[j] }
+            p.withValues(word) { w in
+                p.withValues(position) { pos in
+                    p.withValues(tokenType) { tt in
+                        for s in 0..<b {
+                            for i in 0..<t {
+                                let id = batch.ids[s * t + i]
+                                precondition(id >= 0 && id < vocabularySize, "token id \(id) outside the vocabulary of \(vocabularySize)")
+                                let row = ps.baseAddress! + (s * t + i) * h, wr = w + id * h, pr = pos + i * h
+                                for j in 0..<h { row[j] = wr[j] + pr[j] + tt[j] }
+                            }
+                        }
                     }
                 }
-            } } }
+            }
         }
         let (y, cn) = norm.forward(sum, p)
         let ids = Tensor(shape: [b, t], scalars: batch.ids.map { Float($0) })

@@ -16,14 +16,18 @@ public struct BertLayer: Sendable {
     public let outputNorm: LayerNormalization
 
     public init(_ prefix: String, configuration c: BertConfiguration, in p: ParameterStore, weightInit: Initializer? = nil) {
-        attention = MultiHeadSelfAttention("\(prefix).attention", hiddenSize: c.hiddenSize, headCount: c.headCount,
-                                           in: p, weightInit: weightInit)
-        attentionNorm = LayerNormalization("\(prefix).attention.output.LayerNorm", width: c.hiddenSize,
-                                           epsilon: c.layerNormEpsilon, in: p)
-        intermediate = Dense("\(prefix).intermediate.dense", inFeatures: c.hiddenSize, outFeatures: c.intermediateSize,
-                             in: p, weightInit: weightInit)
-        output = Dense("\(prefix).output.dense", inFeatures: c.intermediateSize, outFeatures: c.hiddenSize,
-                       in: p, weightInit: weightInit)
+        attention = MultiHeadSelfAttention(
+            "\(prefix).attention", hiddenSize: c.hiddenSize, headCount: c.headCount,
+            in: p, weightInit: weightInit)
+        attentionNorm = LayerNormalization(
+            "\(prefix).attention.output.LayerNorm", width: c.hiddenSize,
+            epsilon: c.layerNormEpsilon, in: p)
+        intermediate = Dense(
+            "\(prefix).intermediate.dense", inFeatures: c.hiddenSize, outFeatures: c.intermediateSize,
+            in: p, weightInit: weightInit)
+        output = Dense(
+            "\(prefix).output.dense", inFeatures: c.intermediateSize, outFeatures: c.hiddenSize,
+            in: p, weightInit: weightInit)
         outputNorm = LayerNormalization("\(prefix).output.LayerNorm", width: c.hiddenSize, epsilon: c.layerNormEpsilon, in: p)
     }
 

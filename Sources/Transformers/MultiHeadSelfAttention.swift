@@ -19,8 +19,10 @@ public struct MultiHeadSelfAttention: Sendable {
     /// The A·V step; replace it to change the attention rule of this layer.
     public var combiner: any AttentionCombiner
 
-    public init(_ prefix: String, hiddenSize: Int, headCount: Int, in p: ParameterStore,
-                weightInit: Initializer? = nil, combiner: any AttentionCombiner = WeightedSumCombiner()) {
+    public init(
+        _ prefix: String, hiddenSize: Int, headCount: Int, in p: ParameterStore,
+        weightInit: Initializer? = nil, combiner: any AttentionCombiner = WeightedSumCombiner()
+    ) {
         precondition(hiddenSize % headCount == 0, "hidden \(hiddenSize) not divisible by \(headCount) heads")
         self.hiddenSize = hiddenSize; self.headCount = headCount; self.combiner = combiner
         query = Dense("\(prefix).self.query", inFeatures: hiddenSize, outFeatures: hiddenSize, in: p, weightInit: weightInit)
@@ -42,20 +44,25 @@ public struct MultiHeadSelfAttention: Sendable {
 
         var a = Tensor(shape: [b * nh, t, t])
         let scale = 1 / Float(d).squareRoot()
-        q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in a.withUnsafeMutableBufferPointer { pa in
-            let pa = pa.baseAddress!
-            for s in 0..<b {
-                for head in 0..<nh {
-                    let off = s * t * h + head * d, g = pa + (s * nh + head) * t * t
-                    BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: pq.baseAddress! + off, lda: h,
-                               b: pk.baseAddress! + off, ldb: h, c: g, ldc: t)
-                    for j in 0..<t where keyMask[s * t + j] == 0 {
-                        for i in 0..<t { g[i * t + j] = -Float.greatestFiniteMagnitude }
+        q.withUnsafeBufferPointer { pq in
+            k.withUnsafeBufferPointer { pk in
+                a.withUnsafeMutableBufferPointer { pa in
+                    let pa = pa.baseAddress!
+                    for s in 0..<b {
+                        for head in 0..<nh {
+                            let off = s * t * h + head * d, g = pa + (s * nh + head) * t * t
+                            BLAS.sgemm(
+                                transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: pq.baseAddress! + off, lda: h,
+                                b: pk.baseAddress! + off, ldb: h, c: g, ldc: t)
+                            for j in 0..<t where keyMask[s * t + j] == 0 {
+                                for i in 0..<t { g[i * t + j] = -Float.greatestFiniteMagnitude }
+                            }
+                        }
                     }
+                    ParallelRows.softmax(pa, rows: b * nh * t, width: t)
                 }
             }
-            ParallelRows.softmax(pa, rows: b * nh * t, width: t)
-        } } }
+        }
 
         let vh = Self.headMajor(v, batch: b, length: t, heads: nh)
         let (o, cc) = combiner.forward(attention: a, values: vh)
@@ -78,23 +85,35 @@ public struct MultiHeadSelfAttention: Sendable {
         var ds = Tensor(shape: a.shape)
         var dq = Tensor(shape: [bt, h]), dk = Tensor(shape: [bt, h])
         let scale = 1 / Float(d).squareRoot()
-        a.withUnsafeBufferPointer { pa in da.withUnsafeBufferPointer { pda in ds.withUnsafeMutableBufferPointer { pds in
-            ParallelRows.softmaxBackward(output: pa.baseAddress!, pda.baseAddress!, pds.baseAddress!, rows: g * t, width: t)
-        } } }
-        ds.withUnsafeBufferPointer { pds in q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in
-            dq.withUnsafeMutableBufferPointer { pdq in dk.withUnsafeMutableBufferPointer { pdk in
-                for s in 0..<b {
-                    for head in 0..<nh {
-                        let off = s * t * h + head * d, gs = pds.baseAddress! + (s * nh + head) * t * t
-                        // dq = scale·dS·k, dk = scale·dSᵀ·q (each head writes its own column block).
-                        BLAS.sgemm(transA: false, transB: false, m: t, n: d, k: t, alpha: scale, a: gs, lda: t,
-                                   b: pk.baseAddress! + off, ldb: h, c: pdq.baseAddress! + off, ldc: h)
-                        BLAS.sgemm(transA: true, transB: false, m: t, n: d, k: t, alpha: scale, a: gs, lda: t,
-                                   b: pq.baseAddress! + off, ldb: h, c: pdk.baseAddress! + off, ldc: h)
+        a.withUnsafeBufferPointer { pa in
+            da.withUnsafeBufferPointer { pda in
+                ds.withUnsafeMutableBufferPointer { pds in
+                    ParallelRows.softmaxBackward(output: pa.baseAddress!, pda.baseAddress!, pds.baseAddress!, rows: g * t, width: t)
+                }
+            }
+        }
+        ds.withUnsafeBufferPointer { pds in
+            q.withUnsafeBufferPointer { pq in
+                k.withUnsafeBufferPointer { pk in
+                    dq.withUnsafeMutableBufferPointer { pdq in
+                        dk.withUnsafeMutableBufferPointer { pdk in
+                            for s in 0..<b {
+                                for head in 0..<nh {
+                                    let off = s * t * h + head * d, gs = pds.baseAddress! + (s * nh + head) * t * t
+                                    // dq = scale·dS·k, dk = scale·dSᵀ·q (each head writes its own column block).
+                                    BLAS.sgemm(
+                                        transA: false, transB: false, m: t, n: d, k: t, alpha: scale, a: gs, lda: t,
+                                        b: pk.baseAddress! + off, ldb: h, c: pdq.baseAddress! + off, ldc: h)
+                                    BLAS.sgemm(
+                                        transA: true, transB: false, m: t, n: d, k: t, alpha: scale, a: gs, lda: t,
+                                        b: pq.baseAddress! + off, ldb: h, c: pdk.baseAddress! + off, ldc: h)
+                                }
+                            }
+                        }
                     }
                 }
-            } }
-        } } }
+            }
+        }
         let dv = Self.tokenMajor(dvh, batch: b, length: t, heads: nh)
         var dx = query.backward(dq, cache.children[0], p)
         dx += key.backward(dk, cache.children[1], p)
@@ -106,13 +125,19 @@ public struct MultiHeadSelfAttention: Sendable {
     public static func headMajor(_ x: Tensor, batch b: Int, length t: Int, heads nh: Int) -> Tensor {
         let h = x.count / (b * t), d = h / nh
         var y = Tensor(shape: [b * nh, t, d])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            for s in 0..<b { for i in 0..<t { for head in 0..<nh {
-                let src = px.baseAddress! + (s * t + i) * h + head * d
-                let dst = py.baseAddress! + ((s * nh + head) * t + i) * d
-                dst.update(from: src, count: d)
-            } } }
-        } }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                for s in 0..<b {
+                    for i in 0..<t {
+                        for head in 0..<nh {
+                            let src = px.baseAddress! + (s * t + i) * h + head * d
+                            let dst = py.baseAddress! + ((s * nh + head) * t + i) * d
+                            dst.update(from: src, count: d)
+                        }
+                    }
+                }
+            }
+        }
         return y
     }
 
@@ -120,13 +145,19 @@ public struct MultiHeadSelfAttention: Sendable {
     public static func tokenMajor(_ x: Tensor, batch b: Int, length t: Int, heads nh: Int) -> Tensor {
         let d = x.shape[2], h = nh * d
         var y = Tensor(shape: [b * t, h])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            for s in 0..<b { for i in 0..<t { for head in 0..<nh {
-                let src = px.baseAddress! + ((s * nh + head) * t + i) * d
-                let dst = py.baseAddress! + (s * t + i) * h + head * d
-                dst.update(from: src, count: d)
-            } } }
-        } }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                for s in 0..<b {
+                    for i in 0..<t {
+                        for head in 0..<nh {
+                            let src = px.baseAddress! + ((s * nh + head) * t + i) * d
+                            let dst = py.baseAddress! + (s * t + i) * h + head * d
+                            dst.update(from: src, count: d)
+                        }
+                    }
+                }
+            }
+        }
         return y
     }
 }

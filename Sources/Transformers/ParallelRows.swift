@@ -24,25 +24,31 @@ enum ParallelRows {
     /// y = GELU(x) elementwise (exact erf form), n elements.
     static func gelu(_ x: Tensor) -> Tensor {
         var y = Tensor(shape: x.shape)
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            let src = Pointer(base: UnsafeMutablePointer(mutating: px.baseAddress!)), dst = Pointer(base: py.baseAddress!)
-            forEachChunk(rows: px.count, minimumRows: 16_384) { r in
-                Activation.geluForward(r.count, src.base + r.lowerBound, dst.base + r.lowerBound)
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                let src = Pointer(base: UnsafeMutablePointer(mutating: px.baseAddress!)), dst = Pointer(base: py.baseAddress!)
+                forEachChunk(rows: px.count, minimumRows: 16_384) { r in
+                    Activation.geluForward(r.count, src.base + r.lowerBound, dst.base + r.lowerBound)
+                }
             }
-        } }
+        }
         return y
     }
 
     /// dx = dy·GELU′(x) elementwise.
     static func geluBackward(input x: Tensor, _ dy: Tensor) -> Tensor {
         var dx = Tensor(shape: x.shape)
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in dx.withUnsafeMutableBufferPointer { pdx in
-            let a = Pointer(base: UnsafeMutablePointer(mutating: px.baseAddress!))
-            let g = Pointer(base: UnsafeMutablePointer(mutating: pdy.baseAddress!)), d = Pointer(base: pdx.baseAddress!)
-            forEachChunk(rows: px.count, minimumRows: 16_384) { r in
-                Activation.geluBackward(r.count, input: a.base + r.lowerBound, g.base + r.lowerBound, d.base + r.lowerBound)
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                dx.withUnsafeMutableBufferPointer { pdx in
+                    let a = Pointer(base: UnsafeMutablePointer(mutating: px.baseAddress!))
+                    let g = Pointer(base: UnsafeMutablePointer(mutating: pdy.baseAddress!)), d = Pointer(base: pdx.baseAddress!)
+                    forEachChunk(rows: px.count, minimumRows: 16_384) { r in
+                        Activation.geluBackward(r.count, input: a.base + r.lowerBound, g.base + r.lowerBound, d.base + r.lowerBound)
+                    }
+                }
             }
-        } } }
+        }
         return dx
     }
 
@@ -56,8 +62,10 @@ enum ParallelRows {
     }
 
     /// dS = A ⊙ (dA − ⟨dA, A⟩) row-wise.
-    static func softmaxBackward(output a: UnsafePointer<Float>, _ da: UnsafePointer<Float>, _ ds: UnsafeMutablePointer<Float>,
-                                rows: Int, width: Int) {
+    static func softmaxBackward(
+        output a: UnsafePointer<Float>, _ da: UnsafePointer<Float>, _ ds: UnsafeMutablePointer<Float>,
+        rows: Int, width: Int
+    ) {
         let pa = Pointer(base: UnsafeMutablePointer(mutating: a)), pda = Pointer(base: UnsafeMutablePointer(mutating: da))
         let pds = Pointer(base: ds)
         forEachChunk(rows: rows, minimumRows: max(1, 16_384 / max(width, 1))) { r in

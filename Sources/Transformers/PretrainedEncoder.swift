@@ -31,12 +31,14 @@ public struct PretrainedEncoder {
         let file = try SafeTensorsFile(contentsOf: weightsURL)
         let wordName = "embeddings.word_embeddings.weight"
         if file.contains(wordName), let rows = try file.info(wordName).shape.first, rows != tokenizer.vocabularySize {
-            throw TransformersError.vocabularyMismatch(path: vocabURL.path, vocabularySize: tokenizer.vocabularySize,
-                                                       embeddingRows: rows)
+            throw TransformersError.vocabularyMismatch(
+                path: vocabURL.path, vocabularySize: tokenizer.vocabularySize,
+                embeddingRows: rows)
         }
         guard configuration.vocabularySize == tokenizer.vocabularySize else {
-            throw TransformersError.vocabularyMismatch(path: vocabURL.path, vocabularySize: tokenizer.vocabularySize,
-                                                       embeddingRows: configuration.vocabularySize)
+            throw TransformersError.vocabularyMismatch(
+                path: vocabURL.path, vocabularySize: tokenizer.vocabularySize,
+                embeddingRows: configuration.vocabularySize)
         }
         let p = ParameterStore()
         encoder = BertEncoder(configuration, in: p, initializer: .zeros)  // overwritten by the checkpoint
@@ -59,8 +61,10 @@ public struct PretrainedEncoder {
 
     /// Sentence embeddings [N, H]: mean of the last hidden states over real tokens, L2-normalised, computed in
     /// batches of `batchSize` texts. `truncated[i]` says whether text i was cut to `maxLength` tokens.
-    public func sentenceEmbeddings(_ texts: [String], maxLength: Int? = nil,
-                                   batchSize: Int = 32) throws -> (embeddings: Tensor, truncated: [Bool]) {
+    public func sentenceEmbeddings(
+        _ texts: [String], maxLength: Int? = nil,
+        batchSize: Int = 32
+    ) throws -> (embeddings: Tensor, truncated: [Bool]) {
         precondition(batchSize >= 1)
         var parts: [Tensor] = [], truncated: [Bool] = []
         var start = 0

@@ -9,19 +9,21 @@ public enum SentencePooling {
         let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
         var y = Tensor(shape: [b, h])
         var acc = [Double](repeating: 0, count: h)
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            for s in 0..<b {
-                for j in 0..<h { acc[j] = 0 }
-                var n: Float = 0
-                for i in 0..<t where mask[s * t + i] != 0 {
-                    let m = mask[s * t + i], row = px.baseAddress! + (s * t + i) * h
-                    n += m
-                    for j in 0..<h { acc[j] += Double(m * row[j]) }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                for s in 0..<b {
+                    for j in 0..<h { acc[j] = 0 }
+                    var n: Float = 0
+                    for i in 0..<t where mask[s * t + i] != 0 {
+                        let m = mask[s * t + i], row = px.baseAddress! + (s * t + i) * h
+                        n += m
+                        for j in 0..<h { acc[j] += Double(m * row[j]) }
+                    }
+                    let inv = 1 / Double(max(n, 1e-9))
+                    for j in 0..<h { py[s * h + j] = Float(acc[j] * inv) }
                 }
-                let inv = 1 / Double(max(n, 1e-9))
-                for j in 0..<h { py[s * h + j] = Float(acc[j] * inv) }
             }
-        } }
+        }
         return y
     }
 
@@ -30,17 +32,19 @@ public enum SentencePooling {
         let (b, h) = (dPooled.shape[0], dPooled.shape[1])
         precondition(mask.count == b * t)
         var dx = Tensor(shape: [b, t, h])
-        dPooled.withUnsafeBufferPointer { pd in dx.withUnsafeMutableBufferPointer { px in
-            for s in 0..<b {
-                var n: Float = 0
-                for i in 0..<t { n += mask[s * t + i] }
-                let inv = 1 / max(n, 1e-9)
-                for i in 0..<t where mask[s * t + i] != 0 {
-                    let w = mask[s * t + i] * inv, row = px.baseAddress! + (s * t + i) * h
-                    for j in 0..<h { row[j] = w * pd[s * h + j] }
+        dPooled.withUnsafeBufferPointer { pd in
+            dx.withUnsafeMutableBufferPointer { px in
+                for s in 0..<b {
+                    var n: Float = 0
+                    for i in 0..<t { n += mask[s * t + i] }
+                    let inv = 1 / max(n, 1e-9)
+                    for i in 0..<t where mask[s * t + i] != 0 {
+                        let w = mask[s * t + i] * inv, row = px.baseAddress! + (s * t + i) * h
+                        for j in 0..<h { row[j] = w * pd[s * h + j] }
+                    }
                 }
             }
-        } }
+        }
         return dx
     }
 

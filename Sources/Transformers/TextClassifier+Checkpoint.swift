@@ -20,8 +20,10 @@ extension TextClassifier {
         encoder.outputFormatting = .sortedKeys
         let config = String(decoding: (try? encoder.encode(configuration)) ?? Data(), as: UTF8.self)
         let classes = String(decoding: (try? encoder.encode(classNames)) ?? Data(), as: UTF8.self)
-        return [Self.architectureKey: Self.architecture, Self.configurationKey: config, Self.classesKey: classes,
-                Self.poolingKey: pooling.rawValue, Self.vocabularyKey: tokenizer.tokens.joined(separator: "\n")]
+        return [
+            Self.architectureKey: Self.architecture, Self.configurationKey: config, Self.classesKey: classes,
+            Self.poolingKey: pooling.rawValue, Self.vocabularyKey: tokenizer.tokens.joined(separator: "\n"),
+        ]
     }
 
     /// Write parameters and `checkpointMetadata` merged with `metadata` (the model's keys win) atomically.
@@ -40,31 +42,37 @@ extension TextClassifier {
         }
         let arch = try field(architectureKey)
         guard arch == architecture else {
-            throw TransformersError.badCheckpoint(path: path, field: architectureKey,
-                                                  reason: "'\(arch.prefix(40))' is not '\(architecture)'")
+            throw TransformersError.badCheckpoint(
+                path: path, field: architectureKey,
+                reason: "'\(arch.prefix(40))' is not '\(architecture)'")
         }
         guard let config = try? JSONDecoder().decode(BertConfiguration.self, from: Data(try field(configurationKey).utf8)),
-              config.hiddenSize > 0, config.headCount > 0, config.hiddenSize % config.headCount == 0,
-              config.vocabularySize > 0, config.layerCount >= 0, config.intermediateSize > 0, config.maxPositions > 0,
-              config.typeVocabularySize > 0 else {
+            config.hiddenSize > 0, config.headCount > 0, config.hiddenSize % config.headCount == 0,
+            config.vocabularySize > 0, config.layerCount >= 0, config.intermediateSize > 0, config.maxPositions > 0,
+            config.typeVocabularySize > 0
+        else {
             throw TransformersError.badCheckpoint(path: path, field: configurationKey, reason: "not a valid encoder configuration")
         }
         guard let classes = try? JSONDecoder().decode([String].self, from: Data(try field(classesKey).utf8)),
-              classes.count >= 2 else {
+            classes.count >= 2
+        else {
             throw TransformersError.badCheckpoint(path: path, field: classesKey, reason: "not a JSON array of at least two names")
         }
         guard let pooling = Pooling(rawValue: try field(poolingKey)) else {
-            throw TransformersError.badCheckpoint(path: path, field: poolingKey,
-                                                  reason: "expected one of \(Pooling.allCases.map(\.rawValue))")
+            throw TransformersError.badCheckpoint(
+                path: path, field: poolingKey,
+                reason: "expected one of \(Pooling.allCases.map(\.rawValue))")
         }
         let tokens = try field(vocabularyKey).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let tokenizer = try WordPieceTokenizer(tokens: tokens, path: path + " (metadata)")
         guard tokenizer.vocabularySize == config.vocabularySize else {
-            throw TransformersError.vocabularyMismatch(path: path, vocabularySize: tokenizer.vocabularySize,
-                                                       embeddingRows: config.vocabularySize)
+            throw TransformersError.vocabularyMismatch(
+                path: path, vocabularySize: tokenizer.vocabularySize,
+                embeddingRows: config.vocabularySize)
         }
-        let model = TextClassifier(configuration: config, tokenizer: tokenizer, classNames: classes, pooling: pooling,
-                                   initializer: .zeros)
+        let model = TextClassifier(
+            configuration: config, tokenizer: tokenizer, classNames: classes, pooling: pooling,
+            initializer: .zeros)
         try model.parameters.load(from: file, allowUnexpected: false, ignoringPrefixes: ignoringPrefixes)
         return model
     }

@@ -38,26 +38,33 @@ public struct TextClassifier {
 
     /// A classifier with a freshly initialised encoder (BERT's N(0, initializerRange²) unless `initializer` is
     /// given) — for training from scratch and for tests. The head is initialised as by `init(pretrained:…)`.
-    public init(configuration: BertConfiguration, tokenizer: WordPieceTokenizer, classNames: [String],
-                pooling: Pooling = .mean, seed: UInt64 = 0, initializer: Initializer? = nil) {
-        precondition(tokenizer.vocabularySize == configuration.vocabularySize,
-                     "vocabulary \(tokenizer.vocabularySize) vs embedding rows \(configuration.vocabularySize)")
+    public init(
+        configuration: BertConfiguration, tokenizer: WordPieceTokenizer, classNames: [String],
+        pooling: Pooling = .mean, seed: UInt64 = 0, initializer: Initializer? = nil
+    ) {
+        precondition(
+            tokenizer.vocabularySize == configuration.vocabularySize,
+            "vocabulary \(tokenizer.vocabularySize) vs embedding rows \(configuration.vocabularySize)")
         let p = ParameterStore(seed: seed)
         let encoder = BertEncoder(configuration, in: p, initializer: initializer)
-        self.init(encoder: encoder, tokenizer: tokenizer, parameters: p, classNames: classNames, pooling: pooling,
-                  seed: seed)
+        self.init(
+            encoder: encoder, tokenizer: tokenizer, parameters: p, classNames: classNames, pooling: pooling,
+            seed: seed)
     }
 
     /// MiniLM (or any pretrained BERT encoder) plus a new head, registered in the encoder's own store.
     /// The head starts at W ~ N(0, 0.02²) from the counter-based stream keyed by (`seed`, "HEAD"), b = 0.
     /// `pretrained.parameters` becomes this classifier's store (it is a reference type: do not share it).
     public init(pretrained: PretrainedEncoder, classNames: [String], pooling: Pooling = .mean, seed: UInt64 = 0) {
-        self.init(encoder: pretrained.encoder, tokenizer: pretrained.tokenizer, parameters: pretrained.parameters,
-                  classNames: classNames, pooling: pooling, seed: seed)
+        self.init(
+            encoder: pretrained.encoder, tokenizer: pretrained.tokenizer, parameters: pretrained.parameters,
+            classNames: classNames, pooling: pooling, seed: seed)
     }
 
-    init(encoder: BertEncoder, tokenizer: WordPieceTokenizer, parameters p: ParameterStore, classNames: [String],
-         pooling: Pooling, seed: UInt64) {
+    init(
+        encoder: BertEncoder, tokenizer: WordPieceTokenizer, parameters p: ParameterStore, classNames: [String],
+        pooling: Pooling, seed: UInt64
+    ) {
         precondition(classNames.count >= 2, "a classifier needs at least two classes, got \(classNames)")
         let h = encoder.configuration.hiddenSize
         configuration = encoder.configuration
@@ -100,9 +107,11 @@ public struct TextClassifier {
         case .cls:
             let (b, t, h) = (hidden.shape[0], hidden.shape[1], hidden.shape[2])
             var y = Tensor(shape: [b, h])
-            hidden.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-                for s in 0..<b { for j in 0..<h { py[s * h + j] = px[s * t * h + j] } }
-            } }
+            hidden.withUnsafeBufferPointer { px in
+                y.withUnsafeMutableBufferPointer { py in
+                    for s in 0..<b { for j in 0..<h { py[s * h + j] = px[s * t * h + j] } }
+                }
+            }
             return y
         }
     }
@@ -114,9 +123,11 @@ public struct TextClassifier {
         case .cls:
             let (b, h) = (dz.shape[0], dz.shape[1])
             var dx = Tensor(shape: [b, t, h])
-            dz.withUnsafeBufferPointer { pd in dx.withUnsafeMutableBufferPointer { px in
-                for s in 0..<b { for j in 0..<h { px[s * t * h + j] = pd[s * h + j] } }
-            } }
+            dz.withUnsafeBufferPointer { pd in
+                dx.withUnsafeMutableBufferPointer { px in
+                    for s in 0..<b { for j in 0..<h { px[s * t * h + j] = pd[s * h + j] } }
+                }
+            }
             return dx
         }
     }
@@ -154,8 +165,9 @@ public struct TextClassifier {
     /// One training pass on a batch: mean cross-entropy L = −(1/B) Σ log softmax(logits)[y], gradients of L
     /// ADDED to `parameters.gradients` (zero them first), and the number of correct argmax predictions.
     public func trainingStep(_ batch: TokenBatch, labels: [Int]) -> (loss: Float, correct: Int) {
-        precondition(labels.count == batch.batchSize && labels.allSatisfy { $0 >= 0 && $0 < classCount },
-                     "labels \(labels.count) for a batch of \(batch.batchSize), classes \(classCount)")
+        precondition(
+            labels.count == batch.batchSize && labels.allSatisfy { $0 >= 0 && $0 < classCount },
+            "labels \(labels.count) for a batch of \(batch.batchSize), classes \(classCount)")
         let (logits, cache) = forward(batch)
         let (loss, g) = Loss.crossEntropy(logits: logits, labels: labels)
         backward(g, cache)

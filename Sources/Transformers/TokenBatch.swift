@@ -29,8 +29,9 @@ public struct TokenBatch: Sendable, Equatable {
     /// A batch from explicit ids and mask (both of B·T elements); every sequence must hold at least one token.
     public init(batchSize: Int, length: Int, ids: [Int], attentionMask: [Float], truncated: [Bool]? = nil) {
         precondition(batchSize >= 0 && length >= 1, "batch \(batchSize) × \(length)")
-        precondition(ids.count == batchSize * length && attentionMask.count == ids.count,
-                     "ids \(ids.count) / mask \(attentionMask.count) for \(batchSize)×\(length)")
+        precondition(
+            ids.count == batchSize * length && attentionMask.count == ids.count,
+            "ids \(ids.count) / mask \(attentionMask.count) for \(batchSize)×\(length)")
         self.batchSize = batchSize; self.length = length
         self.ids = ids; self.attentionMask = attentionMask
         self.truncated = truncated ?? [Bool](repeating: false, count: batchSize)

@@ -18,12 +18,16 @@ public struct ViTConfiguration: Sendable, Equatable, Codable {
     public var classes: Int
     public var layerNormEpsilon: Float
 
-    public init(imageHeight: Int = 28, imageWidth: Int = 28, channels: Int = 1, patchSize: Int = 4, hiddenSize: Int = 64,
-                layerCount: Int = 4, headCount: Int = 4, mlpSize: Int = 128, classes: Int = 10, layerNormEpsilon: Float = 1e-6) {
-        precondition(patchSize > 0 && imageHeight % patchSize == 0 && imageWidth % patchSize == 0,
-                     "patch \(patchSize) must divide \(imageHeight)×\(imageWidth)")
-        precondition(hiddenSize > 0 && headCount > 0 && hiddenSize % headCount == 0 && mlpSize > 0 && classes >= 2
-                     && layerCount >= 0 && channels > 0)
+    public init(
+        imageHeight: Int = 28, imageWidth: Int = 28, channels: Int = 1, patchSize: Int = 4, hiddenSize: Int = 64,
+        layerCount: Int = 4, headCount: Int = 4, mlpSize: Int = 128, classes: Int = 10, layerNormEpsilon: Float = 1e-6
+    ) {
+        precondition(
+            patchSize > 0 && imageHeight % patchSize == 0 && imageWidth % patchSize == 0,
+            "patch \(patchSize) must divide \(imageHeight)×\(imageWidth)")
+        precondition(
+            hiddenSize > 0 && headCount > 0 && hiddenSize % headCount == 0 && mlpSize > 0 && classes >= 2
+                && layerCount >= 0 && channels > 0)
         self.imageHeight = imageHeight; self.imageWidth = imageWidth; self.channels = channels
         self.patchSize = patchSize; self.hiddenSize = hiddenSize; self.layerCount = layerCount
         self.headCount = headCount; self.mlpSize = mlpSize; self.classes = classes
@@ -43,8 +47,10 @@ public struct PreLNBlock: Sendable {
     public var attention: MultiHeadSelfAttention
     public let fc1: Dense, fc2: Dense
 
-    public init(_ prefix: String, hiddenSize d: Int, headCount: Int, mlpSize: Int, epsilon: Float, in p: ParameterStore,
-                weightInit: Initializer? = nil) {
+    public init(
+        _ prefix: String, hiddenSize d: Int, headCount: Int, mlpSize: Int, epsilon: Float, in p: ParameterStore,
+        weightInit: Initializer? = nil
+    ) {
         norm1 = LayerNormalization("\(prefix).norm1", width: d, epsilon: epsilon, in: p)
         attention = MultiHeadSelfAttention("\(prefix).attention", hiddenSize: d, headCount: headCount, in: p, weightInit: weightInit)
         norm2 = LayerNormalization("\(prefix).norm2", width: d, epsilon: epsilon, in: p)
@@ -97,8 +103,9 @@ public struct VisionTransformer: Sendable {
         patchEmbedding = Dense("patch_embedding", inFeatures: c.patchFeatures, outFeatures: c.hiddenSize, in: p)
         position = p.register("position_embedding", shape: [c.patchCount, c.hiddenSize], initializer: .normal(std: 0.02))
         blocks = (0..<c.layerCount).map {
-            PreLNBlock("blocks.\($0)", hiddenSize: c.hiddenSize, headCount: c.headCount, mlpSize: c.mlpSize,
-                       epsilon: c.layerNormEpsilon, in: p, weightInit: weightInit)
+            PreLNBlock(
+                "blocks.\($0)", hiddenSize: c.hiddenSize, headCount: c.headCount, mlpSize: c.mlpSize,
+                epsilon: c.layerNormEpsilon, in: p, weightInit: weightInit)
         }
         norm = LayerNormalization("norm", width: c.hiddenSize, epsilon: c.layerNormEpsilon, in: p)
         head = Dense("head", inFeatures: c.hiddenSize, outFeatures: c.classes, in: p, weightInit: weightInit)
@@ -106,21 +113,26 @@ public struct VisionTransformer: Sendable {
 
     /// [B, H, W, C] → [B, N, F]: patch n = i·(W/P) + j holds pixels (i·P + di, j·P + dj, c) at feature (di·P + dj)·C + c.
     public static func patches(_ x: Tensor, _ c: ViTConfiguration) -> Tensor {
-        precondition(x.rank == 4 && Array(x.shape.dropFirst()) == [c.imageHeight, c.imageWidth, c.channels],
-                     "images \(x.shape) for \(c.imageHeight)×\(c.imageWidth)×\(c.channels)")
+        precondition(
+            x.rank == 4 && Array(x.shape.dropFirst()) == [c.imageHeight, c.imageWidth, c.channels],
+            "images \(x.shape) for \(c.imageHeight)×\(c.imageWidth)×\(c.channels)")
         var y = Tensor(shape: [x.shape[0], c.patchCount, c.patchFeatures])
-        x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-            movePatches(c, batch: x.shape[0]) { img, pat in py[pat] = px[img] }
-        } }
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                movePatches(c, batch: x.shape[0]) { img, pat in py[pat] = px[img] }
+            }
+        }
         return y
     }
 
     /// Inverse of `patches` (a permutation, so also its backward): [B, N, F] → [B, H, W, C].
     public static func unpatch(_ y: Tensor, _ c: ViTConfiguration) -> Tensor {
         var x = Tensor(shape: [y.shape[0], c.imageHeight, c.imageWidth, c.channels])
-        y.withUnsafeBufferPointer { py in x.withUnsafeMutableBufferPointer { px in
-            movePatches(c, batch: y.shape[0]) { img, pat in px[img] = py[pat] }
-        } }
+        y.withUnsafeBufferPointer { py in
+            x.withUnsafeMutableBufferPointer { px in
+                movePatches(c, batch: y.shape[0]) { img, pat in px[img] = py[pat] }
+            }
+        }
         return x
     }
 
@@ -128,10 +140,16 @@ public struct VisionTransformer: Sendable {
     static func movePatches(_ c: ViTConfiguration, batch b: Int, _ body: (Int, Int) -> Void) {
         let (h, w, ch, ps) = (c.imageHeight, c.imageWidth, c.channels, c.patchSize)
         let gw = w / ps, n = c.patchCount, f = c.patchFeatures
-        for s in 0..<b { for y in 0..<h { for x in 0..<w { for k in 0..<ch {
-            let patch = (y / ps) * gw + x / ps, feature = ((y % ps) * ps + x % ps) * ch + k
-            body(((s * h + y) * w + x) * ch + k, (s * n + patch) * f + feature)
-        } } } }
+        for s in 0..<b {
+            for y in 0..<h {
+                for x in 0..<w {
+                    for k in 0..<ch {
+                        let patch = (y / ps) * gw + x / ps, feature = ((y % ps) * ps + x % ps) * ch + k
+                        body(((s * h + y) * w + x) * ch + k, (s * n + patch) * f + feature)
+                    }
+                }
+            }
+        }
     }
 
     /// Logits [B, K] and the cache for `backward`.
@@ -140,9 +158,11 @@ public struct VisionTransformer: Sendable {
         let (e, ce) = patchEmbedding.forward(Self.patches(images, c), p)
         var z = e
         let pos = p.tensor(position)
-        z.withUnsafeMutableBufferPointer { pz in pos.withUnsafeBufferPointer { pp in
-            for s in 0..<b { for i in 0..<pp.count { pz[s * pp.count + i] += pp[i] } }
-        } }
+        z.withUnsafeMutableBufferPointer { pz in
+            pos.withUnsafeBufferPointer { pp in
+                for s in 0..<b { for i in 0..<pp.count { pz[s * pp.count + i] += pp[i] } }
+            }
+        }
         var caches = [ce]
         for block in blocks {
             let (y, cb) = block.forward(z, p)
@@ -168,9 +188,11 @@ public struct VisionTransformer: Sendable {
         for l in stride(from: k - 1, through: 0, by: -1) { dz = blocks[l].backward(dz, cache.children[l + 1], p) }
         if p.accumulatesGradients {
             let m = c.patchCount * c.hiddenSize
-            dz.withUnsafeBufferPointer { pd in p.withGradients(position) { g in
-                for s in 0..<b { for i in 0..<m { g[i] += pd[s * m + i] } }
-            } }
+            dz.withUnsafeBufferPointer { pd in
+                p.withGradients(position) { g in
+                    for s in 0..<b { for i in 0..<m { g[i] += pd[s * m + i] } }
+                }
+            }
         }
         return Self.unpatch(patchEmbedding.backward(dz, cache.children[0], p), c)
     }

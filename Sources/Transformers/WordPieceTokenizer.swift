@@ -24,8 +24,8 @@ public struct WordPieceTokenizer: Sendable {
     /// Number of tokens (rows the word-embedding matrix must have).
     public var vocabularySize: Int { tokens.count }
 
-    private let startTrie: ScalarTrie          // every vocabulary entry, for the first piece of a word
-    private let continuationTrie: ScalarTrie   // entries starting with "##", prefix removed
+    private let startTrie: ScalarTrie  // every vocabulary entry, for the first piece of a word
+    private let continuationTrie: ScalarTrie  // entries starting with "##", prefix removed
     private let specials: [(scalars: [Unicode.Scalar], id: Int)]
 
     /// Read `vocab.txt`: one token per line, id = line number. Needs [PAD], [UNK], [CLS] and [SEP].
@@ -124,10 +124,15 @@ public struct WordPieceTokenizer: Sendable {
             let b0 = b[i]
             if b0 < 0x80 { i += 1; continue }
             let length: Int, minimum: UInt32
-            if b0 & 0xE0 == 0xC0 { length = 2; minimum = 0x80 }
-            else if b0 & 0xF0 == 0xE0 { length = 3; minimum = 0x800 }
-            else if b0 & 0xF8 == 0xF0 { length = 4; minimum = 0x10000 }
-            else { throw TransformersError.invalidUTF8(offset: i) }
+            if b0 & 0xE0 == 0xC0 {
+                length = 2; minimum = 0x80
+            } else if b0 & 0xF0 == 0xE0 {
+                length = 3; minimum = 0x800
+            } else if b0 & 0xF8 == 0xF0 {
+                length = 4; minimum = 0x10000
+            } else {
+                throw TransformersError.invalidUTF8(offset: i)
+            }
             guard i + length <= b.count else { throw TransformersError.invalidUTF8(offset: i) }
             var cp = UInt32(b0) & (0x7F >> UInt32(length))
             for k in 1..<length {

@@ -1,3 +1,4 @@
+import NeuralNet
 // Helpers shared by the test targets: seeded random tensors, tolerance comparison, finite differences.
 import TensorCore
 
@@ -58,13 +59,13 @@ public func probe(_ y: Tensor, _ r: Tensor) -> Double {
     return s
 }
 
-import NeuralNet
-
 /// Finite-difference check of a layer: analytic dL/dx and dL/dθ from `backward` against central
 /// differences of L = ⟨layer(x), r⟩ for a random probe r. Returns (input error, parameter error) as
 /// relative L2 norms.
-public func layerGradientErrors(_ layer: any Layer, _ p: ParameterStore, input x: Tensor, seed: UInt64 = 7,
-                                step: Float = 1e-2) -> (input: Double, parameters: Double) {
+public func layerGradientErrors(
+    _ layer: any Layer, _ p: ParameterStore, input x: Tensor, seed: UInt64 = 7,
+    step: Float = 1e-2
+) -> (input: Double, parameters: Double) {
     var rng = TestRandom(seed: seed)
     let (y, cache) = layer.forward(x, p)
     let r = rng.tensor(y.shape)

@@ -3,13 +3,13 @@ import Attacks
 import Coordinator
 import Foundation
 
-
 /// `equicert attack`: real attacks on the project's transformer checkpoints, with any attention rule installed.
 /// Text classifiers: `deepwordbug` / `textfooler` (black-box). ViTs: `pgd` (L∞ or L2, white-box through the model,
 /// the robust layer included; `--attention-gradient detached`; `--transfer-from` crafts on another model).
 /// Examples are sharded over ranks under mpirun; the root prints the table and writes the examples.
 struct AttackCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "attack",
+    static let configuration = CommandConfiguration(
+        commandName: "attack",
         abstract: "Attack a transformer checkpoint (text: deepwordbug, textfooler; ViT: pgd) with any attention rule; table + adversarial examples.")
 
     @Option(help: "Checkpoint: a MiniLM text classifier or a ViT.") var model: String
@@ -29,9 +29,16 @@ struct AttackCommand: ParsableCommand {
     @Option(help: "pgd: budgets ε in [0, 1] pixel units, comma-separated (e.g. 0.05,0.1,0.2).") var epsilons: String = "0.05,0.1,0.2"
     @Option(help: "pgd: steps.") var pgdSteps: Int = 10
     @Option(help: "pgd: step size as a multiple of ε (α = r·ε).") var stepFraction: Float = 0.25
-    @Option(help: "pgd: craft the examples on this model instead (a ViT checkpoint, or 'vanilla' = the same checkpoint with plain attention) and test them on the target.")
+    @Option(
+        help:
+            "pgd: craft the examples on this model instead (a ViT checkpoint, or 'vanilla' = the same checkpoint with plain attention) and test them on the target."
+    )
     var transferFrom: String?
-    @Option(name: .shortAndLong, help: "Where the adversarial examples go (text: .tsv; pgd: .png grid of clean/adversarial pairs at the largest ε, plus a .tsv of per-example results).")
+    @Option(
+        name: .shortAndLong,
+        help:
+            "Where the adversarial examples go (text: .tsv; pgd: .png grid of clean/adversarial pairs at the largest ε, plus a .tsv of per-example results)."
+    )
     var out: String?
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
     @Option(help: "OpenBLAS threads per rank.") var threads: Int?
@@ -48,8 +55,9 @@ struct AttackCommand: ParsableCommand {
     }
 
     func settings() throws -> AttackJob.Settings {
-        var s = AttackJob.Settings(model: model, method: attack, attention: try attention.settings(),
-                                   calibrationCount: attention.calibrationExamples)
+        var s = AttackJob.Settings(
+            model: model, method: attack, attention: try attention.settings(),
+            calibrationCount: attention.calibrationExamples)
         s.max = max; s.part = part; s.seed = seed
         s.maxWordFraction = maxWordFraction; s.queryBudget = queryBudget; s.neighbours = neighbours; s.minSimilarity = minSimilarity
         s.norm = norm; s.epsilons = try budgets(); s.pgdSteps = pgdSteps; s.stepFraction = stepFraction
@@ -63,7 +71,9 @@ struct AttackCommand: ParsableCommand {
         let workers = threads == nil ? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
         try runDistributed(distributed, threads: threads, workers: workers) { comm in
             // Text: the .tsv; PGD: the .png grid and the .tsv beside it (as AttackJob names them).
-            let outputs = out.map { o in attack == .pgd ? [beside(o, dropping: ".png", adding: ".png"), beside(o, dropping: ".png", adding: ".tsv")] : [o] } ?? []
+            let outputs =
+                out.map { o in attack == .pgd ? [beside(o, dropping: ".png", adding: ".png"), beside(o, dropping: ".png", adding: ".tsv")] : [o] }
+                ?? []
             try guardOutputs(outputs, inputs: [model, transferFrom], force: force)
             guard let lines = try AttackJob(try settings()).run(on: comm) else { return }
             for line in lines { print(line) }

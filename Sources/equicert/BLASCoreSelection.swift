@@ -14,8 +14,9 @@ enum BLASCoreSelection {
     /// The flags of the first processor in /proc/cpuinfo (empty where there is none).
     static func cpuFlags() -> Set<String> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let colon = line.firstIndex(of: ":") else { return [] }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+            let colon = line.firstIndex(of: ":")
+        else { return [] }
         return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
     }
 
@@ -23,10 +24,11 @@ enum BLASCoreSelection {
     static func reexecIfNeeded() {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, env[marker] == nil,
-              let core = BLAS.recognisedCoreType(detected: BLAS.coreName, cpuFlags: cpuFlags()) else { return }
+            let core = BLAS.recognisedCoreType(detected: BLAS.coreName, cpuFlags: cpuFlags())
+        else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv(marker, core, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
-        unsetenv("OPENBLAS_CORETYPE")   // exec failed (no /proc): go on with the detected kernels
+        unsetenv("OPENBLAS_CORETYPE")  // exec failed (no /proc): go on with the detected kernels
     }
 }

@@ -14,7 +14,8 @@ import Transformers
 /// (batch × length; γ/δ calibrated on that batch: the values do not change the work). Each row is the best of
 /// repeated forwards within `--seconds`, as a ratio to the vanilla forward measured in the same run.
 struct BenchAttentionCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-attention",
+    static let configuration = CommandConfiguration(
+        commandName: "bench-attention",
         abstract: "Measure transformer forward time with robust attention against the IRLS steps K.")
 
     @Option(help: "ViT checkpoint (empty: skip the ViT).") var model: String = "Models/vit-fashion-mnist.safetensors"
@@ -55,8 +56,10 @@ struct BenchAttentionCommand: ParsableCommand {
     }
 
     /// Times `forward` with vanilla attention, then with every (rule, K), installing each through `install`.
-    private func table(_ name: String, _ input: String, _ ruleList: [AttentionRule], _ ks: [Int],
-                       install: (RobustAttentionSettings) throws -> Void, forward: () -> Void) throws {
+    private func table(
+        _ name: String, _ input: String, _ ruleList: [AttentionRule], _ ks: [Int],
+        install: (RobustAttentionSettings) throws -> Void, forward: () -> Void
+    ) throws {
         try install(try RobustAttentionSettings(rule: .vanilla))
         let vanilla = BenchCommand.bestSeconds(budget: seconds, minimumRuns: 3, forward)
         print(String(format: "| %@ | %@ | vanilla | – | %.1f ms | 1.00 |", name, input, vanilla * 1e3))
@@ -77,10 +80,11 @@ struct BenchAttentionCommand: ParsableCommand {
         ViTEvaluation.standardize(&x, source.normalization)
         let c = vit.configuration
         let tokens = (c.imageHeight / c.patchSize) * (c.imageWidth / c.patchSize) + 1
-        try table("ViT \(source.rawValue) (\(c.layerCount) blocks, d \(c.hiddenSize), \(c.headCount) heads)",
-                  "\(n) images × \(tokens) tokens", ruleList, ks,
-                  install: { settings in try RobustModels.install(settings, on: &vit, parameters: p, data: source, calibrationCount: 64) },
-                  forward: { _ = vit(x, p) })
+        try table(
+            "ViT \(source.rawValue) (\(c.layerCount) blocks, d \(c.hiddenSize), \(c.headCount) heads)",
+            "\(n) images × \(tokens) tokens", ruleList, ks,
+            install: { settings in try RobustModels.install(settings, on: &vit, parameters: p, data: source, calibrationCount: 64) },
+            forward: { _ = vit(x, p) })
     }
 
     private func benchMiniLM(_ ruleList: [AttentionRule], _ ks: [Int]) throws {
@@ -90,9 +94,10 @@ struct BenchAttentionCommand: ParsableCommand {
         guard length >= 2 && length <= c.maxPositions else { throw TransformersError.badMaximumLength(value: length, limit: c.maxPositions) }
         var classifier = TextClassifier(pretrained: encoder, classNames: ["a", "b"])
         let tokens = EmbedCommand.randomTokens(encoder, batch: textBatch, length: length)
-        try table("MiniLM-L6 (\(c.layerCount) layers, H \(c.hiddenSize), \(c.headCount) heads)",
-                  "\(textBatch) × \(length) random tokens", ruleList, ks,
-                  install: { settings in try classifier.installRobustAttention(settings) { m in _ = m.logits(tokens) } },
-                  forward: { _ = classifier.logits(tokens) })
+        try table(
+            "MiniLM-L6 (\(c.layerCount) layers, H \(c.hiddenSize), \(c.headCount) heads)",
+            "\(textBatch) × \(length) random tokens", ruleList, ks,
+            install: { settings in try classifier.installRobustAttention(settings) { m in _ = m.logits(tokens) } },
+            forward: { _ = classifier.logits(tokens) })
     }
 }

@@ -5,7 +5,8 @@ import TensorCore
 /// `equicert bench kernels`: GFLOP/s of sgemm and conv2d at the project's shapes, each conv as a ratio to the
 /// sgemm of the same M·N·K measured in the same run.
 struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench",
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Measure kernel throughput (GFLOP/s) against the sgemm rate of the same shapes.")
 
     @Option(help: "OpenBLAS threads (default: all cores).")
@@ -34,8 +35,9 @@ struct BenchCommand: ParsableCommand {
             print("| sgemm | \(name): M=\(m) N=\(n) K=\(k) | \(String(format: "%.1f", r)) | 1 |")
         }
         for (ci, co) in [(32, 64), (64, 32)] {
-            let g = Conv2DGeometry(batch: 400, height: 14, width: 14, inChannels: ci, outChannels: co,
-                                   kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
+            let g = Conv2DGeometry(
+                batch: 400, height: 14, width: 14, inChannels: ci, outChannels: co,
+                kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1)
             let gemm = Self.gemmRate(m: g.gemmRows, n: co, k: g.gemmDepth, budget: seconds)
             let (fwd, bwd) = Self.convRates(g, budget: seconds)
             let shape = "B=400 14×14 \(ci)→\(co) 3×3 pad 1"
@@ -68,12 +70,17 @@ struct BenchCommand: ParsableCommand {
         var stream = RandomStream(seed: 1, 1)
         let a = stream.uniform(shape: [m, k]), b = stream.uniform(shape: [n, k])
         var c = Tensor(shape: [m, n])
-        return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-            bestRate(flops: 2 * Double(m) * Double(n) * Double(k), budget: budget) {
-                BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
-                           b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)
+        return a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    bestRate(flops: 2 * Double(m) * Double(n) * Double(k), budget: budget) {
+                        BLAS.sgemm(
+                            transA: false, transB: true, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                            b: pb.baseAddress!, ldb: k, c: pc.baseAddress!, ldc: n)
+                    }
+                }
             }
-        } } }
+        }
     }
 
     static func convRates(_ g: Conv2DGeometry, budget: Double) -> (forward: Double, backward: Double) {
@@ -82,19 +89,32 @@ struct BenchCommand: ParsableCommand {
         let w = stream.uniform(shape: [g.outChannels, g.gemmDepth])
         var y = Tensor(shape: [g.batch, g.outHeight, g.outWidth, g.outChannels])
         var dx = Tensor(shape: x.shape), dw = Tensor(shape: w.shape), db = Tensor(shape: [g.outChannels])
-        let f = x.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in y.withUnsafeMutableBufferPointer { py in
-            bestRate(flops: g.forwardFLOPs, budget: budget) {
-                Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: nil, output: py.baseAddress!)
-            }
-        } } }
-        let b = x.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in y.withUnsafeBufferPointer { py in
-            dx.withUnsafeMutableBufferPointer { pdx in dw.withUnsafeMutableBufferPointer { pdw in db.withUnsafeMutableBufferPointer { pdb in
-                bestRate(flops: 2 * g.forwardFLOPs, budget: budget) {
-                    Conv2D.backward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, gradOutput: py.baseAddress!,
-                                    gradInput: pdx.baseAddress!, gradPackedWeight: pdw.baseAddress!, gradBias: pdb.baseAddress!)
+        let f = x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                y.withUnsafeMutableBufferPointer { py in
+                    bestRate(flops: g.forwardFLOPs, budget: budget) {
+                        Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: nil, output: py.baseAddress!)
+                    }
                 }
-            } } }
-        } } }
+            }
+        }
+        let b = x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                y.withUnsafeBufferPointer { py in
+                    dx.withUnsafeMutableBufferPointer { pdx in
+                        dw.withUnsafeMutableBufferPointer { pdw in
+                            db.withUnsafeMutableBufferPointer { pdb in
+                                bestRate(flops: 2 * g.forwardFLOPs, budget: budget) {
+                                    Conv2D.backward(
+                                        g, input: px.baseAddress!, packedWeight: pw.baseAddress!, gradOutput: py.baseAddress!,
+                                        gradInput: pdx.baseAddress!, gradPackedWeight: pdw.baseAddress!, gradBias: pdb.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return (f, b)
     }
 }

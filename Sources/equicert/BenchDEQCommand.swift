@@ -8,7 +8,8 @@ import TensorCore
 /// `equicert bench-deq`: throughput of the DEQ-S map f at batch B (samples·evaluations per second), its GFLOP/s
 /// as a ratio to the sgemm rate and to the FMA peak, and a per-operation breakdown of one f-evaluation.
 struct BenchDEQCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench-deq",
+    static let configuration = CommandConfiguration(
+        commandName: "bench-deq",
         abstract: "Throughput of the DEQ-S block f (samples·evaluations/s) with a per-operation breakdown.")
     @Option(help: "Batch size.") var batch: Int = 400
     @Option(help: "OpenBLAS threads.") var threads: Int?
@@ -36,8 +37,11 @@ struct BenchDEQCommand: ParsableCommand {
         let gemmRate = 2 * (2.0 * Double(m) * 64 * 288) / gemmTime
         let cores = Double(BLAS.threadCount)
         print("DEQ-S f (C=32, E=2, G=8, 14×14), batch \(batch), \(BLAS.threadCount) BLAS thread(s), core \(BLAS.coreName)")
-        print(String(format: "f forward: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the sgemm rate of its two GEMMs (%.1f), %.2f of the FMA peak (%.0f)",
-                     samplesPerSecond, f, f / gemmRate, gemmRate, f / (peakPerCore * cores), peakPerCore * cores))
+        print(
+            String(
+                format:
+                    "f forward: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the sgemm rate of its two GEMMs (%.1f), %.2f of the FMA peak (%.0f)",
+                samplesPerSecond, f, f / gemmRate, gemmRate, f / (peakPerCore * cores), peakPerCore * cores))
         print(String(format: "f vector–Jacobian product (dz only): %.1f GFLOP/s (counted as 2× forward FLOPs)", vjp))
         if let threads, threads > 1 {
             // The way certify/predict use several cores: independent batch slices on threads with one BLAS thread
@@ -49,9 +53,12 @@ struct BenchDEQCommand: ParsableCommand {
             let split = BenchCommand.bestRate(flops: flops, budget: seconds) {
                 DispatchQueue.concurrentPerform(iterations: threads) { k in _ = models[k].map(slices[k].0, slices[k].1) }
             }
-            print(String(format: "f forward, batch split over %d threads × 1 BLAS thread: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the FMA peak (%.0f)",
-                         threads, split * 1e9 / config.flopsPerEvaluation, split, split / (peakPerCore * Double(threads)),
-                         peakPerCore * Double(threads)))
+            print(
+                String(
+                    format:
+                        "f forward, batch split over %d threads × 1 BLAS thread: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the FMA peak (%.0f)",
+                    threads, split * 1e9 / config.flopsPerEvaluation, split, split / (peakPerCore * Double(threads)),
+                    peakPerCore * Double(threads)))
             BLAS.setThreadCount(threads)
         }
         // Breakdown of one forward evaluation.
@@ -67,9 +74,13 @@ struct BenchDEQCommand: ParsableCommand {
             let g = layer.geometry(for: x), wp = layer.packedWeight(p, g)
             var y = Tensor(shape: [g.batch, g.outHeight, g.outWidth, g.outChannels])
             return ms {
-                x.withUnsafeBufferPointer { px in wp.withUnsafeBufferPointer { pw in y.withUnsafeMutableBufferPointer { py in
-                    Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: nil, output: py.baseAddress!)
-                } } }
+                x.withUnsafeBufferPointer { px in
+                    wp.withUnsafeBufferPointer { pw in
+                        y.withUnsafeMutableBufferPointer { py in
+                            Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: nil, output: py.baseAddress!)
+                        }
+                    }
+                }
             }
         }
         let rows: [(String, Double)] = [

@@ -10,7 +10,8 @@ import Reports
 /// `equicert certify`: randomized smoothing (standard or SRS) of a DEQ on a test split, on any number of ranks.
 /// Rows in Cohen's TSV format, flushed as each image finishes, and a JSON manifest beside the report.
 struct CertifyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "certify",
+    static let configuration = CommandConfiguration(
+        commandName: "certify",
         abstract: "Certify L2 robustness by randomized smoothing (standard or serialized) of a DEQ checkpoint.")
 
     @OptionGroup var o: SmoothingOptions
@@ -23,8 +24,10 @@ struct CertifyCommand: ParsableCommand {
                 throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
             }
             guard let s = try CertifyReportJob(settings).run(on: comm) else { return }
-            printFlushed(String(format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
-                                s.certified, s.correct, s.abstained, s.wallSeconds, s.worldSize, s.samplesPerSecond, o.out))
+            printFlushed(
+                String(
+                    format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
+                    s.certified, s.correct, s.abstained, s.wallSeconds, s.worldSize, s.samplesPerSecond, o.out))
         }
     }
 }
@@ -47,17 +50,30 @@ struct SmoothingOptions: ParsableArguments {
     @Option(help: "Solver of every sample (standard) or serialized step (srs): naive, anderson, broyden.") var solver: SolverKind = .anderson
     @Option(parsing: .unconditional, help: "Solver steps (S for srs, D for standard).") var steps: Int = 1
     @Option(parsing: .unconditional, help: "SRS warm-up (step 0 of each chain) steps, with Anderson.") var warmupSteps: Int = 10
-    @Option(help: ArgumentHelp("SRS: the audit's cumulative stage sizes (from-zero re-solves of uniformly drawn estimation samples); a later stage runs only where the previous one limits p̲A. The paper and reference-code radii use the first stage as their K checks.", valueName: "K1,K2,…"))
+    @Option(
+        help: ArgumentHelp(
+            "SRS: the audit's cumulative stage sizes (from-zero re-solves of uniformly drawn estimation samples); a later stage runs only where the previous one limits p̲A. The paper and reference-code radii use the first stage as their K checks.",
+            valueName: "K1,K2,…"))
     var audit: String?
     @Option(parsing: .unconditional, help: "SRS: escalate to the next audit stage where N_A ≥ this share of n.") var auditEscalation: Double = 0.97
-    @Option(help: "SRS: the base classifier's solver (from zero; the classifier certified, also used for selection and the audit): naive, anderson, broyden.")
+    @Option(
+        help:
+            "SRS: the base classifier's solver (from zero; the classifier certified, also used for selection and the audit): naive, anderson, broyden."
+    )
     var baseSolver: SolverKind = .anderson
     @Option(parsing: .unconditional, help: "SRS: the base classifier's maximum solver steps.") var baseMaxSteps: Int = 30
     @Option(parsing: .unconditional, help: "SRS: the base classifier stops a sample at this relative residual (0: always run every step).")
     var baseTolerance: Float = 1e-3
-    @Option(parsing: .unconditional, help: "Stop a solve early when a sample's relative residual is below this (0: always run all steps): the standard-mode classifier, SRS's warm-up and serialized steps.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Stop a solve early when a sample's relative residual is below this (0: always run all steps): the standard-mode classifier, SRS's warm-up and serialized steps."
+    )
     var tolerance: Float = 0
-    @Option(help: "Radius: audit (srs default, sound under chain dependence), paper or reference-code (srs, for comparison: not proven under dependence), cohen (standard).")
+    @Option(
+        help:
+            "Radius: audit (srs default, sound under chain dependence), paper or reference-code (srs, for comparison: not proven under dependence), cohen (standard)."
+    )
     var radius: RadiusEstimator?
     @Option(parsing: .unconditional, help: "Chains per (image, phase).") var chains: Int = 400
     @Option(parsing: .unconditional, help: "Chains per block (the batch of every unit of work).") var chainsPerBlock: Int = 50
@@ -69,9 +85,15 @@ struct SmoothingOptions: ParsableArguments {
     var force = false
     @Option(help: "auto (MPI when launched by mpirun), off, or mpi.") var distributed: DistributedChoice = .auto
     @Option(parsing: .unconditional, help: "OpenBLAS threads per rank.") var threads: Int?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Without MPI: in-process ranks, one OpenBLAS thread each (default: one per core, or 1 with --threads).",
-                               valueName: "n")) var workers: Int?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Abort the job when a rank holding work sends nothing for this many seconds (a stopped or hung rank).", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Without MPI: in-process ranks, one OpenBLAS thread each (default: one per core, or 1 with --threads).",
+            valueName: "n")) var workers: Int?
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Abort the job when a rank holding work sends nothing for this many seconds (a stopped or hung rank).", valueName: "seconds"))
     var stallTimeout: Double = WorkQueue.defaultStallTimeout
     @Flag(help: "No progress bar.") var quiet = false
     @OptionGroup var attention: AttentionOptions
@@ -94,15 +116,18 @@ extension SmoothingOptions {
         guard stallTimeout > 0 && stallTimeout.isFinite else { throw ValidationError("invalid --stall-timeout \(stallTimeout): must be > 0 seconds") }
         if let threads, threads < 1 { throw ValidationError("invalid --threads \(threads): must be ≥ 1") }
         if audit != nil && mode == .standard {
-            throw ValidationError("invalid --audit \(audit!): standard mode has no audit: every sample is already a from-zero solve of the base classifier")
+            throw ValidationError(
+                "invalid --audit \(audit!): standard mode has no audit: every sample is already a from-zero solve of the base classifier")
         }
         _ = try auditStages()
     }
 
     /// The flag that sets a `SmoothingConfiguration` field (`CertificationError` names fields, not flags).
     static func flag(forSetting name: String) -> String {
-        let flags = ["chainsPerBlock": "chains-per-block", "auditStages": "audit", "auditEscalation": "audit-escalation",
-                     "warmupSolver": "warmup-steps", "baseSolver": "base-solver"]
+        let flags = [
+            "chainsPerBlock": "chains-per-block", "auditStages": "audit", "auditEscalation": "audit-escalation",
+            "warmupSolver": "warmup-steps", "baseSolver": "base-solver",
+        ]
         return flags[name] ?? name
     }
 
@@ -129,9 +154,10 @@ extension SmoothingOptions {
     func runSettings(forPredict: Bool) throws -> SmoothingRunSettings {
         let config = try smoothingConfiguration(forPredict: forPredict)
         let spec = try shard.map { try ShardSpec(parsing: $0) }
-        var s = SmoothingRunSettings(model: try model ?? EmbeddedModels.defaultCertificationModel(), configuration: config,
-                                     output: out, attention: try attention.settings(),
-                                     calibrationCount: attention.calibrationExamples)
+        var s = SmoothingRunSettings(
+            model: try model ?? EmbeddedModels.defaultCertificationModel(), configuration: config,
+            output: out, attention: try attention.settings(),
+            calibrationCount: attention.calibrationExamples)
         s.data = data; s.dataDirectory = dataDir
         s.split = split
         s.skip = skip; s.max = max
@@ -143,16 +169,20 @@ extension SmoothingOptions {
 
     /// The validated smoothing configuration (PREDICT: standard mode only).
     func smoothingConfiguration(forPredict: Bool) throws -> SmoothingConfiguration {
-        let config = SmoothingConfiguration(sigma: sigma, n0: n0, n: n, alpha: alpha, mode: mode,
-                                            solver: solverConfig(solver, steps, tolerance: tolerance),
-                                            warmupSolver: solverConfig(.anderson, warmupSteps, tolerance: tolerance),
-                                            baseSolver: solverConfig(baseSolver, baseMaxSteps, tolerance: baseTolerance),
-                                            auditStages: try auditStages(), auditEscalation: auditEscalation,
-                                            chains: chains, chainsPerBlock: chainsPerBlock, radius: radius ?? .default(for: mode),
-                                            seed: seed)
+        let config = SmoothingConfiguration(
+            sigma: sigma, n0: n0, n: n, alpha: alpha, mode: mode,
+            solver: solverConfig(solver, steps, tolerance: tolerance),
+            warmupSolver: solverConfig(.anderson, warmupSteps, tolerance: tolerance),
+            baseSolver: solverConfig(baseSolver, baseMaxSteps, tolerance: baseTolerance),
+            auditStages: try auditStages(), auditEscalation: auditEscalation,
+            chains: chains, chainsPerBlock: chainsPerBlock, radius: radius ?? .default(for: mode),
+            seed: seed)
         if forPredict && mode == .srs {
-            throw CoordinatorError.invalidOption(name: "mode", value: "srs",
-                reason: "PREDICT's binomial test needs independent samples and serialized predictions are not; use predict --mode standard (the base classifier from zero), or certify --mode srs, whose predict column is sound (the audit)")
+            throw CoordinatorError.invalidOption(
+                name: "mode", value: "srs",
+                reason:
+                    "PREDICT's binomial test needs independent samples and serialized predictions are not; use predict --mode standard (the base classifier from zero), or certify --mode srs, whose predict column is sound (the audit)"
+            )
         }
         try config.validate()
         return config

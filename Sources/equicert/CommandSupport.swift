@@ -19,8 +19,9 @@ func commandLine() -> String {
 /// Before any work: no output is one of the inputs (real paths), and an existing output is refused unless `force`
 /// (or, where the command continues outputs, `resume`). Nil entries (options not given) are skipped.
 func guardOutputs(_ outputs: [String?], inputs: [String?], force: Bool, resume: Bool = false, resumeFlag: String? = nil) throws {
-    try OutputGuard.check(outputs: outputs.compactMap { $0 }, inputs: inputs.compactMap { $0 },
-                          existing: resume ? .resume : force ? .replace : .refuse, resumeFlag: resumeFlag)
+    try OutputGuard.check(
+        outputs: outputs.compactMap { $0 }, inputs: inputs.compactMap { $0 },
+        existing: resume ? .resume : force ? .replace : .refuse, resumeFlag: resumeFlag)
 }
 
 /// `x.safetensors` → `x` + `suffix` (other names: the whole name + `suffix`), as the jobs name the files beside an output.

@@ -22,8 +22,9 @@ func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any 
     case .auto: comm = MPIEnvironment.launchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
     }
     if comm.size > 1 { try checkSameBuild(comm) }
-    if let threads { BLAS.setThreadCount(threads) }
-    else if comm.size > 1 {
+    if let threads {
+        BLAS.setThreadCount(threads)
+    } else if comm.size > 1 {
         // One BLAS thread per rank: launch one rank per core (cluster/mpirun-equicert does). Work units are small
         // batches, where a multi-threaded OpenBLAS GEMM is slower than a single-threaded one (BENCHMARKS.md: 2
         // threads halved certify throughput on an idle machine and made a rank ~10× slower on a busy host).
@@ -72,9 +73,10 @@ func checkSameBuild(_ comm: any Communicator) throws {
     let all = try comm.allGather(ByteCoding.bytes(of: [mine]))
     let fingerprints = try all.map { try ByteCoding.values(of: $0, as: Int64.self, context: "build fingerprint")[0] }
     if let other = fingerprints.firstIndex(where: { $0 != fingerprints[0] }) {
-        let message = "rank \(other) runs a different equicert build than rank 0 (executable fingerprint " +
-            String(format: "%016llx vs %016llx", UInt64(bitPattern: fingerprints[other]), UInt64(bitPattern: fingerprints[0])) +
-            "): install the same binary on every host"
+        let message =
+            "rank \(other) runs a different equicert build than rank 0 (executable fingerprint "
+            + String(format: "%016llx vs %016llx", UInt64(bitPattern: fingerprints[other]), UInt64(bitPattern: fingerprints[0]))
+            + "): install the same binary on every host"
         if comm.rank == 0 { comm.abort(message: message, code: 2) }
         try comm.barrier()
     }
@@ -87,8 +89,10 @@ func checkSameBuild(_ comm: any Communicator) throws {
 /// small batches (50 chains), where a second BLAS thread slows a GEMM down more than it helps (BENCHMARKS.md,
 /// cluster), while independent units scale with the cores exactly as MPI ranks do — with the same results, since
 /// the noise is keyed by (seed, image, phase, chain, step) whatever runs it.
-func runDistributed(_ choice: DistributedChoice, threads: Int?, workers: Int? = nil,
-                    _ body: (any Communicator) throws -> Void) throws {
+func runDistributed(
+    _ choice: DistributedChoice, threads: Int?, workers: Int? = nil,
+    _ body: (any Communicator) throws -> Void
+) throws {
     func refuse(_ message: String) throws -> Never {
         FileHandle.standardError.write(Data("equicert: error: \(message)\n".utf8))
         throw ExitCode(1)

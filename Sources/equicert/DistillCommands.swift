@@ -2,8 +2,8 @@ import ArgumentParser
 import Coordinator
 import Datasets
 import Distillation
-import Foundation
 import Distributed
+import Foundation
 import NeuralNet
 import TensorCore
 
@@ -11,14 +11,15 @@ import TensorCore
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
-        abstract: "Distil a data set to a few images per class (d4m, random, herding, kmeans-pixel, centroid-decode, noise); writes one .safetensors file and a PNG grid.",
+        abstract:
+            "Distil a data set to a few images per class (d4m, random, herding, kmeans-pixel, centroid-decode, noise); writes one .safetensors file and a PNG grid.",
         discussion: """
-        d4m: per class, k-means prototypes in the latent space of an autoencoder, then image-to-image from each \
-        prototype with a class-conditional latent diffusion model (--strength, --steps, --guidance), decoded. \
-        centroid-decode decodes the prototypes without diffusion; noise generates from pure noise. The autoencoder \
-        and the denoiser are trained on the training set when their files do not exist, and reused when they do. \
-        Under mpirun the classes are spread over the ranks; the set is identical at any rank count.
-        """)
+            d4m: per class, k-means prototypes in the latent space of an autoencoder, then image-to-image from each \
+            prototype with a class-conditional latent diffusion model (--strength, --steps, --guidance), decoded. \
+            centroid-decode decodes the prototypes without diffusion; noise generates from pure noise. The autoencoder \
+            and the denoiser are trained on the training set when their files do not exist, and reused when they do. \
+            Under mpirun the classes are spread over the ranks; the set is identical at any rank count.
+            """)
 
     @Option(help: "Data set: mnist or fashion-mnist.") var data: String = "mnist"
     @Option(help: "Images per class (≥ 1, at most the smallest class).") var ipc: Int = 10
@@ -49,8 +50,9 @@ struct DistillCommand: ParsableCommand {
 
     /// Before any work: the set and its grid are new (or --force), and neither is one of the checkpoints read.
     func guardOutputFiles() throws {
-        try guardOutputs([out, grid ?? beside(out, dropping: ".safetensors", adding: ".png")],
-                         inputs: [teacher, autoencoder, denoiser], force: force)
+        try guardOutputs(
+            [out, grid ?? beside(out, dropping: ".safetensors", adding: ".png")],
+            inputs: [teacher, autoencoder, denoiser], force: force)
     }
 
     func settings() throws -> DistillJob.Settings {
@@ -98,7 +100,10 @@ struct DistillEvalCommand: ParsableCommand {
     @Option(help: "ConvNet width.") var width: Int = 32
     @Option(help: "Random shift augmentation in pixels (0 disables).") var shift: Int = 2
     @Option(help: "Evaluate on the first N test images (0 = all).") var testLimit: Int = 0
-    @Option(help: "Evaluate on: test, or validation (a stratified hold-out of the training set, for choosing a method's settings without touching the test set).")
+    @Option(
+        help:
+            "Evaluate on: test, or validation (a stratified hold-out of the training set, for choosing a method's settings without touching the test set)."
+    )
     var evaluateOn: DistillEvaluationJob.Part = .test
     @Option(help: "Validation size (with --evaluate-on validation; stratified by class, seed 0).") var validationSize: Int = 5000
     @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?

@@ -9,7 +9,8 @@ import Transformers
 /// L2-normalised), one line per sentence: the values, a tab, the sentence. `--benchmark` measures the encoder's
 /// forward throughput instead, with its GEMM rate as a fraction of sgemm's in the same run.
 struct EmbedCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "embed",
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
         abstract: "Print MiniLM sentence embeddings (comparable with sentence-transformers' all-MiniLM-L6-v2).")
 
     @Argument(help: "Sentences to embed (none: read one per line from standard input).") var sentences: [String] = []
@@ -34,7 +35,9 @@ struct EmbedCommand: ParsableCommand {
             guard batch >= 1 else { throw CoordinatorError.invalidOption(name: "batch", value: "\(batch)", reason: "must be at least 1") }
             guard values >= 1 else { throw CoordinatorError.invalidOption(name: "values", value: "\(values)", reason: "must be at least 1") }
             let dir: URL
-            if let modelDir { dir = URL(fileURLWithPath: modelDir) } else {
+            if let modelDir {
+                dir = URL(fileURLWithPath: modelDir)
+            } else {
                 dir = try DataLocator.process.locate("minilm", requiring: ["config.json", "vocab.txt", "model.safetensors"])
             }
             let model = try PretrainedEncoder(directory: dir)
@@ -42,8 +45,9 @@ struct EmbedCommand: ParsableCommand {
             // Invalid UTF-8 is an error, not silently repaired: check the raw argument bytes and standard input.
             for i in 1..<Int(CommandLine.argc) {
                 guard let arg = CommandLine.unsafeArgv[i] else { continue }
-                let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(arg).assumingMemoryBound(to: UInt8.self),
-                                                count: strlen(arg))
+                let bytes = UnsafeBufferPointer(
+                    start: UnsafeRawPointer(arg).assumingMemoryBound(to: UInt8.self),
+                    count: strlen(arg))
                 do { _ = try WordPieceTokenizer.decodeUTF8(bytes) } catch {
                     throw CoordinatorError.invalidOption(name: "sentence", value: "(argument \(i))", reason: "\(error)")
                 }
@@ -89,8 +93,9 @@ struct EmbedCommand: ParsableCommand {
         let n = Double(batch * length), hd = Double(c.hiddenSize), ff = Double(c.intermediateSize), t = Double(length)
         let perLayer = 2 * n * hd * hd * 4 + 2 * n * hd * ff * 2 + 2 * Double(batch * c.headCount) * t * t * Double(c.headSize) * 2
         let flops = perLayer * Double(c.layerCount)
-        print("MiniLM forward: batch \(batch) × \(length) tokens, \(c.layerCount) layers, H \(c.hiddenSize); "
-              + "OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) thread(s)")
+        print(
+            "MiniLM forward: batch \(batch) × \(length) tokens, \(c.layerCount) layers, H \(c.hiddenSize); "
+                + "OpenBLAS core \(BLAS.coreName), \(BLAS.threadCount) thread(s)")
         var seconds = [Double]()
         _ = model.encoder(tokens, model.parameters)  // warm-up
         let start = DispatchTime.now().uptimeNanoseconds
@@ -101,8 +106,10 @@ struct EmbedCommand: ParsableCommand {
         } while Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 < self.seconds || seconds.count < 3
         let best = seconds.min()!, mean = seconds.reduce(0, +) / Double(seconds.count)
         let rate = flops / best * 1e-9
-        print(String(format: "forward: best %.3f s, mean %.3f s over %d runs → %.1f sequences/s, %.0f tokens/s",
-                     best, mean, seconds.count, Double(batch) / best, n / best))
+        print(
+            String(
+                format: "forward: best %.3f s, mean %.3f s over %d runs → %.1f sequences/s, %.0f tokens/s",
+                best, mean, seconds.count, Double(batch) / best, n / best))
         print(String(format: "GEMM work: %.2f GFLOP per forward → %.1f GFLOP/s", flops * 1e-9, rate))
         // The same GEMM shapes alone, in this run: their time is the floor the forward could reach.
         let budget = max(0.3, self.seconds / 6)
@@ -120,8 +127,10 @@ struct EmbedCommand: ParsableCommand {
             print(String(format: "  sgemm %@ (M=%d N=%d K=%d): %.1f GFLOP/s", name, m, nn, k, r))
         }
         let big = BenchCommand.gemmRate(m: batch * length, n: c.intermediateSize, k: c.hiddenSize, budget: budget)
-        print(String(format: "GEMM-only time of the same calls: %.3f s = %.0f %% of the forward (GEMM share)",
-                     gemmOnly, 100 * gemmOnly / best))
+        print(
+            String(
+                format: "GEMM-only time of the same calls: %.3f s = %.0f %% of the forward (GEMM share)",
+                gemmOnly, 100 * gemmOnly / best))
         print(String(format: "ratio to the FFN-shape sgemm rate (%.1f GFLOP/s): %.2f", big, rate / big))
         if withBackward {
             let p = model.parameters
@@ -135,9 +144,10 @@ struct EmbedCommand: ParsableCommand {
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
             } while Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 < self.seconds || times.count < 2
             let b = times.min()!
-            print(String(format: "forward + backward: best %.3f s over %d runs → %.1f sequences/s, %.1f GFLOP/s (3× forward GEMM work)",
-                         b, times.count, Double(batch) / b, 3 * flops / b * 1e-9))
+            print(
+                String(
+                    format: "forward + backward: best %.3f s over %d runs → %.1f sequences/s, %.1f GFLOP/s (3× forward GEMM work)",
+                    b, times.count, Double(batch) / b, 3 * flops / b * 1e-9))
         }
     }
 }
-

@@ -6,16 +6,22 @@ import Foundation
 /// checkpoint that `certify`, `predict`, `evaluate` and `solver-stats` take. Refuses (non-zero exit, nothing written)
 /// a tensor it cannot place, a configuration field that disagrees with the tensors, a branch count outside 1–4.
 struct ImportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "import",
+    static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Import a PyTorch MDEQ state_dict (.safetensors) with its configuration as an equicert checkpoint.")
-    @Argument(help: "The state_dict (.safetensors, from safetensors.torch.save_file(model.state_dict(), …); Scripts/pth-to-safetensors converts a .pth).")
+    @Argument(
+        help: "The state_dict (.safetensors, from safetensors.torch.save_file(model.state_dict(), …); Scripts/pth-to-safetensors converts a .pth).")
     var stateDict: String
     @Option(help: "MDEQ preset the configuration starts from: tiny, tiny-original, small, large (default tiny when --config is given).")
     var preset: String?
-    @Option(help: "Configuration file overriding the preset: JSON or the public MDEQ YAML (NUM_BRANCHES, NUM_CHANNELS, HEAD_CHANNELS, FINAL_CHANSIZE, EXPANSION_FACTOR, NUM_GROUPS, DOWNSAMPLE_TIMES, NUM_CLASSES, IMAGE_SIZE).")
+    @Option(
+        help:
+            "Configuration file overriding the preset: JSON or the public MDEQ YAML (NUM_BRANCHES, NUM_CHANNELS, HEAD_CHANNELS, FINAL_CHANSIZE, EXPANSION_FACTOR, NUM_GROUPS, DOWNSAMPLE_TIMES, NUM_CLASSES, IMAGE_SIZE)."
+    )
     var config: String?
     @Option(name: .shortAndLong, help: "Output checkpoint (.safetensors), written atomically.") var out: String
-    @Option(help: "Data set recorded in the checkpoint (the default of certify/evaluate): mnist, fashion-mnist, cifar10.") var data: String = "cifar10"
+    @Option(help: "Data set recorded in the checkpoint (the default of certify/evaluate): mnist, fashion-mnist, cifar10.") var data: String =
+        "cifar10"
     @Option(help: "Training noise σ recorded in the checkpoint (default: unknown).") var sigma: Float?
     @Option(help: "BatchNorm ε of the PyTorch model.") var batchNormEpsilon: Float = 1e-5
 

@@ -5,7 +5,8 @@ import DistributedMPI
 /// `equicert mpi-selftest`: exercises every collective, point-to-point messages and the work queue over MPI
 /// (run under `mpirun`; as a single process it is rank 0 of 1). Used by `Scripts/mpi-smoke`.
 struct MPISelfTestCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mpi-selftest",
+    static let configuration = CommandConfiguration(
+        commandName: "mpi-selftest",
         abstract: "Check the MPI communicator: collectives, messages, work queue (run under mpirun).")
     @Option(help: "Abort the job from this rank (checks that an error on one rank ends the whole job).")
     var abortOnRank: Int?

@@ -7,17 +7,18 @@ import Pruning
 /// `equicert prune`: iterative pruning of a DEQ-S or MiniLM text classifier with randomized mask generation and
 /// selection (docs/models.md §4), or the two baselines, candidates spread over the ranks.
 struct PruneCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "prune",
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
         abstract: "Prune a DEQ-S or MiniLM classifier: random masks + early evaluation + selection, magnitude IMP, or one random mask.",
         discussion: """
-        Each stage prunes every prunable matrix (DEQ-S: the block and injection convolutions; MiniLM: the encoder's \
-        Q, K, V, attention-output and FFN matrices) to the stage's sparsity, nested in the previous masks. \
-        --method random draws --candidates masks (p ∝ |w|^power, M Gumbel-top-k draws), trains each briefly at a \
-        raised learning rate and keeps the best by validation accuracy; the winner is retrained from the pre-stage \
-        state. Under mpirun the candidates of a stage are spread over the ranks and retraining is data-parallel. \
-        Selection uses a validation part never used for training (DEQ-S: held out of the training set; MiniLM: the \
-        checkpoint's split); the test accuracy is only reported.
-        """)
+            Each stage prunes every prunable matrix (DEQ-S: the block and injection convolutions; MiniLM: the encoder's \
+            Q, K, V, attention-output and FFN matrices) to the stage's sparsity, nested in the previous masks. \
+            --method random draws --candidates masks (p ∝ |w|^power, M Gumbel-top-k draws), trains each briefly at a \
+            raised learning rate and keeps the best by validation accuracy; the winner is retrained from the pre-stage \
+            state. Under mpirun the candidates of a stage are spread over the ranks and retraining is data-parallel. \
+            Selection uses a validation part never used for training (DEQ-S: held out of the training set; MiniLM: the \
+            checkpoint's split); the test accuracy is only reported.
+            """)
 
     @Option(help: "Checkpoint to prune (DEQ-S or MiniLM classifier).") var model: String
     @Option(help: "DEQ-S: mnist or fashion-mnist (default: the checkpoint's data).") var data: String?
@@ -78,15 +79,20 @@ struct PruneCommand: ParsableCommand {
             s.fullEvaluation = fullEvaluation; s.dataParallelRetrain = parallelRetrain
             var o = PruneJob.Options(model: model, settings: s, output: out)
             o.data = try data.map { try ImageDataSource(parsing: $0) }
-            o.distillation = distill ? PruningDistillation(softWeight: distillSoft, hiddenWeight: distillHidden,
-                                                           temperature: distillTemperature) : nil
+            o.distillation =
+                distill
+                ? PruningDistillation(
+                    softWeight: distillSoft, hiddenWeight: distillHidden,
+                    temperature: distillTemperature) : nil
             o.validationCount = validation; o.trainLimit = trainLimit; o.testLimit = testLimit; o.report = report
             o.command = commandLine(); o.codeVersion = EquicertVersion.string
             let r = try PruneJob(o).run(on: comm) { if comm.rank == 0 { printFlushed($0) } }
             guard comm.rank == 0, let last = r.stages.last else { return }
-            print(String(format: "pruned to %.2f %% sparsity (%d → %d non-zero parameters): test %.2f %% (before %.2f %%), %.1f epochs, %.0f s → %@",
-                         100 * last.sparsity, r.nonZeroBefore, r.nonZeroAfter, 100 * last.testAccuracy,
-                         100 * r.denseTestAccuracy, r.totalEpochs, r.seconds, out))
+            print(
+                String(
+                    format: "pruned to %.2f %% sparsity (%d → %d non-zero parameters): test %.2f %% (before %.2f %%), %.1f epochs, %.0f s → %@",
+                    100 * last.sparsity, r.nonZeroBefore, r.nonZeroAfter, 100 * last.testAccuracy,
+                    100 * r.denseTestAccuracy, r.totalEpochs, r.seconds, out))
         }
     }
 }

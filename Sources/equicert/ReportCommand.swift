@@ -1,20 +1,22 @@
 import ArgumentParser
-import Foundation
 import Certification
 import Coordinator
 import Distillation
+import Foundation
 import Reports
 
 /// `equicert report …`: operations on certification reports.
 struct ReportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "report",
+    static let configuration = CommandConfiguration(
+        commandName: "report",
         abstract: "Operations on reports (merge, radius; pruning summary; a distilled set's image grid).",
         subcommands: [ReportMergeCommand.self, ReportRadiusCommand.self, ReportPruningCommand.self, ReportGridCommand.self])
 }
 
 /// `equicert report merge part1.tsv part2.tsv … -o all.tsv`: merge partial reports by idx.
 struct ReportMergeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "merge",
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
         abstract: "Merge partial certification reports (shards or ranks of different runs) into one, sorted by idx; refuses overlaps.")
 
     @Argument(help: "Partial reports (Cohen's TSV).") var parts: [String]
@@ -43,13 +45,17 @@ struct ReportMergeCommand: ParsableCommand {
 /// `equicert report radius run.tsv --radius paper -o run.paper.tsv`: the same run's radii with another SRS estimator,
 /// α or a prefix of its audit stages, from the counts in its manifest and the per-image records (no re-run).
 struct ReportRadiusCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "radius",
+    static let configuration = CommandConfiguration(
+        commandName: "radius",
         abstract: "Recompute a finished run's radii with another radius estimator, α or audit stages, from what the run kept.")
 
     @Argument(help: "A certification report (its manifest must be beside it).") var report: String
     @Option(help: "SRS radius estimator: audit, paper or reference-code (default: the run's).") var radius: RadiusEstimator?
     @Option(help: "Failure probability α (default: the run's).") var alpha: Double?
-    @Option(help: ArgumentHelp("SRS: use only these audit stages, a prefix of the run's (e.g. 400 from a 400,2000 run); their cost is what the rows and manifest report.", valueName: "K1,…"))
+    @Option(
+        help: ArgumentHelp(
+            "SRS: use only these audit stages, a prefix of the run's (e.g. 400 from a 400,2000 run); their cost is what the rows and manifest report.",
+            valueName: "K1,…"))
     var audit: String?
     @Option(name: .shortAndLong, help: "Output report (.tsv, written atomically; its manifest goes beside it).") var output: String
     @Flag(help: "Replace an existing output report and its manifest.") var force = false
@@ -65,19 +71,25 @@ struct ReportRadiusCommand: ParsableCommand {
                     return k
                 }
             }
-            var inputs = [report, RunManifest.path(forReport: report), ImageCostLog.path(forReport: report),
-                          StoredRecord.path(forReport: report)]
+            var inputs = [
+                report, RunManifest.path(forReport: report), ImageCostLog.path(forReport: report),
+                StoredRecord.path(forReport: report),
+            ]
             if let records = try? RunManifest.read(RunManifest.path(forReport: report)).records {
-                inputs.append(records.hasPrefix("/") ? records
-                              : URL(fileURLWithPath: report).deletingLastPathComponent().appendingPathComponent(records).path)
+                inputs.append(
+                    records.hasPrefix("/")
+                        ? records
+                        : URL(fileURLWithPath: report).deletingLastPathComponent().appendingPathComponent(records).path)
             }
-            try OutputGuard.check(outputs: [output, RunManifest.path(forReport: output)], inputs: inputs,
-                                  existing: force ? .replace : .refuse, resumeFlag: nil)
+            try OutputGuard.check(
+                outputs: [output, RunManifest.path(forReport: output)], inputs: inputs,
+                existing: force ? .replace : .refuse, resumeFlag: nil)
             try ReportWriter.checkWritable(path: output)
             let rows = try CertificationReport.read(path: report)
             let manifest = try RunManifest.readWithLog(forReport: report)
-            var (recomputed, outManifest) = try RadiusRecomputation.recompute(report: rows, manifest: manifest, reportPath: report,
-                                                                              estimator: estimator, alpha: alpha, auditStages: stages)
+            var (recomputed, outManifest) = try RadiusRecomputation.recompute(
+                report: rows, manifest: manifest, reportPath: report,
+                estimator: estimator, alpha: alpha, auditStages: stages)
             outManifest.command = commandLine() + " (recomputed from: " + manifest.command + ")"
             // The output names the input's records (the same samples): relative when beside it, else absolute.
             if let records = manifest.records, !records.hasPrefix("/") {
@@ -94,7 +106,8 @@ struct ReportRadiusCommand: ParsableCommand {
 
 /// `equicert report pruning results/*.pruning.json`: accuracy against sparsity per method over seeds (Markdown).
 struct ReportPruningCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pruning",
+    static let configuration = CommandConfiguration(
+        commandName: "pruning",
         abstract: "Summarise pruning reports: accuracy against sparsity per method, mean ± std over seeds, paired Δ to magnitude IMP.")
     @Argument(help: "Pruning reports (.pruning.json written by `equicert prune`).") var reports: [String]
     func run() throws {
@@ -108,7 +121,8 @@ struct ReportPruningCommand: ParsableCommand {
 /// `equicert report grid set.safetensors -o set.png --scale 4`: (re-)draw a distilled set's PNG grid — one row per
 /// class, the set's images as columns — at another scale or width than `distill` wrote it, without regenerating.
 struct ReportGridCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "grid",
+    static let configuration = CommandConfiguration(
+        commandName: "grid",
         abstract: "Draw a distilled set (from `equicert distill`) as a PNG grid: one row per class.")
     @Argument(help: "Distilled set (.safetensors).") var distilled: String
     @Option(name: .shortAndLong, help: "PNG path (written atomically).") var output: String

@@ -22,7 +22,8 @@ struct TextTrainOptions: ParsableArguments {
 struct TextEvaluateOptions: ParsableArguments {
     @Option(help: "Text classifier: part of the split to evaluate: train, validation or test.") var part: TextCheckpoint.Part = .test
     @Option(help: "Text classifier: tokens per text (default: the checkpoint's training length).") var maxLength: Int?
-    @Option(help: "Directory of the data: a text classifier's TSV, or an image data set's files (e.g. CIFAR-10's .bin) (default: located).") var dataDir: String?
+    @Option(help: "Directory of the data: a text classifier's TSV, or an image data set's files (e.g. CIFAR-10's .bin) (default: located).")
+    var dataDir: String?
     @Option(help: "Text classifier: texts per batch.") var evalBatch: Int = 64
 }
 
@@ -56,7 +57,9 @@ func runTextTraining(_ c: TrainCommand, comm: any Communicator) throws {
     let s = try TextTrainingJob(o).run(on: comm) { if comm.rank == 0 { printFlushed($0) } }
     guard comm.rank == 0 else { return }
     let perEpoch = s.epochSeconds.reduce(0, +) / Double(max(s.epochSeconds.count, 1))
-    print(String(format: "trained minilm on %@ in %.0f s (%.0f s per epoch): validation %.2f%%, test %.2f%% (%d texts) → %@ (split %@)",
-                 source.rawValue, s.seconds, perEpoch, 100 * (s.validationAccuracy.last ?? .nan), 100 * s.testAccuracy,
-                 s.counts.test, c.out, s.splitPath))
+    print(
+        String(
+            format: "trained minilm on %@ in %.0f s (%.0f s per epoch): validation %.2f%%, test %.2f%% (%d texts) → %@ (split %@)",
+            source.rawValue, s.seconds, perEpoch, 100 * (s.validationAccuracy.last ?? .nan), 100 * s.testAccuracy,
+            s.counts.test, c.out, s.splitPath))
 }

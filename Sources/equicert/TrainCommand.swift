@@ -1,12 +1,13 @@
 import ArgumentParser
 import Coordinator
-import Equilibrium
 import Distributed
+import Equilibrium
 import Foundation
 
 /// `equicert train`: train a DEQ-S with Gaussian noise augmentation; writes a safetensors checkpoint per epoch.
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train",
+    static let configuration = CommandConfiguration(
+        commandName: "train",
         abstract: "Train a model (DEQ-S) on MNIST or Fashion-MNIST with Gaussian noise augmentation.")
 
     @Option(help: "Model family: deq-s, mdeq, vit, or minilm (text: --data bbc-news or rt-sentiment).") var model: TrainedModel = .deqS
@@ -51,22 +52,29 @@ struct TrainCommand: ParsableCommand {
             }
             let source = try ImageDataSource(parsing: data)
             let norm = source.normalization
-            let config = DEQConfiguration(channels: channels, expansion: expansion, groups: groups, head: head,
-                                          normalizationMean: norm.mean, normalizationStd: norm.std)
+            let config = DEQConfiguration(
+                channels: channels, expansion: expansion, groups: groups, head: head,
+                normalizationMean: norm.mean, normalizationStd: norm.std)
             try config.validate()
             let mdeq = model == .mdeq ? try mdeqConfiguration(source) : nil
-            let fwd = SolverConfig(kind: .anderson, maxSteps: forwardSteps, tolerance: 1e-3, stopMode: .relative,
-                                   returnLowestResidual: true)
+            let fwd = SolverConfig(
+                kind: .anderson, maxSteps: forwardSteps, tolerance: 1e-3, stopMode: .relative,
+                returnLowestResidual: true)
             let bwd: DEQBackward
             switch backward {
-            case .implicit: bwd = .implicit(SolverConfig(kind: .anderson, maxSteps: backwardSteps, tolerance: 1e-3,
-                                                          stopMode: .relative, returnLowestResidual: true))
+            case .implicit:
+                bwd = .implicit(
+                    SolverConfig(
+                        kind: .anderson, maxSteps: backwardSteps, tolerance: 1e-3,
+                        stopMode: .relative, returnLowestResidual: true))
             case .phantom: bwd = .phantom(steps: backwardSteps, damping: 0.5)
             }
-            var o = DEQTrainingJob.Options(data: source, sigma: sigma, epochs: epochs, configuration: config,
-                                           training: DEQTrainingConfig(forwardSolver: fwd, backward: bwd,
-                                                                       jacobianWeight: jacobianWeight),
-                                           output: out)
+            var o = DEQTrainingJob.Options(
+                data: source, sigma: sigma, epochs: epochs, configuration: config,
+                training: DEQTrainingConfig(
+                    forwardSolver: fwd, backward: bwd,
+                    jacobianWeight: jacobianWeight),
+                output: out)
             o.mdeq = mdeq
             o.batchSize = batch ?? 128; o.learningRate = lr ?? 1e-3; o.warmupSteps = warmup ?? 200; o.seed = seed
             o.jacobianFraction = jacobianFraction; o.trainLimit = trainLimit; o.evalLimit = evalLimit
@@ -74,9 +82,11 @@ struct TrainCommand: ParsableCommand {
             o.showProgress = comm.rank == 0
             let summary = try DEQTrainingJob(o).run(on: comm) { if comm.rank == 0 { printFlushed($0) } }
             guard comm.rank == 0 else { return }
-            print(String(format: "trained %@ in %.0f s: test clean %.2f%%, noisy (σ=%.2f) %.2f%%, residual %.2e → %@",
-                         model.rawValue, summary.seconds, 100 * summary.cleanAccuracy, sigma, 100 * summary.noisyAccuracy,
-                         summary.meanResidual, out))
+            print(
+                String(
+                    format: "trained %@ in %.0f s: test clean %.2f%%, noisy (σ=%.2f) %.2f%%, residual %.2e → %@",
+                    model.rawValue, summary.seconds, 100 * summary.cleanAccuracy, sigma, 100 * summary.noisyAccuracy,
+                    summary.meanResidual, out))
         }
     }
 

@@ -18,8 +18,9 @@ func runViTTraining(_ c: TrainCommand, comm: any Communicator) throws {
     let source = try ImageDataSource(parsing: c.data)
     let v = c.vit
     guard v.patch > 0, 28 % v.patch == 0, v.dim > 0, v.heads > 0, v.dim % v.heads == 0, v.blocks >= 0, v.mlp > 0 else {
-        throw CoordinatorError.invalidOption(name: "patch/dim/heads/blocks/mlp", value: "\(v.patch)/\(v.dim)/\(v.heads)/\(v.blocks)/\(v.mlp)",
-                                             reason: "patch must divide 28, heads must divide dim, all positive")
+        throw CoordinatorError.invalidOption(
+            name: "patch/dim/heads/blocks/mlp", value: "\(v.patch)/\(v.dim)/\(v.heads)/\(v.blocks)/\(v.mlp)",
+            reason: "patch must divide 28, heads must divide dim, all positive")
     }
     let config = ViTConfiguration(patchSize: v.patch, hiddenSize: v.dim, layerCount: v.blocks, headCount: v.heads, mlpSize: v.mlp)
     var o = ViTTrainingJob.Options(data: source, configuration: config, epochs: c.epochs, output: c.out)
@@ -29,6 +30,8 @@ func runViTTraining(_ c: TrainCommand, comm: any Communicator) throws {
     o.command = commandLine(); o.codeVersion = EquicertVersion.string; o.showProgress = comm.rank == 0
     let s = try ViTTrainingJob(o).run(on: comm) { if comm.rank == 0 { printFlushed($0) } }
     guard comm.rank == 0 else { return }
-    print(String(format: "trained vit on %@ in %.0f s: test %.2f%% → %@", source.rawValue, s.seconds,
-                 100 * (s.testAccuracy.last ?? .nan), c.out))
+    print(
+        String(
+            format: "trained vit on %@ in %.0f s: test %.2f%% → %@", source.rawValue, s.seconds,
+            100 * (s.testAccuracy.last ?? .nan), c.out))
 }

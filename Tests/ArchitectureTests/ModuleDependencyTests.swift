@@ -6,15 +6,15 @@ import Testing
 
 /// Layers, lowest first. A module may import package modules of strictly lower layers only.
 let layers: [[String]] = [
-    ["CBLAS", "CMPI", "CZlib", "CDirectConv"],                    // C import surfaces
-    ["TensorCore", "Statistics", "Distributed", "Reports"],        // foundations: tensors and RNG, statistics, communication, report files
-    ["NeuralNet", "Datasets"],                                     // layers and checkpoints; data sets
+    ["CBLAS", "CMPI", "CZlib", "CDirectConv"],  // C import surfaces
+    ["TensorCore", "Statistics", "Distributed", "Reports"],  // foundations: tensors and RNG, statistics, communication, report files
+    ["NeuralNet", "Datasets"],  // layers and checkpoints; data sets
     ["Optimizers", "Equilibrium", "Transformers", "_TestSupport"],
-    ["TrainingLoop"],                                              // the loop every trainer shares
+    ["TrainingLoop"],  // the loop every trainer shares
     ["Certification", "RobustAttention", "Attacks", "Distillation", "Pruning"],
-    ["Coordinator"],                                               // jobs
-    ["DistributedMPI"],                                            // the MPI communicator, chosen by the executable only
-    ["equicert"],                                                  // the command line
+    ["Coordinator"],  // jobs
+    ["DistributedMPI"],  // the MPI communicator, chosen by the executable only
+    ["equicert"],  // the command line
 ]
 
 /// Modules only some modules may import, whatever their layers.
@@ -73,7 +73,9 @@ struct ModuleDependencyTests {
                 guard let other = layer(of: imported) else {
                     Issue.record("\(module) imports \(imported) (\(files[0])), which is neither a package module nor allowed"); continue
                 }
-                #expect(other < own, "\(module) (layer \(own)) imports \(imported) (layer \(other)) in \(files[0]): \(other == own ? "sideways" : "upward")")
+                #expect(
+                    other < own,
+                    "\(module) (layer \(own)) imports \(imported) (layer \(other)) in \(files[0]): \(other == own ? "sideways" : "upward")")
             }
         }
     }
@@ -89,11 +91,13 @@ struct ModuleDependencyTests {
         let manifest = try String(contentsOf: packageRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
         let declared = declaredDependencies(manifest)
         for module in try sourceModules() {
-            guard let deps = declared[module] else { continue }   // C targets and system libraries
+            guard let deps = declared[module] else { continue }  // C targets and system libraries
             let imported = Set(imports(in: packageRoot.appendingPathComponent("Sources/\(module)")).keys)
                 .subtracting(external.subtracting(["ArgumentParser"]))
-            #expect(Set(deps) == imported,
-                    "\(module): declared but not imported \(Set(deps).subtracting(imported).sorted()), imported but not declared \(imported.subtracting(deps).sorted())")
+            #expect(
+                Set(deps) == imported,
+                "\(module): declared but not imported \(Set(deps).subtracting(imported).sorted()), imported but not declared \(imported.subtracting(deps).sorted())"
+            )
         }
     }
 

@@ -9,9 +9,10 @@
 // success rate, mean queries, mean perturbed fraction and similarity over successes) and, with _OUT, writes the
 // per-example records as TSV. Every result is checked against the constraints.
 import Foundation
-import Testing
 import NeuralNet
+import Testing
 import Transformers
+
 @testable import Attacks
 
 enum PilotSettings {
@@ -57,8 +58,9 @@ struct AttackPilot {
         let maxLength = try #require(file.metadata["equicert.max-length"].flatMap { Int($0) })
         let examples = try Self.testTexts(checkpoint: url, metadata: file.metadata, classNames: model.classNames, count: PilotSettings.count)
         let defaults = try RecipeConfiguration(recipe: recipe)
-        let configuration = try RecipeConfiguration(recipe: recipe, maxPerturbedFraction: PilotSettings.maxFraction ?? defaults.maxPerturbedFraction,
-                                                    similarityThreshold: PilotSettings.threshold ?? defaults.similarityThreshold)
+        let configuration = try RecipeConfiguration(
+            recipe: recipe, maxPerturbedFraction: PilotSettings.maxFraction ?? defaults.maxPerturbedFraction,
+            similarityThreshold: PilotSettings.threshold ?? defaults.similarityThreshold)
         let encoder = try MiniLMSentenceEncoder(directory: try #require(MiniLMFixture.directory))
         let substitutes = WordNetSubstitutes(wordNet: try WordNetFixture.wordNet())
         let attack = try RecipeAttack(configuration, substitutes: substitutes, encoder: encoder)
@@ -75,8 +77,9 @@ struct AttackPilot {
             for s in r.substitutions ?? [] {
                 let reading = substitutes.analysis(of: words.words, at: s.position)
                 #expect(reading?.partOfSpeech == s.partOfSpeech && reading?.inflection == s.inflection)
-                #expect(substitutes.wordNet.analyses(of: s.replacement, s.partOfSpeech)
-                    .contains(WordAnalysis(partOfSpeech: s.partOfSpeech, base: s.lemma, inflection: s.inflection)))
+                #expect(
+                    substitutes.wordNet.analyses(of: s.replacement, s.partOfSpeech)
+                        .contains(WordAnalysis(partOfSpeech: s.partOfSpeech, base: s.lemma, inflection: s.inflection)))
                 if recipe == .textFooler { #expect(Double(s.windowSimilarity!) >= configuration.similarityThreshold) }
             }
         }
@@ -84,11 +87,14 @@ struct AttackPilot {
         let s = TextAttackSummary(results)
         let wins = results.filter(\.succeeded)
         let meanSimilarity = wins.isEmpty ? 0 : wins.map { Double($0.similarity ?? 0) }.reduce(0, +) / Double(wins.count)
-        print(String(format: "PILOT | %@ | max fraction %.2f, threshold %.2f | %@ | %d | clean %.1f%% | under attack %.1f%% | success %.1f%% | mean queries %.1f | "
-                     + "perturbed %.1f%% | similarity %.3f | %.0f s", recipe.rawValue, configuration.maxPerturbedFraction,
-                     configuration.similarityThreshold, url.lastPathComponent, s.examples,
-                     100 * s.cleanAccuracy, 100 * s.robustAccuracy, 100 * s.successRate, s.meanQueries,
-                     100 * s.meanChangedFraction, meanSimilarity, seconds))
+        print(
+            String(
+                format:
+                    "PILOT | %@ | max fraction %.2f, threshold %.2f | %@ | %d | clean %.1f%% | under attack %.1f%% | success %.1f%% | mean queries %.1f | "
+                    + "perturbed %.1f%% | similarity %.3f | %.0f s", recipe.rawValue, configuration.maxPerturbedFraction,
+                configuration.similarityThreshold, url.lastPathComponent, s.examples,
+                100 * s.cleanAccuracy, 100 * s.robustAccuracy, 100 * s.successRate, s.meanQueries,
+                100 * s.meanChangedFraction, meanSimilarity, seconds))
         if let out = PilotSettings.out {
             let dir = URL(fileURLWithPath: out, relativeTo: PilotSettings.package)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -96,10 +102,13 @@ struct AttackPilot {
             for (r, (text, _)) in zip(results, examples) {
                 let subs = (r.substitutions ?? []).map { "\($0.original)→\($0.replacement) (\($0.partOfSpeech.rawValue))" }.joined(separator: "; ")
                 let clean = { (t: String) in t.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ") }
-                lines.append("\(r.index)\t\(r.label)\t\(r.cleanPrediction)\t\(r.adversarialPrediction)\t\(r.queries)\t\(r.wordsChanged)\t"
-                             + "\(r.visibleWords)\t\(r.similarity.map { String(format: "%.4f", $0) } ?? "")\t\(subs)\t\(clean(text))\t\(clean(r.adversarialText))")
+                lines.append(
+                    "\(r.index)\t\(r.label)\t\(r.cleanPrediction)\t\(r.adversarialPrediction)\t\(r.queries)\t\(r.wordsChanged)\t"
+                        + "\(r.visibleWords)\t\(r.similarity.map { String(format: "%.4f", $0) } ?? "")\t\(subs)\t\(clean(text))\t\(clean(r.adversarialText))"
+                )
             }
-            try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("\(recipe.rawValue).tsv"), atomically: true, encoding: .utf8)
+            try (lines.joined(separator: "\n") + "\n").write(
+                to: dir.appendingPathComponent("\(recipe.rawValue).tsv"), atomically: true, encoding: .utf8)
         }
         #expect(s.examples == examples.count)
     }

@@ -1,7 +1,8 @@
 // PGD on a linear softmax classifier, where the worst case inside the ball is known in closed form.
 import Foundation
-import Testing
 import TensorCore
+import Testing
+
 @testable import Attacks
 
 /// logits = x·Wᵀ with W [K, D]; ∂(Σ CE)/∂x = (softmax − onehot)·W.
@@ -39,7 +40,7 @@ struct PGDTests {
         let eps: Float = 0.1
         let pgd = try PGDAttack(norm: .linf, epsilon: eps, stepSize: 0.03, steps: 20, seed: 1)
         let adv = pgd.perturb(x, labels: [0, 0], examples: [0, 1], model: model)
-        let sign: [Float] = [1, -1, 1, 0]   // sign(w0 − w1) = sign(2, −4, 1, 0)
+        let sign: [Float] = [1, -1, 1, 0]  // sign(w0 − w1) = sign(2, −4, 1, 0)
         for e in 0..<2 {
             for j in 0..<3 {
                 let i = e * 4 + j

@@ -2,10 +2,11 @@
 // change, exact query counts, the constraints (part of speech, sentence similarity, perturbed fraction) on every
 // accepted substitution, and the errors for bad names, thresholds and texts.
 import Foundation
-import Testing
 import NeuralNet
 import TensorCore
+import Testing
 import Transformers
+
 @testable import Attacks
 
 /// Counts every text shown to the wrapped victim (the attack's own count must equal it).
@@ -65,10 +66,17 @@ struct RecipeTests {
         #expect(throws: AttackError.unknownRecipe(name: "textfool", known: ["textfooler", "pwws", "deepwordbug"])) {
             try AttackRecipe(named: "textfool")
         }
-        #expect(AttackError.unknownRecipe(name: "x", known: ["textfooler", "pwws"]).description == "unknown attack recipe 'x' (known: textfooler, pwws)")
-        #expect(throws: AttackError.similarityThresholdOutOfRange(value: 1.5)) { try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 1.5) }
-        #expect(throws: AttackError.similarityThresholdOutOfRange(value: -0.1)) { try RecipeConfiguration(recipe: .textFooler, similarityThreshold: -0.1) }
-        #expect(throws: AttackError.similarityThresholdOutOfRange(value: 2)) { try SentenceSimilarity(encoder: PenaltyEncoder(penalised: []), threshold: 2) }
+        #expect(
+            AttackError.unknownRecipe(name: "x", known: ["textfooler", "pwws"]).description == "unknown attack recipe 'x' (known: textfooler, pwws)")
+        #expect(throws: AttackError.similarityThresholdOutOfRange(value: 1.5)) {
+            try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 1.5)
+        }
+        #expect(throws: AttackError.similarityThresholdOutOfRange(value: -0.1)) {
+            try RecipeConfiguration(recipe: .textFooler, similarityThreshold: -0.1)
+        }
+        #expect(throws: AttackError.similarityThresholdOutOfRange(value: 2)) {
+            try SentenceSimilarity(encoder: PenaltyEncoder(penalised: []), threshold: 2)
+        }
         _ = try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 0)
         _ = try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 1)
         #expect(throws: AttackError.self) { try RecipeConfiguration(recipe: .pwws, maxPerturbedFraction: 0) }
@@ -99,13 +107,18 @@ struct RecipeTests {
         #expect(Array(goods.prefix(3).map(\.word)) == ["full", "estimable", "honorable"])
         // The first two substitutes of "good" break the similarity constraint: the third is the one kept.
         let encoder = PenaltyEncoder(penalised: ["full", "estimable"])
-        let attack = try RecipeAttack(try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 0.7),
-                                      substitutes: s, encoder: encoder)
+        let attack = try RecipeAttack(
+            try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 0.7),
+            substitutes: s, encoder: encoder)
         let victim = CountingVictim(KeywordVictim())
         let r = try attack.attack(text: text, label: 1, index: 0, victim: victim)
         #expect(r.succeeded && r.adversarialText == "a honorable film with fine actors")
-        #expect(r.substitutions == [WordSubstitution(position: 1, original: "good", replacement: "honorable", partOfSpeech: .adjective,
-                                                     inflection: .none, lemma: "honorable", windowSimilarity: 1)])
+        #expect(
+            r.substitutions == [
+                WordSubstitution(
+                    position: 1, original: "good", replacement: "honorable", partOfSpeech: .adjective,
+                    inflection: .none, lemma: "honorable", windowSimilarity: 1)
+            ])
         // clean + 6 deletions + the substitutes of "good" that pass the threshold (all but two), in one batch
         #expect(r.queries == 1 + 6 + goods.count - 2)
         #expect(victim.texts == r.queries)
@@ -115,12 +128,14 @@ struct RecipeTests {
         let r0 = try loose.attack(text: text, label: 1, index: 0, victim: KeywordVictim())
         #expect(r0.adversarialText == "a honorable film with fine actors" && r0.queries == 1 + 6 + goods.count)
         // Equal similarities: the first flipping candidate in WordNet's order.
-        let plain = try RecipeAttack(try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 0), substitutes: s,
-                                     encoder: PenaltyEncoder(penalised: []))
+        let plain = try RecipeAttack(
+            try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 0), substitutes: s,
+            encoder: PenaltyEncoder(penalised: []))
         #expect(try plain.attack(text: text, label: 1, index: 0, victim: KeywordVictim()).adversarialText == "a full film with fine actors")
         // Every candidate below the threshold: nothing changes, and no substitution query is spent on "good".
-        let strict = try RecipeAttack(try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 0.7), substitutes: s,
-                                      encoder: PenaltyEncoder(penalised: Set(goods.map(\.word))))
+        let strict = try RecipeAttack(
+            try RecipeConfiguration(recipe: .textFooler, similarityThreshold: 0.7), substitutes: s,
+            encoder: PenaltyEncoder(penalised: Set(goods.map(\.word))))
         let rs = try strict.attack(text: "a good film", label: 1, index: 0, victim: KeywordVictim())
         let filmCount = try #require(s.candidates(words: ["a", "good", "film"], at: 2, limit: 50)).substitutes.count
         #expect(!rs.succeeded && rs.adversarialText.contains("good"))
@@ -134,7 +149,7 @@ struct RecipeTests {
     @Test("TextFooler: the perturbed fraction cap and the query budget hold")
     func textFoolerBudgets() throws {
         let s = try Self.substitutes()
-        let text = "good and great acting in a long film with many scenes"   // 11 words: two keywords
+        let text = "good and great acting in a long film with many scenes"  // 11 words: two keywords
         let encoder = PenaltyEncoder(penalised: [])
         let tight = try RecipeAttack(try RecipeConfiguration(recipe: .textFooler, maxPerturbedFraction: 0.1), substitutes: s, encoder: encoder)
         let t = try tight.attack(text: text, label: 1, index: 0, victim: KeywordVictim())
@@ -187,7 +202,7 @@ struct RecipeTests {
         let new = try RecipeAttack(try RecipeConfiguration(recipe: .deepWordBug), substitutes: nil, encoder: PenaltyEncoder(penalised: []))
             .attack(text: text, label: 1, index: 0, victim: KeywordVictim())
         var expected = old
-        expected.similarity = 1    // no penalised words: the encoder sees identical embeddings
+        expected.similarity = 1  // no penalised words: the encoder sees identical embeddings
         #expect(new == expected && new.succeeded)
     }
 
@@ -200,11 +215,12 @@ struct RecipeTests {
         let s = try Self.substitutes()
         let text = "the cat sat with a dog and ran after the cats"
         let visible = base.visibleWordCount(TextWords(text))
-        #expect(visible == 6)    // [CLS] + 6 words + [SEP] = 8 tokens
+        #expect(visible == 6)  // [CLS] + 6 words + [SEP] = 8 tokens
         let label = RecipeAttack.argmax(base.probabilities([text])[0]!)
         for recipe in [AttackRecipe.textFooler, .pwws, .deepWordBug] {
-            let attack = try RecipeAttack(try RecipeConfiguration(recipe: recipe, maxPerturbedFraction: 0.5), substitutes: s,
-                                          encoder: PenaltyEncoder(penalised: []))
+            let attack = try RecipeAttack(
+                try RecipeConfiguration(recipe: recipe, maxPerturbedFraction: 0.5), substitutes: s,
+                encoder: PenaltyEncoder(penalised: []))
             let v = CountingVictim(base)
             let r = try attack.attack(text: text, label: label, index: 0, victim: v)
             #expect(r.attacked && r.queries == v.texts && r.queries > 1)
@@ -213,8 +229,9 @@ struct RecipeTests {
         }
     }
 
-    @Test("MiniLM sentence similarity: windows, identical texts, synonyms above unrelated texts",
-          .enabled(if: MiniLMFixture.directory != nil, MiniLMFixture.missing))
+    @Test(
+        "MiniLM sentence similarity: windows, identical texts, synonyms above unrelated texts",
+        .enabled(if: MiniLMFixture.directory != nil, MiniLMFixture.missing))
     func miniLMSimilarity() throws {
         let encoder = try MiniLMSentenceEncoder(directory: #require(MiniLMFixture.directory))
         let sim = try SentenceSimilarity(encoder: encoder, threshold: 0.7, windowSize: 5)
@@ -229,16 +246,19 @@ struct RecipeTests {
         #expect(try sim.similarity("the film was good", "the movie was good") > sim.similarity("the film was good", "stock prices fell sharply"))
     }
 
-    @Test("TextFooler with the MiniLM encoder: every kept substitution meets the threshold, keeps the part of speech",
-          .enabled(if: MiniLMFixture.directory != nil, MiniLMFixture.missing))
+    @Test(
+        "TextFooler with the MiniLM encoder: every kept substitution meets the threshold, keeps the part of speech",
+        .enabled(if: MiniLMFixture.directory != nil, MiniLMFixture.missing))
     func textFoolerMiniLM() throws {
         let s = try Self.substitutes()
         let encoder = try MiniLMSentenceEncoder(directory: #require(MiniLMFixture.directory))
         let threshold = 0.85
         let attack = try RecipeAttack(try RecipeConfiguration(recipe: .textFooler, similarityThreshold: threshold), substitutes: s, encoder: encoder)
         let similarity = try #require(attack.similarity)
-        let texts = ["a good and great story, told with good actors and great films",
-                     "The acting is good but the plot runs out of ideas; a great cast wasted in a good setting"]
+        let texts = [
+            "a good and great story, told with good actors and great films",
+            "The acting is good but the plot runs out of ideas; a great cast wasted in a good setting",
+        ]
         for (n, text) in texts.enumerated() {
             let r = try attack.attack(text: text, label: 1, index: n, victim: KeywordVictim())
             let words = TextWords(text)
@@ -253,8 +273,9 @@ struct RecipeTests {
                 #expect(abs(again - sub.windowSimilarity!) < 1e-4)
                 let reading = try #require(s.analysis(of: words.words, at: sub.position))
                 #expect(reading.partOfSpeech == sub.partOfSpeech && reading.inflection == sub.inflection)
-                #expect(s.wordNet.analyses(of: sub.replacement, sub.partOfSpeech)
-                    .contains(WordAnalysis(partOfSpeech: sub.partOfSpeech, base: sub.lemma, inflection: sub.inflection)))
+                #expect(
+                    s.wordNet.analyses(of: sub.replacement, sub.partOfSpeech)
+                        .contains(WordAnalysis(partOfSpeech: sub.partOfSpeech, base: sub.lemma, inflection: sub.inflection)))
             }
             #expect(r.adversarialText == words.render(replacing: applied))
             #expect(r.similarity! > 0 && r.similarity! <= 1.0001)

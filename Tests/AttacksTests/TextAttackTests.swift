@@ -1,9 +1,10 @@
 // Text attacks on synthetic victims whose behaviour is known: segmentation, seeded character edits, embedding
 // neighbours, and both attacks flipping a keyword classifier the way they should (and respecting their budgets).
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import Transformers
+
 @testable import Attacks
 
 /// Class 1 ("positive") with probability rising with the number of exact occurrences of "good"/"great"; class 0 else.
@@ -41,7 +42,7 @@ struct TextAttackTests {
         #expect(a == TextAttack.characterEdits(of: "terrible", seed: 1, example: 3, position: 2))
         #expect(a != TextAttack.characterEdits(of: "terrible", seed: 2, example: 3, position: 2))
         #expect(a.count >= 3 && a.allSatisfy { $0 != "terrible" })
-        #expect(a.contains { $0.count == 7 } && a.contains { $0.count == 9 })   // a deletion and an insertion
+        #expect(a.contains { $0.count == 7 } && a.contains { $0.count == 9 })  // a deletion and an insertion
         #expect(TextAttack.characterEdits(of: "a", seed: 0, example: 0, position: 0).allSatisfy { $0 != "a" })
     }
 
@@ -63,7 +64,7 @@ struct TextAttackTests {
 
     @Test("word budget: two keywords need two changes; a 1-word budget fails, a larger one succeeds")
     func wordBudget() throws {
-        let text = "good and great acting in a long film with many scenes"   // 11 words
+        let text = "good and great acting in a long film with many scenes"  // 11 words
         let tight = TextAttack(try TextAttackConfiguration(kind: .deepWordBug, maxWordFraction: 0.05), neighbours: nil)
             .attack(text: text, label: 1, index: 0, victim: KeywordVictim())
         #expect(tight.attacked && !tight.succeeded && tight.wordsChanged == 1)
@@ -93,7 +94,7 @@ struct TextAttackTests {
 
         let attack = TextAttack(try TextAttackConfiguration(kind: .textFooler, minimumSimilarity: 0.5), neighbours: n)
         let r = attack.attack(text: "the good film", label: 1, index: 0, victim: KeywordVictim())
-        #expect(r.succeeded && r.adversarialText == "the fine film")   // the most similar flipping substitute
+        #expect(r.succeeded && r.adversarialText == "the fine film")  // the most similar flipping substitute
         // Stop words are never substituted: a text whose only keyword-free words are stop words has no candidates.
         #expect(attack.candidateChanges(of: "the", position: 0, example: 0).isEmpty)
     }

@@ -2,6 +2,7 @@
 // morphology both ways, the part-of-speech rule of the substitutes, and the errors for a missing or broken database.
 import Foundation
 import Testing
+
 @testable import Attacks
 
 enum WordNetFixture {
@@ -33,14 +34,14 @@ struct WordNetTests {
         #expect(Array(run.prefix(10)) == ["scat", "scarper", "lam", "bunk", "escape", "go", "pass", "lead", "extend", "operate"])
         #expect(!run.contains { $0.contains("_") } && !run.contains("run"))
         #expect(wn.synonyms(ofLemma: "film", .noun) == ["movie", "picture", "pic", "flick", "cinema", "celluloid"])
-        #expect(wn.synonyms(ofLemma: "good", .verb).isEmpty)    // not a verb
+        #expect(wn.synonyms(ofLemma: "good", .verb).isEmpty)  // not a verb
         #expect(wn.synonyms(ofLemma: "zzzq", .noun).isEmpty)
         // A word form: the synonyms of its base forms.
         #expect(wn.synonyms(of: "films", .noun) == wn.synonyms(ofLemma: "film", .noun))
         // Adjective position markers are removed from lemmas (data.adj writes e.g. "galore(ip)").
         let galore = wn.entry("galore", .adjective)!.synsetOffsets.flatMap { wn.synsetLemmas(offset: $0, .adjective) }
         #expect(galore.contains("galore") && galore.allSatisfy { !$0.contains("(") })
-        #expect(wn.synsetLemmas(offset: 1, .noun).isEmpty)       // not the start of a line
+        #expect(wn.synsetLemmas(offset: 1, .noun).isEmpty)  // not the start of a line
         #expect(wn.partsOfSpeech(of: "run") == [.noun, .verb])
     }
 
@@ -55,7 +56,7 @@ struct WordNetTests {
         #expect(wn.analyses(of: "has", .verb).contains(WordAnalysis(partOfSpeech: .verb, base: "have", inflection: .thirdPersonSingular)))
         #expect(wn.analyses(of: "tries", .verb).contains(WordAnalysis(partOfSpeech: .verb, base: "try", inflection: .thirdPersonSingular)))
         #expect(wn.analyses(of: "best", .adjective).contains(WordAnalysis(partOfSpeech: .adjective, base: "good", inflection: .superlative)))
-        #expect(wn.analyses(of: "Went", .verb) == wn.analyses(of: "went", .verb))   // compared in lower case
+        #expect(wn.analyses(of: "Went", .verb) == wn.analyses(of: "went", .verb))  // compared in lower case
         #expect(wn.baseForms(of: "xyzzies", .noun).isEmpty)
     }
 
@@ -66,22 +67,22 @@ struct WordNetTests {
         #expect(wn.inflect("box", .noun, as: .plural) == "boxes")
         #expect(wn.inflect("story", .noun, as: .plural) == "stories")
         #expect(wn.inflect("child", .noun, as: .plural) == "children")
-        #expect(wn.inflect("hymeneals", .noun, as: .plural) == nil)   // a plural-only lemma: not "hymenealses"
-        #expect(wn.inflect("virus", .noun, as: .plural) == "viruses")   // -us: not plural-looking, regular
-        #expect(wn.inflect("lens", .noun, as: .plural) == nil)          // -ns: could be a plural, left out
-        #expect(wn.inflect("gas", .noun, as: .plural) == "gasses")      // noun.exc: "gas gas", "gasses gas"
-        #expect(wn.inflect("bus", .noun, as: .plural) == "busses")      // the exception list's form wins
+        #expect(wn.inflect("hymeneals", .noun, as: .plural) == nil)  // a plural-only lemma: not "hymenealses"
+        #expect(wn.inflect("virus", .noun, as: .plural) == "viruses")  // -us: not plural-looking, regular
+        #expect(wn.inflect("lens", .noun, as: .plural) == nil)  // -ns: could be a plural, left out
+        #expect(wn.inflect("gas", .noun, as: .plural) == "gasses")  // noun.exc: "gas gas", "gasses gas"
+        #expect(wn.inflect("bus", .noun, as: .plural) == "busses")  // the exception list's form wins
         #expect(wn.inflect("try", .verb, as: .thirdPersonSingular) == "tries")
         #expect(wn.inflect("have", .verb, as: .thirdPersonSingular) == "has")
         #expect(wn.inflect("make", .verb, as: .presentParticiple) == "making")
-        #expect(wn.inflect("stop", .verb, as: .presentParticiple) == "stopping")   // doubled: from verb.exc
+        #expect(wn.inflect("stop", .verb, as: .presentParticiple) == "stopping")  // doubled: from verb.exc
         #expect(wn.inflect("play", .verb, as: .past) == "played")
         #expect(wn.inflect("run", .verb, as: .past) == "ran")
-        #expect(wn.inflect("go", .verb, as: .past) == nil)        // went / gone: tense unknown, left out
+        #expect(wn.inflect("go", .verb, as: .past) == nil)  // went / gone: tense unknown, left out
         #expect(wn.inflect("good", .adjective, as: .superlative) == "best")
-        #expect(wn.inflect("estimable", .adjective, as: .comparative) == nil)   // no exception form: not guessed
+        #expect(wn.inflect("estimable", .adjective, as: .comparative) == nil)  // no exception form: not guessed
         #expect(wn.inflect("film", .noun, as: .none) == "film")
-        #expect(wn.inflect("zzzq", .noun, as: .plural) == nil)    // not a lemma
+        #expect(wn.inflect("zzzq", .noun, as: .plural) == nil)  // not a lemma
     }
 
     @Test("substitutes keep the part of speech and inflection assigned by the stated rule, and the capitalisation")
@@ -90,10 +91,10 @@ struct WordNetTests {
         let words = TextWords("The Films went well, but to run the run was a good idea").words
         #expect(s.analysis(of: words, at: 1) == WordAnalysis(partOfSpeech: .noun, base: "film", inflection: .plural))
         #expect(s.analysis(of: words, at: 2) == WordAnalysis(partOfSpeech: .verb, base: "go", inflection: .past))
-        #expect(s.analysis(of: words, at: 6)?.partOfSpeech == .verb)      // after "to"
-        #expect(s.analysis(of: words, at: 8)?.partOfSpeech == .noun)      // after "the"
+        #expect(s.analysis(of: words, at: 6)?.partOfSpeech == .verb)  // after "to"
+        #expect(s.analysis(of: words, at: 8)?.partOfSpeech == .noun)  // after "the"
         #expect(s.analysis(of: words, at: 11) == WordAnalysis(partOfSpeech: .adjective, base: "good", inflection: .none))
-        #expect(s.analysis(of: words, at: 0) == nil)                      // a stop word
+        #expect(s.analysis(of: words, at: 0) == nil)  // a stop word
         #expect(s.analysis(of: ["it's"], at: 0) == nil && s.analysis(of: ["1999"], at: 0) == nil)
 
         let (reading, films) = try #require(s.candidates(words: words, at: 1, limit: 50))
@@ -103,8 +104,9 @@ struct WordNetTests {
         for i in words.indices {
             guard let (r, cs) = s.candidates(words: words, at: i, limit: 50) else { continue }
             for c in cs {
-                #expect(s.wordNet.analyses(of: c.word, r.partOfSpeech)
-                    .contains(WordAnalysis(partOfSpeech: r.partOfSpeech, base: c.lemma, inflection: r.inflection)), "\(words[i]) → \(c.word)")
+                #expect(
+                    s.wordNet.analyses(of: c.word, r.partOfSpeech)
+                        .contains(WordAnalysis(partOfSpeech: r.partOfSpeech, base: c.lemma, inflection: r.inflection)), "\(words[i]) → \(c.word)")
                 #expect(c.word.lowercased() != words[i].lowercased() && !c.word.contains("_"))
             }
         }

@@ -1,10 +1,10 @@
+import Certification
+import Equilibrium
 // The audit's guarantee under adversarial chain dependence (srs.md §8), by simulation through the real estimator
 // code (`SerializedCertificate.compute`, the same function a run and `report radius` use).
 import Foundation
-import Testing
-import Certification
-import Equilibrium
 import Statistics
+import Testing
 import _TestSupport
 
 @Suite("Audit coverage under chain dependence")
@@ -22,9 +22,10 @@ struct AuditCoverageTests {
         var r = TestRandom(seed: UInt64(pA * 1e6) ^ UInt64(stages.last!))
         func uniform() -> Double { Double(r.next() >> 11) / 9_007_199_254_740_992 }
         for rep in 0..<repetitions {
-            var config = SmoothingConfiguration(sigma: 1, n0: 100, n: n, alpha: alpha, mode: .srs, solver: s, warmupSolver: s,
-                                                baseSolver: s, auditStages: stages, chains: chains, chainsPerBlock: chains,
-                                                seed: UInt64(rep))
+            var config = SmoothingConfiguration(
+                sigma: 1, n0: 100, n: n, alpha: alpha, mode: .srs, solver: s, warmupSolver: s,
+                baseSolver: s, auditStages: stages, chains: chains, chainsPerBlock: chains,
+                seed: UInt64(rep))
             var base = [UInt8](repeating: 0, count: n), serialized = base
             for c in 0..<chains {
                 let lock = uniform() < locked
@@ -44,8 +45,10 @@ struct AuditCoverageTests {
             let record = SerializedRecord(serialized: serialized, audited: positions.map { base[$0] })
             func overClaims(_ r: RadiusEstimator) throws -> Bool {
                 config.radius = r
-                let cert = try SerializedCertificate.compute(selected: 1, estimation: e, record: record, positions: positions,
-                                                             configuration: config).certificate
+                let cert = try SerializedCertificate.compute(
+                    selected: 1, estimation: e, record: record, positions: positions,
+                    configuration: config
+                ).certificate
                 if r == .audit && !cert.abstained { rates.auditCertified += 1 }
                 return !cert.abstained && cert.pALower > pA
             }
@@ -67,7 +70,9 @@ struct AuditCoverageTests {
         let r = try Self.simulate(pA: pA, locked: 0.4, stages: stages, alpha: alpha, repetitions: reps)
         let limit = alpha + 3.5 * (alpha * (1 - alpha) / Double(reps)).squareRoot()
         func rate(_ k: Int) -> Double { Double(k) / Double(reps) }
-        print("lock-in p_A = \(pA), stages \(stages): over-claim rate audit \(rate(r.audit)), paper \(rate(r.paper)), reference-code \(rate(r.referenceCode)), uncorrected \(rate(r.uncorrected)); audit certifies \(rate(r.auditCertified)), escalated \(rate(r.escalated))")
+        print(
+            "lock-in p_A = \(pA), stages \(stages): over-claim rate audit \(rate(r.audit)), paper \(rate(r.paper)), reference-code \(rate(r.referenceCode)), uncorrected \(rate(r.uncorrected)); audit certifies \(rate(r.auditCertified)), escalated \(rate(r.escalated))"
+        )
         #expect(rate(r.audit) <= limit, "audit over-claims in \(r.audit) of \(reps)")
         #expect(rate(r.uncorrected) > 0.9, "the lock-in should make the uncorrected bound over-claim (else the test has no teeth)")
         #expect(rate(r.auditCertified) > 0.5, "a sound but vacuous audit would pass too: it must still certify")
@@ -84,8 +89,10 @@ struct AuditCoverageTests {
         let record = SerializedRecord(serialized: [UInt8](repeating: 1, count: n), audited: [UInt8](repeating: 1, count: 2_000))
         func radius(_ stages: [Int]) throws -> Double {
             let c = SmoothingConfiguration(sigma: 1, n: n, mode: .srs, solver: s, warmupSolver: s, baseSolver: s, auditStages: stages)
-            return try SerializedCertificate.compute(selected: 1, estimation: e, record: record,
-                                                     positions: c.auditPositions(image: 0, count: 2_000), configuration: c).certificate.radius
+            return try SerializedCertificate.compute(
+                selected: 1, estimation: e, record: record,
+                positions: c.auditPositions(image: 0, count: 2_000), configuration: c
+            ).certificate.radius
         }
         let one = try radius([400]), adaptive = try radius([400, 2_000]), cohen = Normal.quantile(pow(0.001, 1.0 / Double(n)))
         #expect(one > 1.9 && one < 2.16, "K = 400: \(one)")

@@ -1,12 +1,13 @@
+import Equilibrium
 // Certification mechanics: chain layout, radius estimators (docs/certificate.md §1/§3), and units of work that are pure,
 // order-independent and exactly accounted.
 import Foundation
-import Testing
-import TensorCore
-import Equilibrium
 import Statistics
-@testable import Certification
+import TensorCore
+import Testing
 import _TestSupport
+
+@testable import Certification
 
 @Suite("Chain layout")
 struct ChainLayoutTests {
@@ -93,14 +94,16 @@ struct RadiusTests {
 @Suite("Units of work")
 struct UnitTests {
     func tinySmoothing(mode: SmoothingMode, seed: UInt64 = 0) throws -> Smoothing<EquilibriumClassifier<DEQSmall>> {
-        let c = DEQConfiguration(inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 4, channels: 4, expansion: 1,
-                                 groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
+        let c = DEQConfiguration(
+            inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 4, channels: 4, expansion: 1,
+            groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
         let model = try DEQSmall(c, seed: 3)
         let anderson = SolverConfig(kind: .anderson, maxSteps: 8, tolerance: 1e-3, stopMode: .relative)
-        let config = SmoothingConfiguration(sigma: 0.5, n0: 20, n: 120, alpha: 0.01, mode: mode,
-                                            solver: mode == .srs ? SolverConfig(kind: .naive, maxSteps: 1, tolerance: 0) : anderson,
-                                            warmupSolver: anderson, baseSolver: anderson, auditStages: [30],
-                                            chains: 20, chainsPerBlock: 10, seed: seed)
+        let config = SmoothingConfiguration(
+            sigma: 0.5, n0: 20, n: 120, alpha: 0.01, mode: mode,
+            solver: mode == .srs ? SolverConfig(kind: .naive, maxSteps: 1, tolerance: 0) : anderson,
+            warmupSolver: anderson, baseSolver: anderson, auditStages: [30],
+            chains: 20, chainsPerBlock: 10, seed: seed)
         return try Smoothing(model: EquilibriumClassifier(model), configuration: config)
     }
 
@@ -150,21 +153,26 @@ struct UnitTests {
     /// the base classifier's solver is what the audit passes.
     @Test func auditReSolvesTheSameNoisySample() throws {
         let s = SolverConfig(kind: .naive, maxSteps: 1), base = SolverConfig(kind: .anderson, maxSteps: 7)
-        let config = SmoothingConfiguration(sigma: 1, n0: 20, n: 300, alpha: 0.01, mode: .srs, solver: s, warmupSolver: s,
-                                            baseSolver: base, auditStages: [40, 120], chains: 50, chainsPerBlock: 25, seed: 4)
+        let config = SmoothingConfiguration(
+            sigma: 1, n0: 20, n: 300, alpha: 0.01, mode: .srs, solver: s, warmupSolver: s,
+            baseSolver: base, auditStages: [40, 120], chains: 50, chainsPerBlock: 25, seed: 4)
         let smoothing = try Smoothing(model: StatelessThresholdClassifier(), configuration: config)
         let x = Tensor(shape: [4])
         let serialized = smoothing.runPhase(image: x, index: 2, phase: .estimation).serializedClasses
         let positions = smoothing.auditPositions(image: 2, count: 120)
-        let audited = (0..<2).flatMap { st in smoothing.auditUnits(stage: st).flatMap { smoothing.audit(image: x, index: 2, positions: $0).baseClasses } }
+        let audited = (0..<2).flatMap { st in
+            smoothing.auditUnits(stage: st).flatMap { smoothing.audit(image: x, index: 2, positions: $0).baseClasses }
+        }
         #expect(audited.count == 120 && Set(serialized).count == 2, "both classes occur")
         #expect(zip(positions, audited).allSatisfy { serialized[$0] == $1 })
         #expect(smoothing.audit(image: x, index: 2, positions: 0..<25).sampleEvaluations == 25 * 7)
     }
 
     @Test func chainLayoutIndicesRoundTrip() {
-        for l in [ChainLayout(samples: 120, chains: 20, chainsPerBlock: 10), ChainLayout(samples: 107, chains: 20, chainsPerBlock: 5),
-                  ChainLayout(samples: 10, chains: 20, chainsPerBlock: 10)] {
+        for l in [
+            ChainLayout(samples: 120, chains: 20, chainsPerBlock: 10), ChainLayout(samples: 107, chains: 20, chainsPerBlock: 5),
+            ChainLayout(samples: 10, chains: 20, chainsPerBlock: 10),
+        ] {
             var next = 0
             for b in 0..<l.blockCount {
                 let r = l.sampleRange(ofBlock: b)
@@ -184,9 +192,11 @@ struct UnitTests {
     @Test func invalidSettingsAreRefused() throws {
         let s = try tinySmoothing(mode: .srs)
         var c = s.configuration
-        for mutate in [{ (c: inout SmoothingConfiguration) in c.sigma = 0 }, { $0.alpha = 1 }, { $0.alpha = 5e-324 }, { $0.n0 = 0 }, { $0.n = 0 },
-                       { $0.auditStages = [10_000] }, { $0.auditStages = [40, 30] }, { $0.auditStages = [] },
-                       { $0.auditStages = [0, 10] }, { $0.radius = .cohen }, { $0.chains = 25 }] {
+        for mutate in [
+            { (c: inout SmoothingConfiguration) in c.sigma = 0 }, { $0.alpha = 1 }, { $0.alpha = 5e-324 }, { $0.n0 = 0 }, { $0.n = 0 },
+            { $0.auditStages = [10_000] }, { $0.auditStages = [40, 30] }, { $0.auditStages = [] },
+            { $0.auditStages = [0, 10] }, { $0.radius = .cohen }, { $0.chains = 25 },
+        ] {
             var bad = c
             mutate(&bad)
             #expect(throws: CertificationError.self) { try bad.validate() }
@@ -195,9 +205,9 @@ struct UnitTests {
         c.radius = .cohen; c.auditStages = []
         try c.validate()
         c.radius = .audit
-        #expect(throws: CertificationError.self) { try c.validate() }   // the audit is an SRS radius
+        #expect(throws: CertificationError.self) { try c.validate() }  // the audit is an SRS radius
         c.radius = .cohen; c.auditStages = [30]
-        #expect(throws: CertificationError.self) { try c.validate() }   // standard mode has no audit
+        #expect(throws: CertificationError.self) { try c.validate() }  // standard mode has no audit
     }
 
     @Test func nonFiniteImageIsRefused() throws {
@@ -216,8 +226,9 @@ struct ThresholdClassifier: SmoothableClassifier {
     var supportsSerializedSmoothing: Bool { false }
     func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch {
         let b = x.shape[0], per = x.count / b
-        return ClassifiedBatch(predictions: (0..<b).map { x.scalars[$0 * per] < threshold ? 1 : 0 }, state: nil,
-                               evaluations: 1, diverged: Array(repeating: false, count: b))
+        return ClassifiedBatch(
+            predictions: (0..<b).map { x.scalars[$0 * per] < threshold ? 1 : 0 }, state: nil,
+            evaluations: 1, diverged: Array(repeating: false, count: b))
     }
 }
 
@@ -229,8 +240,9 @@ struct StatelessThresholdClassifier: SmoothableClassifier {
     var supportsSerializedSmoothing: Bool { true }
     func classify(_ x: Tensor, start: Tensor?, solver: SolverConfig) -> ClassifiedBatch {
         let b = x.shape[0], per = x.count / b
-        return ClassifiedBatch(predictions: (0..<b).map { x.scalars[$0 * per] < 0 ? 1 : 0 }, state: x,
-                               evaluations: solver.maxSteps, diverged: Array(repeating: false, count: b))
+        return ClassifiedBatch(
+            predictions: (0..<b).map { x.scalars[$0 * per] < 0 ? 1 : 0 }, state: x,
+            evaluations: solver.maxSteps, diverged: Array(repeating: false, count: b))
     }
 }
 
@@ -238,8 +250,9 @@ struct StatelessThresholdClassifier: SmoothableClassifier {
 struct GenericSmoothingTests {
     func smoothing(alpha: Double, n: Int, mode: SmoothingMode = .standard) throws -> Smoothing<ThresholdClassifier> {
         let s = SolverConfig(kind: .naive, maxSteps: 1)
-        let config = SmoothingConfiguration(sigma: 1, n0: 20, n: n, alpha: alpha, mode: mode, solver: s, warmupSolver: s,
-                                            baseSolver: s, auditStages: [1], chains: 50, chainsPerBlock: 50, seed: 9)
+        let config = SmoothingConfiguration(
+            sigma: 1, n0: 20, n: n, alpha: alpha, mode: mode, solver: s, warmupSolver: s,
+            baseSolver: s, auditStages: [1], chains: 50, chainsPerBlock: 50, seed: 9)
         return try Smoothing(model: ThresholdClassifier(threshold: 0.5), configuration: config)
     }
 

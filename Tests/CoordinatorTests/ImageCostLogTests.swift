@@ -1,7 +1,7 @@
+import Coordinator
 // The per-image cost log that lets `certify --resume` keep the counts of images finished before an interruption.
 import Foundation
 import Testing
-import Coordinator
 
 @Test("ImageCostLog: entries survive a torn last line; resume keeps the last entry per image and appends after them")
 func imageCostLogResume() throws {
@@ -12,8 +12,9 @@ func imageCostLogResume() throws {
     let path = ImageCostLog.path(forReport: report)
     #expect(path == dir.appendingPathComponent("run.images.jsonl").path)
     func cost(_ i: Int, _ evals: Int64) -> RunManifest.ImageCost {
-        RunManifest.ImageCost(index: i, sampleEvaluations: evals, divergedSamples: 0, computeSeconds: 0.5, agreement: 1,
-                              pALower: 0.9, selectedClass: 3, estimationCounts: [1, 2, 3])
+        RunManifest.ImageCost(
+            index: i, sampleEvaluations: evals, divergedSamples: 0, computeSeconds: 0.5, agreement: 1,
+            pALower: 0.9, selectedClass: 3, estimationCounts: [1, 2, 3])
     }
     let log = try ImageCostLog.open(path: path, resume: false)
     #expect(log.entries.isEmpty)

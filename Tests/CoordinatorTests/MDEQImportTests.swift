@@ -1,10 +1,10 @@
-import Foundation
-import Testing
-import TensorCore
-import NeuralNet
 import Coordinator
 import Datasets
 import Equilibrium
+import Foundation
+import NeuralNet
+import TensorCore
+import Testing
 
 /// `equicert import` and the MDEQ checkpoint path, on the PyTorch twin's fixtures (Scripts/gen-mdeq-fixtures.py):
 /// the imported checkpoint's logits equal PyTorch's; bad input is refused naming the tensor or field, writing nothing.
@@ -21,7 +21,9 @@ struct MDEQImportTests {
     }
 
     /// The fixture's raw state_dict written as a PyTorch user's safetensors (no metadata), optionally edited.
-    func stateDictFile(branches n: Int, in dir: URL, edit: (inout [String: Tensor]) -> Void = { _ in }) throws -> (path: String, fixture: SafeTensorsFile) {
+    func stateDictFile(
+        branches n: Int, in dir: URL, edit: (inout [String: Tensor]) -> Void = { _ in }
+    ) throws -> (path: String, fixture: SafeTensorsFile) {
         let f = try SafeTensorsFile(contentsOf: Self.fixtures.appendingPathComponent("mdeq-b\(n).safetensors"))
         var d: [String: Tensor] = [:]
         for name in f.names where !name.hasPrefix("fixture.") { d[name] = try f.float32(name) }
@@ -35,22 +37,22 @@ struct MDEQImportTests {
     func yaml(branches n: Int, fixture f: SafeTensorsFile) throws -> String {
         let c = try MDEQConfiguration.fromJSON(f.metadata["equicert.architecture"]!, path: f.path)
         return """
-        MODEL:
-          NAME: mdeq   # ignored
-          NUM_CLASSES: \(c.classes)
-          IMAGE_SIZE: [\(c.inputHeight), \(c.inputWidth)]
-          EXTRA:
-            FULL_STAGE:
-              NUM_BRANCHES: \(n)
-              NUM_CHANNELS: [\(c.channels.map(String.init).joined(separator: ", "))]
-              HEAD_CHANNELS: [\(c.headChannels.map(String.init).joined(separator: ", "))]
-              FINAL_CHANSIZE: \(c.finalChannels)
-              EXPANSION_FACTOR: \(c.expansion)
-              NUM_GROUPS: \(c.groups)
-          DOWNSAMPLE_TIMES: \(c.stemDownsamples)
-        TRAIN:
-          LR: 0.001
-        """
+            MODEL:
+              NAME: mdeq   # ignored
+              NUM_CLASSES: \(c.classes)
+              IMAGE_SIZE: [\(c.inputHeight), \(c.inputWidth)]
+              EXTRA:
+                FULL_STAGE:
+                  NUM_BRANCHES: \(n)
+                  NUM_CHANNELS: [\(c.channels.map(String.init).joined(separator: ", "))]
+                  HEAD_CHANNELS: [\(c.headChannels.map(String.init).joined(separator: ", "))]
+                  FINAL_CHANSIZE: \(c.finalChannels)
+                  EXPANSION_FACTOR: \(c.expansion)
+                  NUM_GROUPS: \(c.groups)
+              DOWNSAMPLE_TIMES: \(c.stemDownsamples)
+            TRAIN:
+              LR: 0.001
+            """
     }
 
     @Test(arguments: [1, 2, 3, 4])
@@ -98,13 +100,22 @@ struct MDEQImportTests {
         #expect(extraRefusal.contains("fullstage.extra_layer.weight"), "\(extraRefusal)")
         let (missing, _) = try stateDictFile(branches: 2, in: dir) { $0["classifier.bias"] = nil }
         #expect(try refusal(missing, config: cfg).contains("classifier.bias"))
-        let (misshapen, _) = try stateDictFile(branches: 2, in: dir) { $0["fullstage.fuse_layers.0.1.net.conv.weight"] = Tensor(shape: [4, 8, 3, 3]) }
+        let (misshapen, _) = try stateDictFile(branches: 2, in: dir) {
+            $0["fullstage.fuse_layers.0.1.net.conv.weight"] = Tensor(shape: [4, 8, 3, 3])
+        }
         #expect(try refusal(misshapen, config: cfg).contains("fullstage.fuse_layers.0.1.net.conv.weight"))
-        #expect(try refusal(good, config: cfg.replacingOccurrences(of: "NUM_CHANNELS: [4, 8]", with: "NUM_CHANNELS: [8, 8]")).contains("field 'channels'"))
-        #expect(try refusal(good, config: cfg.replacingOccurrences(of: "HEAD_CHANNELS: [2, 4]", with: "HEAD_CHANNELS: [2, 8]")).contains("field 'headChannels'"))
+        #expect(
+            try refusal(good, config: cfg.replacingOccurrences(of: "NUM_CHANNELS: [4, 8]", with: "NUM_CHANNELS: [8, 8]")).contains("field 'channels'")
+        )
+        #expect(
+            try refusal(good, config: cfg.replacingOccurrences(of: "HEAD_CHANNELS: [2, 4]", with: "HEAD_CHANNELS: [2, 8]")).contains(
+                "field 'headChannels'"))
         #expect(try refusal(good, config: cfg.replacingOccurrences(of: "NUM_CLASSES: 5", with: "NUM_CLASSES: 10")).contains("field 'classes'"))
-        #expect(try refusal(good, config: cfg.replacingOccurrences(of: "FINAL_CHANSIZE: 16", with: "FINAL_CHANSIZE: 32")).contains("field 'finalChannels'"))
-        #expect(try refusal(good, config: cfg.replacingOccurrences(of: "EXPANSION_FACTOR: 2", with: "EXPANSION_FACTOR: 5")).contains("field 'expansion'"))
+        #expect(
+            try refusal(good, config: cfg.replacingOccurrences(of: "FINAL_CHANSIZE: 16", with: "FINAL_CHANSIZE: 32")).contains(
+                "field 'finalChannels'"))
+        #expect(
+            try refusal(good, config: cfg.replacingOccurrences(of: "EXPANSION_FACTOR: 2", with: "EXPANSION_FACTOR: 5")).contains("field 'expansion'"))
         #expect(try refusal(good, config: cfg.replacingOccurrences(of: "NUM_BRANCHES: 2", with: "NUM_BRANCHES: 5")).contains("field 'branches'"))
         #expect(try refusal(good, config: cfg.replacingOccurrences(of: "NUM_BRANCHES: 2", with: "NUM_BRANCHES: 1")).contains("field 'branches'"))
         #expect(try refusal(good, config: cfg.replacingOccurrences(of: "NUM_GROUPS: 2", with: "NUM_GROUPS: x")).contains("field 'groups'"))
@@ -126,13 +137,15 @@ struct MDEQImportTests {
         let m = try #require(try LoadedDEQ(path: s.output).model as? MDEQ)
         var rng = SplitMix64(seed: 7)
         let images = Tensor(shape: [6, 16, 16, 3], scalars: (0..<(6 * 768)).map { _ in Float(rng.next() % 1000) / 999 })
-        let data = ImageDataset(name: "t", images: images, labels: [0, 1, 2, 3, 4, 0], classNames: (0..<5).map(String.init),
-                                mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let data = ImageDataset(
+            name: "t", images: images, labels: [0, 1, 2, 3, 4, 0], classNames: (0..<5).map(String.init),
+            mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
         let solver = SolverConfig(kind: .anderson, maxSteps: 20, tolerance: 1e-3, stopMode: .relative)
         let path = dir.appendingPathComponent("out/out.tsv").path
         try PerImageOutputs.write(model: m, data: data, images: [4, 1, 5], solver: solver, to: path)
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
-        #expect(lines.count == 4 && lines[0] == ["idx", "label", "class", "residual", "steps", "logit_0", "logit_1", "logit_2", "logit_3", "logit_4"])
+        #expect(
+            lines.count == 4 && lines[0] == ["idx", "label", "class", "residual", "steps", "logit_0", "logit_1", "logit_2", "logit_3", "logit_4"])
         let (x, _) = data.batch([4, 1, 5])
         let (logits, _, stats) = m.classify(x, solver: solver)
         for (r, i) in [4, 1, 5].enumerated() {

@@ -1,12 +1,13 @@
+import Distributed
 // The pruning procedure on a small softmax-regression subject: masks, selection, distribution over ranks,
 // checkpoints with masks, bad input, and the distillation loss against finite differences.
 import Foundation
-import Testing
-import Distributed
 import NeuralNet
 import Optimizers
 import Pruning
 import TensorCore
+import Testing
+
 @testable import Coordinator
 
 /// Softmax regression y = softmax(x·W + b) on Gaussian clusters. W [D, K] is named like a DEQ-S convolution so
@@ -78,7 +79,7 @@ struct PruningProcedureTests {
         var s = PruningSettings(schedule: [0.5, 0.75, 0.9], method: method)
         s.candidates = candidates; s.batchSize = 16; s.learningRate = 1e-2; s.earlySteps = 12; s.evaluateEvery = 4
         s.scoreWindow = 2; s.retrainSteps = 20; s.seed = 5
-        s.rhos = [0, 1e-3]   // M = 1 and M > 1: visibly different candidates
+        s.rhos = [0, 1e-3]  // M = 1 and M > 1: visibly different candidates
         return s
     }
 
@@ -95,7 +96,7 @@ struct PruningProcedureTests {
             let m = run.masks.masks["block.conv1.weight"]!
             let slot = subject.parameters.slot(named: "block.conv1.weight")!
             for (j, keep) in m.keep.enumerated() where !keep { #expect(subject.parameters.values[slot.offset + j] == 0) }
-            #expect(subject.parameters.values[subject.b.range].contains { $0 != 0 })   // the bias is not pruned
+            #expect(subject.parameters.values[subject.b.range].contains { $0 != 0 })  // the bias is not pruned
             #expect(run.stages.last!.testAccuracy > 0.5, "\(method): \(run.stages.last!.testAccuracy)")
             if method == .magnitude { #expect(run.stages.allSatisfy { $0.candidates[0].differenceFromMagnitude == 0 }) }
             if method == .singleRandom { #expect(run.stages.contains { $0.candidates[0].differenceFromMagnitude > 0 }) }
@@ -109,7 +110,7 @@ struct PruningProcedureTests {
             let scores = st.candidates.map(\.earlyScore)
             #expect(st.winner == scores.firstIndex(of: scores.max()!)!)
             for c in st.candidates {
-                #expect(c.earlyEvaluations.count == 3)   // after steps 4, 8, 12
+                #expect(c.earlyEvaluations.count == 3)  // after steps 4, 8, 12
                 #expect(abs(c.earlyScore - c.earlyEvaluations.suffix(2).reduce(0, +) / 2) < 1e-12)
             }
         }
@@ -197,7 +198,8 @@ struct PruningProcedureTests {
         subject.parameters.values[slot.offset + j] = 0.5
         #expect(throws: PruningError.self) { try MaskSet.read(from: file, for: subject.parameters) }
         // A mask of another shape.
-        let bad = try SafeTensorsFile(data: try SafeTensorsWriter.encode(tensors: [("mask.block.conv1.weight", Tensor(shape: [3], scalars: [1, 0, 1]))]))
+        let bad = try SafeTensorsFile(
+            data: try SafeTensorsWriter.encode(tensors: [("mask.block.conv1.weight", Tensor(shape: [3], scalars: [1, 0, 1]))]))
         #expect(throws: PruningError.self) { try MaskSet.read(from: bad, for: subject.parameters) }
     }
 
@@ -208,11 +210,14 @@ struct PruningProcedureTests {
         let hidden = rng.gaussian(shape: [3, 5]), teacherHidden = rng.gaussian(shape: [3, 5])
         let labels = [0, 3, 1]
         func loss(_ z: Tensor, _ h: Tensor) -> Float {
-            Loss.distillation(logits: z, labels: labels, teacherLogits: teacher, temperature: 2, softWeight: 0.6,
-                              hidden: h, teacherHidden: teacherHidden, hiddenWeight: 0.7).loss
+            Loss.distillation(
+                logits: z, labels: labels, teacherLogits: teacher, temperature: 2, softWeight: 0.6,
+                hidden: h, teacherHidden: teacherHidden, hiddenWeight: 0.7
+            ).loss
         }
-        let r = Loss.distillation(logits: logits, labels: labels, teacherLogits: teacher, temperature: 2, softWeight: 0.6,
-                                  hidden: hidden, teacherHidden: teacherHidden, hiddenWeight: 0.7)
+        let r = Loss.distillation(
+            logits: logits, labels: labels, teacherLogits: teacher, temperature: 2, softWeight: 0.6,
+            hidden: hidden, teacherHidden: teacherHidden, hiddenWeight: 0.7)
         let eps: Float = 1e-2
         for i in 0..<logits.count {
             var p = logits, m = logits

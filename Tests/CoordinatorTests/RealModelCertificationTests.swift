@@ -1,13 +1,13 @@
-// Certification on the embedded MNIST DEQ-S and real test images: determinism, seeds, agreement between standard
-// and serialized smoothing, and soundness of the SRS radius against a high-n standard estimate.
-import Foundation
-import Testing
-import TensorCore
 import Certification
 import Coordinator
 import Datasets
 import Equilibrium
+// Certification on the embedded MNIST DEQ-S and real test images: determinism, seeds, agreement between standard
+// and serialized smoothing, and soundness of the SRS radius against a high-n standard estimate.
+import Foundation
 import Statistics
+import TensorCore
+import Testing
 
 private let checkpoint = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Models/deq-s-mnist-sigma0.25.safetensors").path
@@ -25,12 +25,15 @@ struct RealModelCertificationTests {
 
     func image(_ i: Int) -> Tensor { test.images.slice(rows: i..<(i + 1)).reshaped(test.imageShape) }
 
-    func smoothing(_ mode: SmoothingMode, n: Int, seed: UInt64 = 0, check: Int = 100, sigma: Float = 0.25) throws -> Smoothing<EquilibriumClassifier<DEQSmall>> {
+    func smoothing(
+        _ mode: SmoothingMode, n: Int, seed: UInt64 = 0, check: Int = 100, sigma: Float = 0.25
+    ) throws -> Smoothing<EquilibriumClassifier<DEQSmall>> {
         let anderson = SolverConfig(kind: .anderson, maxSteps: 10, tolerance: 1e-3, stopMode: .relative)
-        let config = SmoothingConfiguration(sigma: sigma, n0: 50, n: n, alpha: 0.001, mode: mode,
-                                            solver: mode == .srs ? SolverConfig(kind: .anderson, maxSteps: 1) : anderson,
-                                            warmupSolver: anderson, baseSolver: anderson, auditStages: [check],
-                                            chains: 50, chainsPerBlock: 50, seed: seed)
+        let config = SmoothingConfiguration(
+            sigma: sigma, n0: 50, n: n, alpha: 0.001, mode: mode,
+            solver: mode == .srs ? SolverConfig(kind: .anderson, maxSteps: 1) : anderson,
+            warmupSolver: anderson, baseSolver: anderson, auditStages: [check],
+            chains: 50, chainsPerBlock: 50, seed: seed)
         return try Smoothing(model: EquilibriumClassifier(model), configuration: config)
     }
 

@@ -1,12 +1,12 @@
-// What makes a run's rows: the identity resume and merge compare, and non-finite logits refused by image.
-import Foundation
-import Testing
-import TensorCore
 import Certification
 import Coordinator
 import Datasets
 import Distributed
 import Equilibrium
+// What makes a run's rows: the identity resume and merge compare, and non-finite logits refused by image.
+import Foundation
+import TensorCore
+import Testing
 
 @Suite("Run identity and non-finite logits")
 struct RunIdentityTests {
@@ -33,13 +33,15 @@ struct RunIdentityTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let s = SolverConfig(kind: .naive, maxSteps: 1)
-        let config = SmoothingConfiguration(sigma: 0.25, n0: 10, n: 20, alpha: 0.01, mode: .standard, solver: s, warmupSolver: s,
-                                            baseSolver: s, auditStages: [], chains: 10, chainsPerBlock: 10, seed: 0)
+        let config = SmoothingConfiguration(
+            sigma: 0.25, n0: 10, n: 20, alpha: 0.01, mode: .standard, solver: s, warmupSolver: s,
+            baseSolver: s, auditStages: [], chains: 10, chainsPerBlock: 10, seed: 0)
         func manifest(_ settings: [String: String]) -> RunManifest {
-            var m = RunManifest(version: "t", status: "complete", command: "", model: "m", modelMetadata: [:], data: "mnist",
-                                split: "test", skip: 1, max: 0, shard: nil, configuration: config, radiusEstimator: "cohen",
-                                worldSize: 1, wallSeconds: 0, imagesCertified: 0, samplesPerSecond: 0, ranks: [],
-                                busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0, rootAggregationSeconds: 0, images: [])
+            var m = RunManifest(
+                version: "t", status: "complete", command: "", model: "m", modelMetadata: [:], data: "mnist",
+                split: "test", skip: 1, max: 0, shard: nil, configuration: config, radiusEstimator: "cohen",
+                worldSize: 1, wallSeconds: 0, imagesCertified: 0, samplesPerSecond: 0, ranks: [],
+                busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0, rootAggregationSeconds: 0, images: [])
             m.settings = settings
             return m
         }
@@ -74,22 +76,26 @@ struct RunIdentityTests {
                 let v = x.scalars[i * per]
                 logits += v > 100 ? [.nan, .nan] : (v < 0 ? [1, 0] : [0, 1])
             }
-            return ClassifiedBatch(predictions: Tensor(shape: [b, 2], scalars: logits).finiteArgmaxRows(), state: nil,
-                                   evaluations: 1, diverged: Array(repeating: false, count: b))
+            return ClassifiedBatch(
+                predictions: Tensor(shape: [b, 2], scalars: logits).finiteArgmaxRows(), state: nil,
+                evaluations: 1, diverged: Array(repeating: false, count: b))
         }
     }
 
     @Test("non-finite logits stop the job with an error naming the image, never votes for class 0")
     func nonFiniteLogitsAreAnError() throws {
         let s = SolverConfig(kind: .naive, maxSteps: 1)
-        let config = SmoothingConfiguration(sigma: 0.1, n0: 10, n: 20, alpha: 0.01, mode: .standard, solver: s, warmupSolver: s,
-                                            baseSolver: s, auditStages: [], chains: 10, chainsPerBlock: 10, seed: 0)
+        let config = SmoothingConfiguration(
+            sigma: 0.1, n0: 10, n: 20, alpha: 0.01, mode: .standard, solver: s, warmupSolver: s,
+            baseSolver: s, auditStages: [], chains: 10, chainsPerBlock: 10, seed: 0)
         var pixels = [Float](repeating: 0.5, count: 12)
-        pixels[8] = 1000   // image 2's first pixel
-        let data = ImageDataset(name: "synthetic", images: Tensor(shape: [3, 2, 2, 1], scalars: pixels), labels: [1, 1, 1],
-                                classNames: ["a", "b"], mean: [0], std: [1])
-        let job = CertifyJob(smoothing: try Smoothing(model: NaNAboveClassifier(), configuration: config), data: data,
-                             images: [0, 1, 2])
+        pixels[8] = 1000  // image 2's first pixel
+        let data = ImageDataset(
+            name: "synthetic", images: Tensor(shape: [3, 2, 2, 1], scalars: pixels), labels: [1, 1, 1],
+            classNames: ["a", "b"], mean: [0], std: [1])
+        let job = CertifyJob(
+            smoothing: try Smoothing(model: NaNAboveClassifier(), configuration: config), data: data,
+            images: [0, 1, 2])
         final class Emitted: @unchecked Sendable { let lock = NSLock(); var indices: [Int] = [] }
         let emitted = Emitted()
         #expect(throws: CertificationError.nonFiniteLogits(image: 2, samples: 10)) {

@@ -27,8 +27,9 @@ struct TextTrainingJobTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("run/bbc.safetensors").path
         var o = TextTrainingJob.Options(data: .bbcNews, epochs: 2, output: out)
-        o.encoder = .scratch(hiddenSize: 16, layerCount: 1, headCount: 2, intermediateSize: 32,
-                             vocabulary: dir.appendingPathComponent("vocab.txt").path)
+        o.encoder = .scratch(
+            hiddenSize: 16, layerCount: 1, headCount: 2, intermediateSize: 32,
+            vocabulary: dir.appendingPathComponent("vocab.txt").path)
         o.limit = 40; o.batchSize = 8; o.learningRate = 3e-3; o.warmupSteps = 0; o.maxLength = 32; o.seed = 5
         o.showProgress = false
         var lines: [String] = []
@@ -61,8 +62,9 @@ struct TextTrainingJobTests {
         var reference: TextTrainingJob.Summary?
         for size in 1...3 {
             var o = TextTrainingJob.Options(data: .bbcNews, epochs: 2, output: dir.appendingPathComponent("m\(size).safetensors").path)
-            o.encoder = .scratch(hiddenSize: 16, layerCount: 1, headCount: 2, intermediateSize: 32,
-                                 vocabulary: dir.appendingPathComponent("vocab.txt").path)
+            o.encoder = .scratch(
+                hiddenSize: 16, layerCount: 1, headCount: 2, intermediateSize: 32,
+                vocabulary: dir.appendingPathComponent("vocab.txt").path)
             o.limit = 40; o.batchSize = 8; o.learningRate = 3e-3; o.warmupSteps = 0; o.maxLength = 32; o.seed = 5
             o.showProgress = false
             let job = o
@@ -81,8 +83,9 @@ struct TextTrainingJobTests {
         let dir = try Self.scratchDirectory(texts: ["a b"])
         defer { try? FileManager.default.removeItem(at: dir) }
         var o = TextTrainingJob.Options(data: .bbcNews, epochs: 1, output: dir.appendingPathComponent("m.safetensors").path)
-        o.encoder = .scratch(hiddenSize: 8, layerCount: 1, headCount: 2, intermediateSize: 8,
-                             vocabulary: dir.appendingPathComponent("vocab.txt").path)
+        o.encoder = .scratch(
+            hiddenSize: 8, layerCount: 1, headCount: 2, intermediateSize: 8,
+            vocabulary: dir.appendingPathComponent("vocab.txt").path)
         o.maxLength = 1
         #expect(throws: CoordinatorError.self) { try TextTrainingJob(o).run { _ in } }
         o.maxLength = 16; o.limit = 4  // four documents cannot give every part of the split a member

@@ -1,22 +1,25 @@
+import Coordinator
+import Distributed
+import Equilibrium
 // The DEQ training job on real Fashion-MNIST (a small slice): checkpoints carry their provenance, and a run
 // interrupted after one epoch and resumed ends bit-identical to an uninterrupted run.
 import Foundation
-import Testing
-import Coordinator
-import Equilibrium
 import NeuralNet
-import Distributed
+import Testing
 
 @Suite("DEQ training job", .serialized)
 struct TrainingJobTests {
     func options(epochs: Int, out: String) -> DEQTrainingJob.Options {
-        let config = DEQConfiguration(channels: 8, expansion: 1, groups: 4, head: .meanPool,
-                                      normalizationMean: 0.286, normalizationStd: 0.353)
+        let config = DEQConfiguration(
+            channels: 8, expansion: 1, groups: 4, head: .meanPool,
+            normalizationMean: 0.286, normalizationStd: 0.353)
         let solver = SolverConfig(kind: .anderson, maxSteps: 6, tolerance: 1e-3, stopMode: .relative, returnLowestResidual: true)
-        var o = DEQTrainingJob.Options(data: .fashionMNIST, sigma: 0.25, epochs: epochs, configuration: config,
-                                       training: DEQTrainingConfig(forwardSolver: solver, backward: .implicit(solver),
-                                                                   jacobianWeight: 1),
-                                       output: out)
+        var o = DEQTrainingJob.Options(
+            data: .fashionMNIST, sigma: 0.25, epochs: epochs, configuration: config,
+            training: DEQTrainingConfig(
+                forwardSolver: solver, backward: .implicit(solver),
+                jacobianWeight: 1),
+            output: out)
         o.batchSize = 32; o.trainLimit = 128; o.evalLimit = 64; o.warmupSteps = 2; o.learningRate = 3e-3
         o.jacobianFraction = 0.5; o.showProgress = false; o.seed = 5
         return o
@@ -79,8 +82,9 @@ struct TrainingJobTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         func mdeqOptions(_ out: String) -> DEQTrainingJob.Options {
             var o = options(epochs: 2, out: out)
-            o.mdeq = MDEQConfiguration(inputHeight: 28, inputWidth: 28, inputChannels: 1, classes: 10, channels: [4, 8], headChannels: [2, 4],
-                                       finalChannels: 16, expansion: 2, groups: 2, normalizationMean: [0.286], normalizationStd: [0.353])
+            o.mdeq = MDEQConfiguration(
+                inputHeight: 28, inputWidth: 28, inputChannels: 1, classes: 10, channels: [4, 8], headChannels: [2, 4],
+                finalChannels: 16, expansion: 2, groups: 2, normalizationMean: [0.286], normalizationStd: [0.353])
             o.trainLimit = 64; o.evalLimit = 16
             return o
         }

@@ -19,8 +19,9 @@ struct ViTTrainingJobTests {
         let loaded = try ViTEvaluation.load(out)
         #expect(loaded.data == .mnist)
         let test = try ImageDataSource.mnist.load(split: .test)
-        let acc = try ViTEvaluation.accuracy(loaded.model, loaded.parameters, data: test, count: 200,
-                                             normalization: ImageDataSource.mnist.normalization)
+        let acc = try ViTEvaluation.accuracy(
+            loaded.model, loaded.parameters, data: test, count: 200,
+            normalization: ImageDataSource.mnist.normalization)
         #expect(acc == s.testAccuracy.last!)
         o.epochs = 0
         #expect(throws: CoordinatorError.self) { try ViTTrainingJob(o).run { _ in } }

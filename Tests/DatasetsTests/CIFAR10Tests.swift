@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Datasets
 
 @Suite("CIFAR-10 binary reader")
@@ -34,9 +35,11 @@ struct CIFAR10Tests {
     func trainNeedsFiveBatches() throws {
         let dir = try TempDirectory()
         for k in 1...4 { try dir.write("data_batch_\(k).bin", record(label: UInt8(k), seed: k)) }
-        guard case .fileNotFound(let path, _)? = datasetsError({
-            _ = try ImageDataset.cifar10(directory: dir.url, split: .train)
-        }) else { Issue.record("missing data_batch_5.bin was not reported"); return }
+        guard
+            case .fileNotFound(let path, _)? = datasetsError({
+                _ = try ImageDataset.cifar10(directory: dir.url, split: .train)
+            })
+        else { Issue.record("missing data_batch_5.bin was not reported"); return }
         #expect(path.hasSuffix("data_batch_5.bin"))
         try dir.write("data_batch_5.bin", record(label: 5, seed: 5))
         #expect(try ImageDataset.cifar10(directory: dir.url, split: .train).labels == [1, 2, 3, 4, 5])
@@ -49,11 +52,14 @@ struct CIFAR10Tests {
         let short = try dir.write("short.bin", good + Array(good.dropLast()))
         let empty = try dir.write("empty.bin", [])
         let badLabel = try dir.write("label.bin", good + record(label: 10, seed: 3))
-        #expect(datasetsError { _ = try ImageDataset.cifar10(batchFiles: [short]) }
+        #expect(
+            datasetsError { _ = try ImageDataset.cifar10(batchFiles: [short]) }
                 == .sizeMismatch(path: short, expectedBytes: 3073, actualBytes: 6145))
-        #expect(datasetsError { _ = try ImageDataset.cifar10(batchFiles: [empty]) }
+        #expect(
+            datasetsError { _ = try ImageDataset.cifar10(batchFiles: [empty]) }
                 == .sizeMismatch(path: empty, expectedBytes: 3073, actualBytes: 0))
-        #expect(datasetsError { _ = try ImageDataset.cifar10(batchFiles: [badLabel]) }
+        #expect(
+            datasetsError { _ = try ImageDataset.cifar10(batchFiles: [badLabel]) }
                 == .labelOutOfRange(path: badLabel, index: 1, label: 10, classCount: 10))
     }
 }

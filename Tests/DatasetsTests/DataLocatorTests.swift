@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Datasets
 
 @Suite("DataLocator search order")
@@ -45,10 +46,11 @@ struct DataLocatorTests {
             .locate("mnist", requiring: ["train-images-idx3-ubyte"])
         #expect(viaEnv.path == dir.url.appendingPathComponent("env/mnist").standardizedFileURL.path)
         // The env directory lacks the labels file, so ./data/mnist must not be accepted either (it is empty).
-        #expect(datasetsError {
-            _ = try DataLocator(currentDirectory: repo, executable: nil, environment: env)
-                .locate("mnist", requiring: ["train-labels-idx1-ubyte"])
-        } != nil)
+        #expect(
+            datasetsError {
+                _ = try DataLocator(currentDirectory: repo, executable: nil, environment: env)
+                    .locate("mnist", requiring: ["train-labels-idx1-ubyte"])
+            } != nil)
         let local = try DataLocator(currentDirectory: repo, executable: nil, environment: [:]).locate("text")
         #expect(local.path == repo.appendingPathComponent("data/text").standardizedFileURL.path)
     }

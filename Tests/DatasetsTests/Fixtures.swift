@@ -1,6 +1,7 @@
 // Helpers for the Datasets tests: temporary directories, IDX/CIFAR byte builders, gzip via /bin/gzip, real-data lookup.
 import Foundation
 import Testing
+
 @testable import Datasets
 
 /// A fresh temporary directory, removed when the value is deinitialised.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Datasets
 
 @Suite("IDX reader and MNIST-style loaders")
@@ -42,11 +43,14 @@ struct IDXReaderTests {
         let p1 = try write("a", labelIDX([1, 2]))
         let p2 = try write("b", idxBytes(magic: 0x0B03, dims: [1, 1, 1], payload: [0, 0]))
         let p3 = try write("c", idxBytes(magic: 0x0100_0803, dims: [1, 1, 1], payload: [0]))
-        #expect(datasetsError { _ = try IDXReader.readImages(path: p1) }
+        #expect(
+            datasetsError { _ = try IDXReader.readImages(path: p1) }
                 == .badMagic(path: p1, expected: 0x803, found: 0x801))
-        #expect(datasetsError { _ = try IDXReader.readImages(path: p2) }
+        #expect(
+            datasetsError { _ = try IDXReader.readImages(path: p2) }
                 == .badMagic(path: p2, expected: 0x803, found: 0x0B03))
-        #expect(datasetsError { _ = try IDXReader.readImages(path: p3) }
+        #expect(
+            datasetsError { _ = try IDXReader.readImages(path: p3) }
                 == .badMagic(path: p3, expected: 0x803, found: 0x0100_0803))
         let message = "\(DatasetsError.badMagic(path: p1, expected: 0x803, found: 0x801))"
         #expect(message.contains(p1) && message.contains("0x00000801") && message.contains("0x00000803"))
@@ -70,9 +74,11 @@ struct IDXReaderTests {
             }
             #expect(p == path)
         }
-        #expect(datasetsError { _ = try IDXReader.readImages(path: truncated) }
+        #expect(
+            datasetsError { _ = try IDXReader.readImages(path: truncated) }
                 == .sizeMismatch(path: truncated, expectedBytes: 48, actualBytes: 43))
-        #expect(datasetsError { _ = try IDXReader.readImages(path: tooLong) }
+        #expect(
+            datasetsError { _ = try IDXReader.readImages(path: tooLong) }
                 == .sizeMismatch(path: tooLong, expectedBytes: 48, actualBytes: 49))
     }
 
@@ -109,11 +115,13 @@ struct IDXReaderTests {
         let (images, _) = imageIDX(n: 4, rows: 28, cols: 28)
         let imagesPath = try dir.write("train-images-idx3-ubyte", images)
         let labelsPath = try dir.writeGzip("train-labels-idx1-ubyte.gz", labelIDX([1, 2, 3]))
-        #expect(datasetsError { _ = try ImageDataset.mnist(directory: dir.url, split: .train) }
+        #expect(
+            datasetsError { _ = try ImageDataset.mnist(directory: dir.url, split: .train) }
                 == .countMismatch(imagesPath: imagesPath, images: 4, labelsPath: labelsPath, labels: 3))
 
         try dir.writeGzip("train-labels-idx1-ubyte.gz", labelIDX([1, 2, 10, 3]))
-        #expect(datasetsError { _ = try ImageDataset.mnist(directory: dir.url, split: .train) }
+        #expect(
+            datasetsError { _ = try ImageDataset.mnist(directory: dir.url, split: .train) }
                 == .labelOutOfRange(path: labelsPath, index: 2, label: 10, classCount: 10))
     }
 
@@ -122,9 +130,11 @@ struct IDXReaderTests {
         let dir = try TempDirectory()
         try dir.write("t10k-images-idx3-ubyte", imageIDX(n: 2, rows: 28, cols: 27).file)
         try dir.write("t10k-labels-idx1-ubyte", labelIDX([0, 1]))
-        guard case .badHeader(_, let reason)? = datasetsError({
-            _ = try ImageDataset.fashionMNIST(directory: dir.url, split: .test)
-        }) else { Issue.record("28×27 images were accepted"); return }
+        guard
+            case .badHeader(_, let reason)? = datasetsError({
+                _ = try ImageDataset.fashionMNIST(directory: dir.url, split: .test)
+            })
+        else { Issue.record("28×27 images were accepted"); return }
         #expect(reason.contains("28×27"))
     }
 }

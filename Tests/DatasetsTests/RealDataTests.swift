@@ -2,6 +2,7 @@
 // Scripts/setup-data), so missing data fails these tests instead of letting them pass silently.
 import Foundation
 import Testing
+
 @testable import Datasets
 
 @Suite("Real MNIST, Fashion-MNIST and text corpora", .serialized)
@@ -34,11 +35,13 @@ struct RealDataTests {
 
     @Test("MNIST: 60,000 / 10,000 images, the known class counts, and the stored normalisation matches the data")
     func mnist() throws {
-        let dir = try #require(realDataDirectory("mnist", requiring: DataLocator.idxFiles),
-                               "MNIST not found: run Scripts/setup-data")
+        let dir = try #require(
+            realDataDirectory("mnist", requiring: DataLocator.idxFiles),
+            "MNIST not found: run Scripts/setup-data")
         let train = try ImageDataset.mnist(directory: dir, split: .train)
-        let (m, s) = check(train, count: 60_000,
-                           histogram: [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+        let (m, s) = check(
+            train, count: 60_000,
+            histogram: [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
         #expect(abs(m - Double(train.mean[0])) < 1e-3 && abs(s - Double(train.std[0])) < 1e-3, "mean \(m) std \(s)")
         let test = try ImageDataset.mnist(directory: dir, split: .test)
         check(test, count: 10_000, histogram: [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
@@ -46,8 +49,9 @@ struct RealDataTests {
 
     @Test("Fashion-MNIST: balanced classes and matching normalisation")
     func fashion() throws {
-        let dir = try #require(realDataDirectory("fashion-mnist", requiring: DataLocator.idxFiles),
-                               "Fashion-MNIST not found: run Scripts/setup-data")
+        let dir = try #require(
+            realDataDirectory("fashion-mnist", requiring: DataLocator.idxFiles),
+            "Fashion-MNIST not found: run Scripts/setup-data")
         let train = try ImageDataset.fashionMNIST(directory: dir, split: .train)
         let (m, s) = check(train, count: 60_000, histogram: Array(repeating: 6000, count: 10))
         #expect(abs(m - Double(train.mean[0])) < 1e-3 && abs(s - Double(train.std[0])) < 1e-3, "mean \(m) std \(s)")
@@ -57,8 +61,9 @@ struct RealDataTests {
 
     @Test("BBC News and Rotten Tomatoes corpora have the documented class counts")
     func text() throws {
-        let dir = try #require(realDataDirectory("text", requiring: ["bbc-news.tsv", "rt-snippets.tsv"]),
-                               "text corpora not found: run Scripts/setup-data")
+        let dir = try #require(
+            realDataDirectory("text", requiring: ["bbc-news.tsv", "rt-snippets.tsv"]),
+            "text corpora not found: run Scripts/setup-data")
         let bbc = try TextDataset.bbcNews(directory: dir)
         #expect(bbc.count == 2225)
         #expect(bbc.classHistogram == [510, 386, 417, 511, 401])

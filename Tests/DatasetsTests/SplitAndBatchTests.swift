@@ -1,17 +1,19 @@
 import Foundation
-import Testing
-@testable import Datasets
 import TensorCore
+import Testing
+
+@testable import Datasets
 
 @Suite("SplitMix64, stratified splits and batching")
 struct SplitAndBatchTests {
     @Test("SplitMix64 matches the reference sequence (seed 1234567) and a Python twin's Fisher–Yates")
     func splitMix() {
         var rng = SplitMix64(seed: 1_234_567)
-        #expect((0..<5).map { _ in rng.next() } == [
-            6_457_827_717_110_365_317, 3_203_168_211_198_807_973, 9_817_491_932_198_370_423,
-            4_593_380_528_125_082_431, 16_408_922_859_458_223_821,
-        ])
+        #expect(
+            (0..<5).map { _ in rng.next() } == [
+                6_457_827_717_110_365_317, 3_203_168_211_198_807_973, 9_817_491_932_198_370_423,
+                4_593_380_528_125_082_431, 16_408_922_859_458_223_821,
+            ])
         // Generated once by a Python transcription of the same algorithm (Lemire bound, descending Fisher–Yates).
         var r7 = SplitMix64(seed: 7)
         #expect(r7.permutation(10) == [9, 5, 8, 6, 1, 2, 4, 7, 0, 3])
@@ -60,9 +62,11 @@ struct SplitAndBatchTests {
 
     @Test("bad fractions are rejected")
     func fractions() {
-        #expect(datasetsError { _ = try StratifiedSplit(labels: [0, 1], train: 0.8, validation: 0.1, test: 0.2, seed: 0) }
+        #expect(
+            datasetsError { _ = try StratifiedSplit(labels: [0, 1], train: 0.8, validation: 0.1, test: 0.2, seed: 0) }
                 == .invalidFractions(train: 0.8, validation: 0.1, test: 0.2))
-        #expect(datasetsError { _ = try StratifiedSplit(labels: [0, 1], train: 1.2, validation: -0.2, test: 0, seed: 0) }
+        #expect(
+            datasetsError { _ = try StratifiedSplit(labels: [0, 1], train: 1.2, validation: -0.2, test: 0, seed: 0) }
                 == .invalidFractions(train: 1.2, validation: -0.2, test: 0))
     }
 
@@ -122,8 +126,9 @@ struct SplitAndBatchTests {
     func imageBatches() {
         let n = 7
         let images = Tensor(shape: [n, 2, 2, 1], scalars: (0..<(n * 4)).map { Float($0) })
-        let ds = ImageDataset(name: "toy", images: images, labels: (0..<n).map { $0 % 3 },
-                              classNames: ["a", "b", "c"], mean: [0], std: [1])
+        let ds = ImageDataset(
+            name: "toy", images: images, labels: (0..<n).map { $0 % 3 },
+            classNames: ["a", "b", "c"], mean: [0], std: [1])
         let batcher = Batcher(count: n, batchSize: 3, seed: 5)
         var seen: [Int] = []
         var batches = 0

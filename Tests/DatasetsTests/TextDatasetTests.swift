@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Datasets
 
 @Suite("TSV text corpora")
@@ -24,17 +25,20 @@ struct TextDatasetTests {
     func badHeader() throws {
         let dir = try TempDirectory()
         let path = try dir.write("bbc-news.tsv", Array("label\ttext\nsport\tx\n".utf8))
-        #expect(datasetsError { _ = try TextDataset.bbcNews(directory: dir.url) }
+        #expect(
+            datasetsError { _ = try TextDataset.bbcNews(directory: dir.url) }
                 == .badHeaderLine(path: path, expected: ["label", "id", "text"], found: ["label", "text"]))
     }
 
-    @Test("malformed rows name the file and the line", arguments: [
-        ("fresh\tm1\tfine\nrotten\tonly two fields\n", 3, "found 2"),
-        ("fresh\tm1\tfine\n\nrotten\tm2\tx\n", 3, "blank line"),
-        ("fresh\tm1\tfine\tand a fourth\n", 2, "found 4"),
-        ("fresh\tm1\tfine\nneutral\tm2\tmeh\n", 3, "unknown label 'neutral'"),
-        ("fresh\tm1\t  \n", 2, "empty text"),
-    ])
+    @Test(
+        "malformed rows name the file and the line",
+        arguments: [
+            ("fresh\tm1\tfine\nrotten\tonly two fields\n", 3, "found 2"),
+            ("fresh\tm1\tfine\n\nrotten\tm2\tx\n", 3, "blank line"),
+            ("fresh\tm1\tfine\tand a fourth\n", 2, "found 4"),
+            ("fresh\tm1\tfine\nneutral\tm2\tmeh\n", 3, "unknown label 'neutral'"),
+            ("fresh\tm1\t  \n", 2, "empty text"),
+        ])
     func malformed(body: String, line: Int, fragment: String) throws {
         let dir = try TempDirectory()
         let path = try dir.write("rt-snippets.tsv", Array((header + body).utf8))
@@ -53,7 +57,8 @@ struct TextDatasetTests {
         // Line 3 holds "caf" + 0xE9 (Latin-1 é) at byte 12 of the line ("rotten\tm2\tcaf" is 13 bytes → offset 13).
         let bytes = Array((header + "fresh\tm1\tok\nrotten\tm2\tcaf").utf8) + [0xE9] + Array(" au lait\n".utf8)
         let path = try dir.write("rt-snippets.tsv", bytes)
-        #expect(datasetsError { _ = try TextDataset.rottenTomatoes(directory: dir.url) }
+        #expect(
+            datasetsError { _ = try TextDataset.rottenTomatoes(directory: dir.url) }
                 == .invalidUTF8(path: path, line: 3, byteOffset: 13))
     }
 

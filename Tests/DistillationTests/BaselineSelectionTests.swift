@@ -1,7 +1,9 @@
 import Datasets
 import Foundation
-import Testing
+import NeuralNet
 import TensorCore
+import Testing
+
 @testable import Distillation
 
 /// A toy data set: `classes` classes of uneven sizes (20 + 3c) of 4×4×1 images, class c bright in row c % 4.
@@ -16,8 +18,9 @@ func toyDataset(classes: Int = 3) -> ImageDataset {
     }
     // interleave classes so class members are not contiguous
     let order = (0..<labels.count).sorted { ($0 * 7919) % labels.count < ($1 * 7919) % labels.count }
-    let ds = ImageDataset(name: "toy", images: Tensor(shape: [labels.count, 4, 4, 1], scalars: scalars), labels: labels,
-                          classNames: (0..<classes).map(String.init), mean: [0.3], std: [0.3])
+    let ds = ImageDataset(
+        name: "toy", images: Tensor(shape: [labels.count, 4, 4, 1], scalars: scalars), labels: labels,
+        classNames: (0..<classes).map(String.init), mean: [0.3], std: [0.3])
     return ds.subset(order)
 }
 
@@ -34,8 +37,9 @@ struct BaselineSelectionTests {
         (0..<ds.count).contains { i in ds.labels[i] == label && Array(ds.images.scalars[(i * 16)..<((i + 1) * 16)]) == Array(image) }
     }
 
-    @Test("every method: ipc per class, labels class-major, seed-deterministic, provenance recorded",
-          arguments: BaselineMethod.allCases)
+    @Test(
+        "every method: ipc per class, labels class-major, seed-deterministic, provenance recorded",
+        arguments: BaselineMethod.allCases)
     func counts(method: BaselineMethod) throws {
         for ipc in [1, 5, 20] {
             let a = try BaselineSelection.distill(data, method: method, ipc: ipc, seed: 4)
@@ -86,9 +90,11 @@ struct BaselineSelectionTests {
 
     @Test("IPC < 1, IPC larger than a class and unknown methods are refused with clear errors")
     func badInput() {
-        #expect(distillationError { _ = try BaselineSelection.distill(data, method: .random, ipc: 0, seed: 0) }
+        #expect(
+            distillationError { _ = try BaselineSelection.distill(data, method: .random, ipc: 0, seed: 0) }
                 == .invalidIPC(ipc: 0, classIndex: 0, available: 20))
-        #expect(distillationError { _ = try BaselineSelection.distill(data, method: .herding, ipc: 21, seed: 0) }
+        #expect(
+            distillationError { _ = try BaselineSelection.distill(data, method: .herding, ipc: 21, seed: 0) }
                 == .invalidIPC(ipc: 21, classIndex: 0, available: 20))
         let e = distillationError { _ = try BaselineMethod(parsing: "dm") }
         #expect(e == .unknownMethod(name: "dm", known: ["random", "herding", "kmeans-pixel"]))
@@ -123,16 +129,23 @@ struct DistilledSetFileTests {
         let url = temporaryURL("b.safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         try set.save(to: url)
-        #expect(distillationError { _ = try DistilledSet.load(from: url, expectingImageShape: [28, 28, 1], classCount: 3) }
+        #expect(
+            distillationError { _ = try DistilledSet.load(from: url, expectingImageShape: [28, 28, 1], classCount: 3) }
                 == .imageShapeMismatch(path: url.path, expected: [28, 28, 1], found: [4, 4, 1]))
-        #expect(distillationError { _ = try DistilledSet.load(from: url, expectingImageShape: [4, 4, 1], classCount: 10) }
+        #expect(
+            distillationError { _ = try DistilledSet.load(from: url, expectingImageShape: [4, 4, 1], classCount: 10) }
                 == .classCountMismatch(path: url.path, expected: 10, found: 3))
         let test = toyDataset(classes: 4)
         let config = DistilledEvaluationConfig(epochs: 1, seeds: [0])
-        #expect(distillationError { _ = try DistilledEvaluation.run(set: set, test: test, config: config, path: url.path) }
+        #expect(
+            distillationError { _ = try DistilledEvaluation.run(set: set, test: test, config: config, path: url.path) }
                 == .classCountMismatch(path: url.path, expected: 4, found: 3))
-        #expect(distillationError { _ = try DistilledEvaluation.run(set: set, test: toyDataset(),
-                                                                     config: DistilledEvaluationConfig(labels: .soft), path: "p") }
+        #expect(
+            distillationError {
+                _ = try DistilledEvaluation.run(
+                    set: set, test: toyDataset(),
+                    config: DistilledEvaluationConfig(labels: .soft), path: "p")
+            }
                 == .missingSoftLabels(path: "p"))
         // a plain checkpoint is not a set
         let other = temporaryURL("c.safetensors")
@@ -144,7 +157,6 @@ struct DistilledSetFileTests {
     }
 }
 
-import NeuralNet
 enum NeuralNetWriter {
     static func write(_ url: URL) throws {
         try SafeTensorsWriter.write(tensors: [("images", Tensor(shape: [1, 2, 2, 1]))], metadata: ["format": "checkpoint"], to: url)

@@ -1,8 +1,9 @@
 import Datasets
 import Foundation
 import NeuralNet
-import Testing
 import TensorCore
+import Testing
+
 @testable import Distillation
 
 @Suite("Distilled evaluation")
@@ -40,40 +41,48 @@ struct DistilledEvaluationTests {
 
     @Test("tiny distill-eval on MNIST: IPC 10 random, ConvNet and MLP, hard and teacher-soft labels, well above chance")
     func tinyMNIST() throws {
-        let dir = try #require(try? DataLocator.process.locate("mnist", requiring: DataLocator.idxFiles),
-                               "MNIST not found: run Scripts/setup-data")
+        let dir = try #require(
+            try? DataLocator.process.locate("mnist", requiring: DataLocator.idxFiles),
+            "MNIST not found: run Scripts/setup-data")
         let train = try ImageDataset.mnist(directory: dir, split: .train)
         let test = try ImageDataset.mnist(directory: dir, split: .test).subset(Array(0..<1000))
         let set = try BaselineSelection.distill(train, method: .random, ipc: 10, seed: 0)
         #expect(set.classHistogram == [Int](repeating: 10, count: 10))
-        let conv = DistilledEvaluationConfig(architecture: .convnet, labels: .hard, epochs: 15, batchSize: 20,
-                                             learningRate: 3e-3, width: 16, maxShift: 2, seeds: [0, 1])
+        let conv = DistilledEvaluationConfig(
+            architecture: .convnet, labels: .hard, epochs: 15, batchSize: 20,
+            learningRate: 3e-3, width: 16, maxShift: 2, seeds: [0, 1])
         let r = try DistilledEvaluation.run(set: set, test: test, config: conv)
         print("convnet hard: \(r.accuracies) mean \(r.mean) ± \(r.std), loss \(r.finalLosses), \(r.seconds) s")
         #expect(r.accuracies.allSatisfy { $0 > 0.4 }, "\(r.accuracies)")
         #expect(r.accuracies[0] != r.accuracies[1] || r.finalLosses[0] != r.finalLosses[1])
-        let again = try DistilledEvaluation.run(set: set, test: test, config: DistilledEvaluationConfig(
-            architecture: .convnet, labels: .hard, epochs: 15, batchSize: 20, learningRate: 3e-3, width: 16, maxShift: 2, seeds: [1]))
+        let again = try DistilledEvaluation.run(
+            set: set, test: test,
+            config: DistilledEvaluationConfig(
+                architecture: .convnet, labels: .hard, epochs: 15, batchSize: 20, learningRate: 3e-3, width: 16, maxShift: 2, seeds: [1]))
         #expect(again.accuracies[0] == r.accuracies[1] && again.finalLosses[0] == r.finalLosses[1])
 
         // teacher: an MLP trained briefly on 2,000 real images; its soft labels (T = 4) train an MLP student.
         let teacherData = train.subset(Array(0..<2000))
         let teacherConfig = DistilledEvaluationConfig(architecture: .mlp, epochs: 3, batchSize: 64, learningRate: 2e-3, maxShift: 0)
-        let (teacher, store, _) = DistilledEvaluation.train(images: teacherData.images, targets: .hard(teacherData.labels),
-                                                            classCount: 10, config: teacherConfig, seed: 5)
-        let teacherAccuracy = DistilledEvaluation.accuracy(model: teacher, store: store, images: test.images,
-                                                           labels: test.labels, batchSize: 500)
+        let (teacher, store, _) = DistilledEvaluation.train(
+            images: teacherData.images, targets: .hard(teacherData.labels),
+            classCount: 10, config: teacherConfig, seed: 5)
+        let teacherAccuracy = DistilledEvaluation.accuracy(
+            model: teacher, store: store, images: test.images,
+            labels: test.labels, batchSize: 500)
         let soft = DistilledEvaluation.attachSoftLabels(to: set, teacher: teacher, store: store, temperature: 4)
-        let mlp = DistilledEvaluationConfig(architecture: .mlp, labels: .soft, epochs: 30, batchSize: 20,
-                                            learningRate: 2e-3, maxShift: 1, seeds: [0])
+        let mlp = DistilledEvaluationConfig(
+            architecture: .mlp, labels: .soft, epochs: 30, batchSize: 20,
+            learningRate: 2e-3, maxShift: 1, seeds: [0])
         let s = try DistilledEvaluation.run(set: soft, test: test, config: mlp)
         print("teacher \(teacherAccuracy); mlp soft: \(s.accuracies), loss \(s.finalLosses), \(s.seconds) s")
         #expect(teacherAccuracy > 0.8)
         #expect(s.accuracies[0] > 0.4, "\(s.accuracies)")
 
         // A DEQ-S student (implicit depth) on the same set, hard and soft labels: well above chance, deterministic.
-        let deq = DistilledEvaluationConfig(architecture: .deqS, labels: .hard, epochs: 15, batchSize: 50,
-                                            learningRate: 3e-3, width: 8, maxShift: 1, seeds: [0])
+        let deq = DistilledEvaluationConfig(
+            architecture: .deqS, labels: .hard, epochs: 15, batchSize: 50,
+            learningRate: 3e-3, width: 8, maxShift: 1, seeds: [0])
         let d = try DistilledEvaluation.run(set: set, test: test.subset(Array(0..<300)), config: deq)
         var deqSoft = deq
         deqSoft.labels = .soft

@@ -1,5 +1,6 @@
-import Testing
 import TensorCore
+import Testing
+
 @testable import Distillation
 
 /// Points around `centres` (k × d) with Gaussian noise of `spread`, `perCluster` each, cluster-major order.

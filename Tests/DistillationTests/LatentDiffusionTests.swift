@@ -1,10 +1,11 @@
 // D4M's pieces: upsampling/SiLU gradients, the autoencoder, the denoiser's backward against finite differences,
 // the DDPM schedule, DDIM with an oracle, image-to-image, and per-class generation independent of order.
 import Foundation
-import Testing
 import NeuralNet
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Distillation
 
 @Suite("Latent diffusion (D4M)")
@@ -51,7 +52,7 @@ struct LatentDiffusionTests {
         // ᾱ_T of the linear 1e-4…0.02 schedule over 1000 steps ≈ 4.04e-5 (Ho et al.).
         #expect(s.alphaBar[999] > 3.5e-5 && s.alphaBar[999] < 4.5e-5)
         #expect(s.ddimTimesteps(count: 50) == stride(from: 980, through: 0, by: -20).map { $0 })
-        #expect(s.ddimTimesteps(count: 50, strength: 0.7) == stride(from: 680, through: 0, by: -20).map { $0 })   // 35 steps
+        #expect(s.ddimTimesteps(count: 50, strength: 0.7) == stride(from: 680, through: 0, by: -20).map { $0 })  // 35 steps
         #expect(s.ddimTimesteps(count: 50, strength: 0).isEmpty)
     }
 
@@ -80,17 +81,21 @@ struct LatentDiffusionTests {
         var rng = TestRandom(seed: 5)
         let n = 256
         let labels = (0..<n).map { $0 % 2 }
-        let latents = Tensor(shape: [n, 2, 2, 1], scalars: (0..<n).flatMap { i in (0..<4).map { _ in Float(labels[i] == 0 ? 1 : -1) + 0.1 * rng.uniform(-1, 1) } })
+        let latents = Tensor(
+            shape: [n, 2, 2, 1], scalars: (0..<n).flatMap { i in (0..<4).map { _ in Float(labels[i] == 0 ? 1 : -1) + 0.1 * rng.uniform(-1, 1) } })
         let d = LatentDenoiser(latentShape: [2, 2, 1], classCount: 2, width: 16, blocks: 1, seed: 1)
         var losses: [Double] = []
-        try d.train(latents: latents, labels: labels, epochs: 30, batchSize: 64, learningRate: 3e-3, schedule: NoiseSchedule(steps: 100),
-                    seed: 2) { _, l in losses.append(l) }
+        try d.train(
+            latents: latents, labels: labels, epochs: 30, batchSize: 64, learningRate: 3e-3, schedule: NoiseSchedule(steps: 100),
+            seed: 2
+        ) { _, l in losses.append(l) }
         #expect(losses.last! < 0.7 * losses.first!, "losses \(losses.first!) → \(losses.last!)")
         // Class-conditional sampling from noise lands on the class's sign.
         let schedule = NoiseSchedule(steps: 100)
         var noise = RandomStream(seed: 9, 0)
-        let z = d.ddim(noise.gaussian(shape: [8, 2, 2, 1]), timesteps: schedule.ddimTimesteps(count: 20),
-                       y: [0, 0, 0, 0, 1, 1, 1, 1], guidance: 2, schedule: schedule)
+        let z = d.ddim(
+            noise.gaussian(shape: [8, 2, 2, 1]), timesteps: schedule.ddimTimesteps(count: 20),
+            y: [0, 0, 0, 0, 1, 1, 1, 1], guidance: 2, schedule: schedule)
         let means = (0..<8).map { i in z.slice(rows: i..<(i + 1)).scalars.reduce(0, +) / 4 }
         #expect(means[0..<4].filter { $0 > 0 }.count >= 3 && means[4..<8].filter { $0 < 0 }.count >= 3, "\(means)")
     }

@@ -1,8 +1,9 @@
 import CZlib
-import Foundation
-import Testing
 import Datasets
+import Foundation
 import TensorCore
+import Testing
+
 @testable import Distillation
 
 /// PNG chunks (type, data) after the signature, each CRC checked against an independent bitwise CRC-32.
@@ -69,8 +70,9 @@ struct PNGEncoderTests {
         #expect(PNGEncoder.crc32(Array("123456789".utf8)) == 0xCBF4_3926)
     }
 
-    @Test("structure: signature, IHDR/IDAT/IEND with valid CRCs; the IDAT inflates and unfilters to the pixels",
-          arguments: [1, 3])
+    @Test(
+        "structure: signature, IHDR/IDAT/IEND with valid CRCs; the IDAT inflates and unfilters to the pixels",
+        arguments: [1, 3])
     func structure(channels: Int) throws {
         let (w, h) = (300, 250)
         // A mix that makes every filter win somewhere: a horizontal ramp, a vertical ramp, noise, a flat band.
@@ -90,26 +92,28 @@ struct PNGEncoderTests {
         #expect(chunks.allSatisfy { $0.crcOK })
         #expect(chunks[0].data == [0, 0, 1, 44, 0, 0, 0, 250, 8, channels == 1 ? 0 : 2, 0, 0, 0])
         #expect(try #require(decodeScanlines(chunks[1].data, width: w, height: h, channels: channels)) == pixels)
-        let filters = Set(PNGEncoder.filteredScanlines(width: w, height: h, channels: channels, pixels: pixels)
-            .enumerated().filter { $0.offset % (w * channels + 1) == 0 }.map(\.element))
+        let filters = Set(
+            PNGEncoder.filteredScanlines(width: w, height: h, channels: channels, pixels: pixels)
+                .enumerated().filter { $0.offset % (w * channels + 1) == 0 }.map(\.element))
         #expect(filters.count >= 3, "filters used: \(filters.sorted())")
         #expect(png.count < w * h * channels / 2, "\(png.count) bytes: the smooth three quarters must compress")
     }
 
     @Test("the Paeth predictor picks the neighbour closest to a + b − c, ties to a then b")
     func paeth() {
-        #expect(PNGEncoder.paeth(10, 20, 10) == 20)   // p = 20: b exact
-        #expect(PNGEncoder.paeth(20, 10, 10) == 20)   // p = 20: a exact
-        #expect(PNGEncoder.paeth(10, 10, 10) == 10)   // all tie: a
-        #expect(PNGEncoder.paeth(0, 255, 255) == 0)   // p = 0
-        #expect(PNGEncoder.paeth(100, 50, 200) == 50) // p = −50: pa 150, pb 100, pc 250
+        #expect(PNGEncoder.paeth(10, 20, 10) == 20)  // p = 20: b exact
+        #expect(PNGEncoder.paeth(20, 10, 10) == 20)  // p = 20: a exact
+        #expect(PNGEncoder.paeth(10, 10, 10) == 10)  // all tie: a
+        #expect(PNGEncoder.paeth(0, 255, 255) == 0)  // p = 0
+        #expect(PNGEncoder.paeth(100, 50, 200) == 50)  // p = −50: pa 150, pb 100, pc 250
     }
 
     @Test("a distilled set's grid: one row per class, ipc columns, pixels quantised from [0, 1]")
     func grid() throws {
         let images = Tensor(shape: [6, 2, 2, 1], scalars: (0..<24).map { Float($0 % 4) / 3 })
-        let set = DistilledSet(images: images, labels: [0, 0, 1, 1, 2, 2], classCount: 3, datasetName: "toy",
-                               method: "random", ipc: 2, seed: 0)
+        let set = DistilledSet(
+            images: images, labels: [0, 0, 1, 1, 2, 2], classCount: 3, datasetName: "toy",
+            method: "random", ipc: 2, seed: 0)
         let png = [UInt8](set.pngGrid(padding: 1, scale: 2))
         let chunks = try #require(parseChunks(png))
         let width = 2 * 4 + 3, height = 3 * 4 + 4

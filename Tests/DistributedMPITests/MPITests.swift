@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Distributed
 @testable import DistributedMPI
 
@@ -17,12 +18,15 @@ import Testing
     func worldSizeMismatch() {
         #expect(MPIEnvironment.worldSizeMismatch(actual: 2, environment: ["OMPI_COMM_WORLD_SIZE": "2", "PMI_SIZE": "2"]) == nil)
         #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: [:]) == nil)
-        #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["PMI_SIZE": "4"])?.hasPrefix("the launcher announced 4 processes (PMI_SIZE=4) but this process is alone") == true)
+        #expect(
+            MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["PMI_SIZE": "4"])?.hasPrefix(
+                "the launcher announced 4 processes (PMI_SIZE=4) but this process is alone") == true)
         #expect(MPIEnvironment.worldSizeMismatch(actual: 3, environment: ["OMPI_COMM_WORLD_SIZE": "2"])?.contains("in an MPI world of 3") == true)
         // An sbatch/salloc shell announces its allocation; one process there is fine. A task of an srun step is not.
         #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["SLURM_NTASKS": "4"]) == nil)
-        #expect(MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["SLURM_NTASKS": "2", "SLURM_STEP_NUM_TASKS": "2"])?
-            .contains("(SLURM_NTASKS=2)") == true)
+        #expect(
+            MPIEnvironment.worldSizeMismatch(actual: 1, environment: ["SLURM_NTASKS": "2", "SLURM_STEP_NUM_TASKS": "2"])?
+                .contains("(SLURM_NTASKS=2)") == true)
     }
 
     @Test func errorsNameTheFunction() {
@@ -40,9 +44,9 @@ import Testing
 @Suite struct MPIRunTests {
     static let productsDirectory: URL = {
         #if os(Linux)
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            return URL(fileURLWithPath: exe).deletingLastPathComponent()
-        }
+            if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+                return URL(fileURLWithPath: exe).deletingLastPathComponent()
+            }
         #endif
         return Bundle.main.bundleURL.deletingLastPathComponent()
     }()
@@ -78,9 +82,12 @@ import Testing
 
     @Test(.enabled(if: hasSelfTest, "needs mpirun and the equicert mpi-selftest subcommand"), arguments: [2, 3])
     func selfTestPassesUnderMpirun(ranks: Int) throws {
-        let result = try #require(Self.run(Self.mpirun!, [
-            "-np", "\(ranks)", "--oversubscribe", "--timeout", "60", Self.executable.path, "mpi-selftest",
-        ]))
+        let result = try #require(
+            Self.run(
+                Self.mpirun!,
+                [
+                    "-np", "\(ranks)", "--oversubscribe", "--timeout", "60", Self.executable.path, "mpi-selftest",
+                ]))
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("mpi-selftest: OK size=\(ranks) "), "\(result.output)")
     }

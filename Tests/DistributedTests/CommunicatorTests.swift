@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Distributed
 
 /// A lock-protected counter shared by the ranks of a thread group.

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Distributed
 
 @Suite struct ShardPlanTests {
@@ -52,8 +53,10 @@ import Testing
     }
 
     @Test func outOfRangeIndexMessageExplainsNumbering() {
-        #expect(throws: DistributedError.invalidShardSpec(
-            text: "4/4", reason: "shard index 4 must be in 0..<4 (shards are numbered from 0)")) {
+        #expect(
+            throws: DistributedError.invalidShardSpec(
+                text: "4/4", reason: "shard index 4 must be in 0..<4 (shards are numbered from 0)")
+        ) {
             try ShardSpec(parsing: "4/4")
         }
     }

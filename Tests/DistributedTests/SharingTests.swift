@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Distributed
 
 @Suite("Sharing helpers: variable-length broadcast, encoded all-gather, a rank's shard")

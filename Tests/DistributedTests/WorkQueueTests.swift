@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Distributed
 
 @Suite struct WorkQueueTests {
@@ -12,14 +13,17 @@ import Testing
         let outcomes = try ThreadGroup.run(size: size) { comm in
             var delivered: [Int] = []
             var payloads: [[UInt8]] = []
-            let report = try WorkQueue(unitCount: units).run(on: comm, compute: { u in
-                // Uneven unit costs shuffle completion order.
-                Thread.sleep(forTimeInterval: Double((u * 7) % 3) * 0.001)
-                return Self.result(u)
-            }, deliver: { u, b in
-                delivered.append(u)
-                payloads.append(b)
-            })
+            let report = try WorkQueue(unitCount: units).run(
+                on: comm,
+                compute: { u in
+                    // Uneven unit costs shuffle completion order.
+                    Thread.sleep(forTimeInterval: Double((u * 7) % 3) * 0.001)
+                    return Self.result(u)
+                },
+                deliver: { u, b in
+                    delivered.append(u)
+                    payloads.append(b)
+                })
             return (delivered, payloads, report)
         }
         let root = outcomes[0]
@@ -91,7 +95,7 @@ import Testing
             queue.stallTimeout = 0.3
             do {
                 _ = try queue.collect(on: comm) { u in
-                    if comm.rank == 1 { Thread.sleep(forTimeInterval: 2) }   // "stopped" for far longer than 0.3 s
+                    if comm.rank == 1 { Thread.sleep(forTimeInterval: 2) }  // "stopped" for far longer than 0.3 s
                     return Self.result(u)
                 }
                 return "no error"

@@ -1,11 +1,12 @@
 // The command line: options parse into the settings the jobs get, bad values are refused before anything runs,
 // errors of the certification layer are reported with flag names, and `certify --help` is pinned.
 import ArgumentParser
-import Foundation
-import Testing
 import Certification
 import Coordinator
 import Equilibrium
+import Foundation
+import Testing
+
 @testable import equicert
 
 /// Parses `arguments` as the root command and returns the subcommand of type `T`.
@@ -32,8 +33,11 @@ struct CommandLineTests {
 
     @Test("certify: named choices, stages and the shard reach the settings")
     func certifyOptions() throws {
-        let c = try parse(["certify", "--model", "m", "-o", "r.tsv", "--mode", "standard", "--solver", "Broyden", "--steps", "5",
-                           "--radius", "cohen", "--split", "train", "--shard", "1/3", "--resume", "--quiet"], as: CertifyCommand.self)
+        let c = try parse(
+            [
+                "certify", "--model", "m", "-o", "r.tsv", "--mode", "standard", "--solver", "Broyden", "--steps", "5",
+                "--radius", "cohen", "--split", "train", "--shard", "1/3", "--resume", "--quiet",
+            ], as: CertifyCommand.self)
         let s = try c.o.runSettings(forPredict: false)
         #expect(s.configuration.mode == .standard && s.configuration.radius == .cohen && s.configuration.auditStages.isEmpty)
         #expect(s.configuration.solver.kind == .broyden && s.configuration.solver.maxSteps == 5)
@@ -43,19 +47,23 @@ struct CommandLineTests {
         #expect(try a.o.runSettings(forPredict: false).configuration.auditStages == [40, 100])
     }
 
-    @Test("bad values are refused at parse time", arguments: [
-        ["--mode", "fast"], ["--solver", "newton"], ["--radius", "exact"], ["--split", "val"], ["--skip", "0"],
-        ["--max", "-1"], ["--steps", "0"], ["--workers", "0"], ["--tolerance", "-1"], ["--audit", "40,x"],
-        ["--mode", "standard", "--audit", "40"], ["--attention", "l2"], ["--calibration-examples", "0"],
-    ])
+    @Test(
+        "bad values are refused at parse time",
+        arguments: [
+            ["--mode", "fast"], ["--solver", "newton"], ["--radius", "exact"], ["--split", "val"], ["--skip", "0"],
+            ["--max", "-1"], ["--steps", "0"], ["--workers", "0"], ["--tolerance", "-1"], ["--audit", "40,x"],
+            ["--mode", "standard", "--audit", "40"], ["--attention", "l2"], ["--calibration-examples", "0"],
+        ])
     func badValues(extra: [String]) {
         #expect(throws: (any Error).self) { _ = try EquicertCommand.parseAsRoot(["certify", "-o", "r.tsv"] + extra) }
     }
 
     @Test("negative numbers need no '=': the option's own check names them (not 'missing value'); --threads 0 is refused")
     func negativeValues() {
-        for (extra, message) in [(["--max", "-1"], "invalid --max -1: must be ≥ 0"), (["--threads", "0"], "invalid --threads 0: must be ≥ 1"),
-                                 (["--threads", "-2"], "invalid --threads -2: must be ≥ 1"), (["--skip", "-3"], "invalid --skip -3: must be ≥ 1")] {
+        for (extra, message) in [
+            (["--max", "-1"], "invalid --max -1: must be ≥ 0"), (["--threads", "0"], "invalid --threads 0: must be ≥ 1"),
+            (["--threads", "-2"], "invalid --threads -2: must be ≥ 1"), (["--skip", "-3"], "invalid --skip -3: must be ≥ 1"),
+        ] {
             do {
                 _ = try EquicertCommand.parseAsRoot(["certify", "-o", "r.tsv"] + extra)
                 Issue.record("\(extra) accepted")
@@ -85,8 +93,9 @@ struct CommandLineTests {
 
     @Test("attack, train, prune and distill-eval take their named choices")
     func otherCommands() throws {
-        let a = try parse(["attack", "--model", "v", "--attack", "pgd", "--norm", "l2", "--part", "held-out", "--epsilons", "0.1, 0.3"],
-                          as: AttackCommand.self)
+        let a = try parse(
+            ["attack", "--model", "v", "--attack", "pgd", "--norm", "l2", "--part", "held-out", "--epsilons", "0.1, 0.3"],
+            as: AttackCommand.self)
         let s = try a.settings()
         #expect(s.method == .pgd && s.norm == .l2 && s.part == .heldOut && s.epsilons == [0.1, 0.3])
         #expect(throws: (any Error).self) { _ = try EquicertCommand.parseAsRoot(["attack", "--model", "v", "--attack", "fgsm"]) }
@@ -98,8 +107,9 @@ struct CommandLineTests {
         let p = try parse(["prune", "--model", "m", "--method", "magnitude", "-o", "c"], as: PruneCommand.self)
         #expect(p.method == .magnitude)
         #expect(throws: (any Error).self) { _ = try EquicertCommand.parseAsRoot(["prune", "--model", "m", "-o", "c", "--workers", "0"]) }
-        let d = try parse(["distill-eval", "--distilled", "s", "--arch", "deq-s", "--labels", "soft", "--evaluate-on", "validation"],
-                          as: DistillEvalCommand.self)
+        let d = try parse(
+            ["distill-eval", "--distilled", "s", "--arch", "deq-s", "--labels", "soft", "--evaluate-on", "validation"],
+            as: DistillEvalCommand.self)
         #expect(d.arch == .deqS && d.labels == .soft && d.evaluateOn == .validation)
     }
 

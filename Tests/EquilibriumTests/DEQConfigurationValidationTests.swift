@@ -1,12 +1,14 @@
 import Foundation
 import Testing
+
 @testable import Equilibrium
 
 @Test("DEQ-S architecture validation: groups 0, a bad ε or normalisation is one clear error, never a crash")
 func deqConfigurationValidation() throws {
     func config(_ change: (inout DEQConfiguration) -> Void) -> DEQConfiguration {
-        var c = DEQConfiguration(inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 3, channels: 4, expansion: 1,
-                                 groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
+        var c = DEQConfiguration(
+            inputHeight: 8, inputWidth: 8, inputChannels: 1, classes: 3, channels: 4, expansion: 1,
+            groups: 2, normalizationMean: 0.5, normalizationStd: 0.3)
         change(&c)
         return c
     }

@@ -1,10 +1,10 @@
+import Equilibrium
 // DEQ-S's flatten head in PyTorch's (c, h, w) column order for new checkpoints, old (h, w, c) checkpoints still
 // loading, and the conversion between them, all held to the PyTorch twin of Scripts/gen-mdeq-fixtures.py.
 import Foundation
-import Testing
-import TensorCore
 import NeuralNet
-import Equilibrium
+import TensorCore
+import Testing
 import _TestSupport
 
 @Suite("DEQ-S flatten order")
@@ -18,8 +18,10 @@ struct DEQFlattenOrderTests {
     }
 
     /// head(z), f(z; x̃) and the logits after a few iterations equal PyTorch's, whichever order the file uses.
-    @Test(arguments: [("deqs-pytorch.safetensors", DEQConfiguration.FlattenOrder.channelsFirst),
-                      ("deqs-legacy.safetensors", .channelsLast)])
+    @Test(arguments: [
+        ("deqs-pytorch.safetensors", DEQConfiguration.FlattenOrder.channelsFirst),
+        ("deqs-legacy.safetensors", .channelsLast),
+    ])
     func matchesPyTorch(file: String, order: DEQConfiguration.FlattenOrder) throws {
         let (m, f) = try load(file)
         #expect(m.configuration.flattenOrder == order)
@@ -27,9 +29,11 @@ struct DEQFlattenOrderTests {
         let inj = m.inject(x).injection
         var zk = m.zeroState(batch: x.shape[0])
         for _ in 0..<Int(f.metadata["fixture.iterations"]!)! { zk = m.map(zk, inj) }
-        let errors = [relativeError(m.head(z).logits, try f.float32("fixture.head")),
-                      relativeError(m.map(z, inj), try f.float32("fixture.f")),
-                      relativeError(m.head(zk).logits, try f.float32("fixture.logits"))]
+        let errors = [
+            relativeError(m.head(z).logits, try f.float32("fixture.head")),
+            relativeError(m.map(z, inj), try f.float32("fixture.f")),
+            relativeError(m.head(zk).logits, try f.float32("fixture.logits")),
+        ]
         print("DEQ-S \(order.rawValue) file vs PyTorch, max relative error (head, f, logits): \(errors)")
         #expect(errors.allSatisfy { $0 < 1e-4 }, "\(errors)")
     }

@@ -1,10 +1,10 @@
+import Equilibrium
 // DEQ-S: the block's backward against finite differences, and the implicit gradient of a fully
 // converged tiny DEQ against finite differences of its loss.
 import Foundation
-import Testing
-import TensorCore
 import NeuralNet
-import Equilibrium
+import TensorCore
+import Testing
 import _TestSupport
 
 /// Make the tiny block contractive (small γ of GN2 and GN3), so a fixed point exists and solvers reach it.
@@ -16,8 +16,9 @@ private func makeContractive(_ m: DEQSmall) {
 }
 
 private func tinyConfiguration(head: DEQConfiguration.Head = .meanPool) -> DEQConfiguration {
-    DEQConfiguration(inputHeight: 6, inputWidth: 6, inputChannels: 1, classes: 3, channels: 4, expansion: 2, groups: 2,
-                     injectionStride: 2, head: head, normalizationMean: 0.5, normalizationStd: 0.25)
+    DEQConfiguration(
+        inputHeight: 6, inputWidth: 6, inputChannels: 1, classes: 3, channels: 4, expansion: 2, groups: 2,
+        injectionStride: 2, head: head, normalizationMean: 0.5, normalizationStd: 0.25)
 }
 
 @Suite("DEQ-S model")
@@ -62,15 +63,16 @@ struct DEQModelTests {
         let c = DEQConfiguration(normalizationMean: 0.286, normalizationStd: 0.353)
         let m = try DEQSmall(c, seed: 11)
         var rng = TestRandom(seed: 12)
-        for name in m.parameters.slots.map(\.name) where name.contains("norm") {   // non-trivial γ, β
+        for name in m.parameters.slots.map(\.name) where name.contains("norm") {  // non-trivial γ, β
             let slot = m.parameters.slot(named: name)!
             m.parameters.set(slot, rng.tensor(slot.shape, name.hasSuffix("weight") ? 0.5 : -0.5, name.hasSuffix("weight") ? 1.5 : 0.5))
         }
         let z = rng.tensor(m.stateShape(batch: 3)), inj = rng.tensor(m.stateShape(batch: 3), 0, 1)
         let p = m.parameters
         func gn(_ x: Tensor, _ layer: String) -> Tensor {
-            Reference.groupNorm(x, groups: c.groups, gamma: p.tensor(p.slot(named: "\(layer).weight")!),
-                                beta: p.tensor(p.slot(named: "\(layer).bias")!), epsilon: c.epsilon)
+            Reference.groupNorm(
+                x, groups: c.groups, gamma: p.tensor(p.slot(named: "\(layer).weight")!),
+                beta: p.tensor(p.slot(named: "\(layer).bias")!), epsilon: c.epsilon)
         }
         func conv(_ x: Tensor, _ layer: String) -> Tensor {
             Reference.conv2d(x, weight: p.tensor(p.slot(named: "\(layer).weight")!), bias: nil, stride: 1, padding: 1)
@@ -127,7 +129,9 @@ struct DEQModelTests {
         let saved = m.parameters.values
         // A deterministic subset of parameters from every slot keeps the check fast.
         var indices: [Int] = []
-        for slot in m.parameters.slots { indices.append(contentsOf: stride(from: slot.offset, to: slot.offset + slot.count, by: max(1, slot.count / 4))) }
+        for slot in m.parameters.slots {
+            indices.append(contentsOf: stride(from: slot.offset, to: slot.offset + slot.count, by: max(1, slot.count / 4)))
+        }
         var fd: [Float] = [], an: [Float] = []
         for i in indices {
             var v = saved

@@ -1,11 +1,11 @@
+import Equilibrium
 // MDEQ against the PyTorch twin of Scripts/gen-mdeq-fixtures.py (every branch count, imported from the raw
 // state_dict with weight norm and BatchNorm folded), its vector–Jacobian products against finite differences, the
 // solvers on its packed state, and the importer's refusals.
 import Foundation
-import Testing
-import TensorCore
 import NeuralNet
-import Equilibrium
+import TensorCore
+import Testing
 import _TestSupport
 
 enum EquilibriumFixtures {
@@ -31,9 +31,10 @@ func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
 
 /// A small MDEQ for gradient checks (random parameters, non-trivial GroupNorm affines).
 func smallMDEQ(branches n: Int, seed: UInt64) throws -> MDEQ {
-    let c = MDEQConfiguration(inputHeight: 16, inputWidth: 16, inputChannels: 2, classes: 3, channels: Array([4, 8, 8, 8].prefix(n)),
-                              headChannels: Array([1, 2, 2, 1].prefix(n)), finalChannels: 6, expansion: 2, groups: 2,
-                              stemDownsamples: 0, normalizationMean: [0.5, 0.4], normalizationStd: [0.3, 0.2])
+    let c = MDEQConfiguration(
+        inputHeight: 16, inputWidth: 16, inputChannels: 2, classes: 3, channels: Array([4, 8, 8, 8].prefix(n)),
+        headChannels: Array([1, 2, 2, 1].prefix(n)), finalChannels: 6, expansion: 2, groups: 2,
+        stemDownsamples: 0, normalizationMean: [0.5, 0.4], normalizationStd: [0.3, 0.2])
     let m = try MDEQ(c, seed: seed)
     var rng = TestRandom(seed: seed &+ 99)
     for slot in m.parameters.slots where slot.name.contains("gn") {
@@ -197,8 +198,10 @@ struct MDEQModelTests {
         }
         let theta = p.values
         let (inj, injCache) = m.inject(x)
-        func check(_ analytic: [Float], _ base: [Float], _ what: String, step h: Float, bound: Double = 5e-2, indices: [Int]? = nil,
-                   _ loss: ([Float]) -> Double) {
+        func check(
+            _ analytic: [Float], _ base: [Float], _ what: String, step h: Float, bound: Double = 5e-2, indices: [Int]? = nil,
+            _ loss: ([Float]) -> Double
+        ) {
             let idx = indices ?? Array(0..<base.count)
             var w = base, fd: [Float] = []
             for i in idx {
@@ -234,7 +237,10 @@ struct MDEQModelTests {
         let gzHead = m.headBackward(rl, hc)
         let gHead = p.gradients
         check(gzHead.scalars, z.scalars, "head: state", step: 1e-2, bound: 1e-1) { probe(m.head(Tensor(shape: z.shape, scalars: $0)).logits, rl) }
-        check(gHead, theta, "head: parameters", step: 1e-2, indices: coordinates(["incre_modules.", "downsamp_modules.", "final_layer.", "classifier."])) { v in
+        check(
+            gHead, theta, "head: parameters", step: 1e-2,
+            indices: coordinates(["incre_modules.", "downsamp_modules.", "final_layer.", "classifier."])
+        ) { v in
             withParameters(v) { probe(m.head(z).logits, rl) }
         }
         // injection
@@ -243,7 +249,9 @@ struct MDEQModelTests {
         let gx = m.injectBackward(ri, injCache)
         let gInj = p.gradients
         check(gx.scalars, x.scalars, "inject: input", step: 1e-2) { probe(m.inject(Tensor(shape: x.shape, scalars: $0)).injection, ri) }
-        check(gInj, theta, "inject: parameters", step: 1e-2, indices: coordinates(["downsample.", "stage0."])) { v in withParameters(v) { probe(m.inject(x).injection, ri) } }
+        check(gInj, theta, "inject: parameters", step: 1e-2, indices: coordinates(["downsample.", "stage0."])) { v in
+            withParameters(v) { probe(m.inject(x).injection, ri) }
+        }
     }
 
     /// Every solver reaches the same fixed point of a contractive MDEQ; a warm start from it needs (almost) no work.
@@ -264,8 +272,9 @@ struct MDEQModelTests {
             #expect(relativeMaxError(states[k], states[0]) < 1e-3)
             #expect(logits[k].argmaxRows() == logits[0].argmaxRows())
         }
-        let warm = m.classify(x, solver: SolverConfig(kind: .anderson, maxSteps: 50, tolerance: 1e-4, stopMode: .relative),
-                              initial: states[1])
+        let warm = m.classify(
+            x, solver: SolverConfig(kind: .anderson, maxSteps: 50, tolerance: 1e-4, stopMode: .relative),
+            initial: states[1])
         let cold = m.classify(x, solver: SolverConfig(kind: .anderson, maxSteps: 50, tolerance: 1e-4, stopMode: .relative))
         #expect(warm.stats.evaluations < cold.stats.evaluations)
     }
@@ -302,8 +311,11 @@ struct MDEQModelTests {
         let labels = [2, 0]
         let tight = SolverConfig(kind: .anderson, maxSteps: 100, tolerance: 1e-6, stopMode: .relative)
         m.parameters.zeroGradients()
-        let result = m.trainingStep(x, labels: labels, config: DEQTrainingConfig(forwardSolver: tight, backward: .implicit(tight),
-                                                                                  jacobianWeight: 0))
+        let result = m.trainingStep(
+            x, labels: labels,
+            config: DEQTrainingConfig(
+                forwardSolver: tight, backward: .implicit(tight),
+                jacobianWeight: 0))
         #expect(result.forwardResidual < 1e-5)
         let analytic = m.parameters.gradients, saved = m.parameters.values
         var an: [Float] = [], fd: [Float] = []
@@ -350,7 +362,8 @@ struct MDEQImportTests {
         var expected = Reference.conv2d(x, weight: w, bias: b, stride: 1, padding: 1)
         for i in 0..<expected.count {
             let o = i % 4
-            expected.scalars[i] = (expected.scalars[i] - mean.scalars[o]) / (variance.scalars[o] + 1e-5).squareRoot() * gamma.scalars[o] + beta.scalars[o]
+            expected.scalars[i] =
+                (expected.scalars[i] - mean.scalars[o]) / (variance.scalars[o] + 1e-5).squareRoot() * gamma.scalars[o] + beta.scalars[o]
         }
         let (wf, bf) = WeightFolding.batchNorm(weight: w, bias: b, gamma: gamma, beta: beta, mean: mean, variance: variance)
         #expect(relativeMaxError(Reference.conv2d(x, weight: wf, bias: bf, stride: 1, padding: 1), expected) < 1e-5)
@@ -392,7 +405,8 @@ struct MDEQImportTests {
         #expect(loaded.parameters.values == m.parameters.values)
         var rng = TestRandom(seed: 52)
         let x = rng.tensor([2, 16, 16, 2], 0, 1)
-        #expect(loaded.head(loaded.map(loaded.zeroState(batch: 2), loaded.inject(x).injection)).logits
+        #expect(
+            loaded.head(loaded.map(loaded.zeroState(batch: 2), loaded.inject(x).injection)).logits
                 == m.head(m.map(m.zeroState(batch: 2), m.inject(x).injection)).logits)
         let deqs = try DEQSmall(DEQConfiguration(normalizationMean: 0, normalizationStd: 1))
         let other = FileManager.default.temporaryDirectory.appendingPathComponent("deqs-\(UUID().uuidString).safetensors")

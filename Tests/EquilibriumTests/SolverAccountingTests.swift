@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Equilibrium
 
 /// Evaluation counts, step counting, returned iterates and traces follow the documented conventions exactly.
@@ -40,7 +41,7 @@ import _TestSupport
             let (z, _, _) = countingSolve(cosMap, z0, SolverConfig(kind: .naive, maxSteps: steps, tolerance: 0))
             var expected = z0
             for _ in 0..<steps { expected = cosMap(expected) }
-            #expect(z == expected)   // Naive-T returns f^T(z0); Naive-1 returns f(z0)
+            #expect(z == expected)  // Naive-T returns f^T(z0); Naive-1 returns f(z0)
         }
     }
 
@@ -50,9 +51,11 @@ import _TestSupport
         var rng = TestRandom(seed: 2)
         let z0 = rng.tensor([3, 6], -1, 2)
         let lambda = 1e-4
-        let (z, stats, calls) = countingSolve(sqrtTwoMap, z0,
-                                              SolverConfig(kind: .anderson, maxSteps: 1, tolerance: 0,
-                                                           andersonLambda: lambda))
+        let (z, stats, calls) = countingSolve(
+            sqrtTwoMap, z0,
+            SolverConfig(
+                kind: .anderson, maxSteps: 1, tolerance: 0,
+                andersonLambda: lambda))
         #expect(calls == 3 && stats.steps == 1)
         let f0 = sqrtTwoMap(z0), f1 = sqrtTwoMap(f0)
         for i in 0..<3 {
@@ -121,9 +124,11 @@ import _TestSupport
             for t in 0..<n { for k in 0..<dim { xNew[k] += a[t] * fr[t][k] } }
             xs.append(xNew); fs.append(f(xNew))
         }
-        let (z, _, calls) = countingSolve({ map.apply($0, samples: [0]) }, Tensor(shape: [1, dim], repeating: 0),
-                                          SolverConfig(kind: .anderson, maxSteps: steps, tolerance: 0,
-                                                       andersonMemory: m, andersonLambda: lambda))
+        let (z, _, calls) = countingSolve(
+            { map.apply($0, samples: [0]) }, Tensor(shape: [1, dim], repeating: 0),
+            SolverConfig(
+                kind: .anderson, maxSteps: steps, tolerance: 0,
+                andersonMemory: m, andersonLambda: lambda))
         #expect(calls == steps + 2)
         let expected = Tensor(shape: [1, dim], scalars: fs.last!.map(Float.init))
         #expect(relativeMaxError(z, expected) < 1e-4)
@@ -132,10 +137,12 @@ import _TestSupport
     @Test func dampedAndersonConverges() {
         let batch = 2, dim = 8
         let map = LinearMap(dim: dim, batch: batch, rho: 0.9, seed: 13)
-        let config = SolverConfig(kind: .anderson, maxSteps: 200, tolerance: 1e-4, andersonBeta: 0.5,
-                                  andersonScaleLambda: true)
-        let (z, stats, _) = countingSolve({ map.apply($0, samples: [0, 1]) }, Tensor(shape: [batch, dim], repeating: 0),
-                                          config)
+        let config = SolverConfig(
+            kind: .anderson, maxSteps: 200, tolerance: 1e-4, andersonBeta: 0.5,
+            andersonScaleLambda: true)
+        let (z, stats, _) = countingSolve(
+            { map.apply($0, samples: [0, 1]) }, Tensor(shape: [batch, dim], repeating: 0),
+            config)
         #expect(stats.allConverged)
         for i in 0..<batch {
             let exact = map.fixedPoint(sample: i)

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Equilibrium
 
 /// Every solver finds known fixed points; Anderson beats naive; warm starts beat cold starts; stop modes.
@@ -116,8 +117,9 @@ import _TestSupport
                 let row = r.z.slice(rows: s..<(s + 1)).scalars
                 let norm = row.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
                 let expected = Double(r.stats.finalAbsoluteResidual[s]) / (norm + 1e-8)
-                #expect(Swift.abs(Double(r.stats.finalRelativeResidual[s]) - expected) <= 1e-6 * expected + 1e-12,
-                        "mode \(i) sample \(s)")
+                #expect(
+                    Swift.abs(Double(r.stats.finalRelativeResidual[s]) - expected) <= 1e-6 * expected + 1e-12,
+                    "mode \(i) sample \(s)")
             }
         }
     }

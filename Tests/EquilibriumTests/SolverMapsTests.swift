@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Equilibrium
 
 // Maps with known fixed points for the solver tests, all acting on each sample independently.
@@ -23,8 +24,8 @@ func sqrtTwoMap(_ z: Tensor) -> Tensor { elementwise(z) { $0 - ($0 * $0 - 2) / 4
 /// and a different offset b_i for each sample. The fixed point solves (I − A) z = b directly.
 struct LinearMap {
     let dim: Int
-    let a: [Float]          // D×D row-major
-    let b: [[Float]]        // per sample
+    let a: [Float]  // D×D row-major
+    let b: [[Float]]  // per sample
 
     init(dim: Int, batch: Int, rho: Double, seed: UInt64) {
         var rng = TestRandom(seed: seed)
@@ -96,10 +97,15 @@ struct LinearMap {
 }
 
 /// Runs the solver with a counting wrapper around f; returns the result, stats and the number of f calls.
-func countingSolve(_ f: (Tensor) -> Tensor, _ z0: Tensor,
-                   _ config: SolverConfig) -> (z: Tensor, stats: SolverStats, calls: Int) {
+func countingSolve(
+    _ f: (Tensor) -> Tensor, _ z0: Tensor,
+    _ config: SolverConfig
+) -> (z: Tensor, stats: SolverStats, calls: Int) {
     var calls = 0
-    let (z, stats) = solveFixedPoint({ calls += 1; return f($0) }, initial: z0, config: config)
+    let (z, stats) = solveFixedPoint(
+        {
+            calls += 1; return f($0)
+        }, initial: z0, config: config)
     return (z, stats, calls)
 }
 
@@ -134,8 +140,8 @@ func maxDeviation(_ z: Tensor, from target: Float) -> Float {
         var trace = 0.0, frob = 0.0
         for r in 0..<8 { trace += Double(map.a[r * 8 + r]) }
         for x in map.a { frob += Double(x) * Double(x) }
-        #expect(Swift.abs(trace) < 1e-5)                 // eigenvalues symmetric around 0
-        #expect(frob > 8 * 0.3 * 0.3)                     // not degenerate
+        #expect(Swift.abs(trace) < 1e-5)  // eigenvalues symmetric around 0
+        #expect(frob > 8 * 0.3 * 0.3)  // not degenerate
     }
 
     @Test func elementwiseFixtureFixedPoints() {

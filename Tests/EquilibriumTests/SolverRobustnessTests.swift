@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Equilibrium
 
 /// Per-sample independence, divergence and NaN handling, stalls, configuration errors.
@@ -10,8 +11,10 @@ import _TestSupport
     func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
 
     /// Solves a batch, then every sample alone, and requires bitwise-equal results and per-sample statistics.
-    func expectBatchIndependence(kind: SolverKind, returnLowest: Bool,
-                                 z0: Tensor, f: (Tensor, [Int]) -> Tensor, tolerance: Float) {
+    func expectBatchIndependence(
+        kind: SolverKind, returnLowest: Bool,
+        z0: Tensor, f: (Tensor, [Int]) -> Tensor, tolerance: Float
+    ) {
         let batch = z0.shape[0]
         let config = SolverConfig(kind: kind, maxSteps: 25, tolerance: tolerance, returnLowestResidual: returnLowest)
         let all = countingSolve({ f($0, Array(0..<batch)) }, z0, config)
@@ -40,13 +43,15 @@ import _TestSupport
         scalars += (0..<dim).map { _ in rng.uniform(0, 1) }
         scalars += [Float](repeating: .nan, count: dim)
         let z0 = Tensor(shape: [4, dim], scalars: scalars)
-        expectBatchIndependence(kind: kind, returnLowest: returnLowest, z0: z0,
-                                f: { z, _ in cosMap(z) }, tolerance: 1e-4)
+        expectBatchIndependence(
+            kind: kind, returnLowest: returnLowest, z0: z0,
+            f: { z, _ in cosMap(z) }, tolerance: 1e-4)
 
         let map = LinearMap(dim: dim, batch: 3, rho: 0.9, seed: 17)
         let z1 = rng.tensor([3, dim], -1, 1)
-        expectBatchIndependence(kind: kind, returnLowest: returnLowest, z0: z1,
-                                f: { z, rows in map.apply(z, samples: rows) }, tolerance: 1e-3)
+        expectBatchIndependence(
+            kind: kind, returnLowest: returnLowest, z0: z1,
+            f: { z, rows in map.apply(z, samples: rows) }, tolerance: 1e-3)
     }
 
     @Test func naiveFlagsTheRepellingAffineMapAsDiverged() {
@@ -57,8 +62,8 @@ import _TestSupport
         #expect(stats.diverged == [true, true])
         #expect(stats.converged == [false, false])
         #expect(stats.stalled == [false, false])
-        #expect(calls == 11)                             // evaluation k measures 2^(k−1): 512 ≤ 1e3 < 1024
-        #expect(z.scalars == [2047, 2047])               // f(2^10 − 1), the last output
+        #expect(calls == 11)  // evaluation k measures 2^(k−1): 512 ≤ 1e3 < 1024
+        #expect(z.scalars == [2047, 2047])  // f(2^10 − 1), the last output
     }
 
     @Test(arguments: [SolverKind.anderson, .broyden])
@@ -92,7 +97,7 @@ import _TestSupport
         let (_, stats, calls) = countingSolve(f, Tensor(shape: [2, 3], repeating: 0), config)
         #expect(stats.diverged == [true, true])
         #expect(stats.converged == [false, false])
-        #expect(calls == 2)                              // frozen at the first non-finite residual
+        #expect(calls == 2)  // frozen at the first non-finite residual
         #expect(stats.finalAbsoluteResidual.allSatisfy { $0.isNaN })
         #expect(stats.lowestAbsoluteResidual.allSatisfy { $0.isFinite })
     }
@@ -100,7 +105,7 @@ import _TestSupport
     @Test(arguments: SolverKind.allCases)
     func nanInTheStartIsFlaggedAndDoesNotSpread(kind: SolverKind) {
         var scalars = [Float](repeating: 0, count: 8)
-        scalars[5] = .nan                                // sample 1 of 2 (D = 4)
+        scalars[5] = .nan  // sample 1 of 2 (D = 4)
         let config = SolverConfig(kind: kind, maxSteps: 60, tolerance: 1e-5)
         let (z, stats, _) = countingSolve(cosMap, Tensor(shape: [2, 4], scalars: scalars), config)
         #expect(stats.diverged == [false, true])
@@ -120,8 +125,9 @@ import _TestSupport
         #expect(calls == stats.evaluations)
         #expect(Swift.abs(stats.finalAbsoluteResidual[0] - Float(3.0.squareRoot())) < 1e-3)
         // A converging run is not stalled.
-        let ok = countingSolve(cosMap, Tensor(shape: [1, 3], repeating: 0),
-                               SolverConfig(kind: kind, maxSteps: 3, tolerance: 0))
+        let ok = countingSolve(
+            cosMap, Tensor(shape: [1, 3], repeating: 0),
+            SolverConfig(kind: kind, maxSteps: 3, tolerance: 0))
         #expect(ok.stats.stalled == [false])
     }
 
@@ -152,8 +158,11 @@ import _TestSupport
     @Test func solverKindParsesNames() throws {
         #expect(try SolverKind(parsing: "Anderson") == .anderson)
         #expect(try SolverKind(parsing: "naive") == .naive)
-        #expect(throws: EquilibriumError.unknownName(field: "solver", value: "newton",
-                                                     allowed: ["naive", "anderson", "broyden"])) {
+        #expect(
+            throws: EquilibriumError.unknownName(
+                field: "solver", value: "newton",
+                allowed: ["naive", "anderson", "broyden"])
+        ) {
             try SolverKind(parsing: "newton")
         }
     }

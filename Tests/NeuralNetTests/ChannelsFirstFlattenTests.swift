@@ -1,7 +1,7 @@
+import NeuralNet
+import TensorCore
 // The flatten in PyTorch's (c, h, w) order: by hand, and its backward against finite differences.
 import Testing
-import TensorCore
-import NeuralNet
 import _TestSupport
 
 @Suite("ChannelsFirstFlatten")

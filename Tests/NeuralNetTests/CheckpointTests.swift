@@ -1,8 +1,8 @@
 // ParameterStore checkpoints: round trip, and every mismatch is a clear error that loads nothing.
 import Foundation
-import Testing
-import TensorCore
 import NeuralNet
+import TensorCore
+import Testing
 
 @Suite("ParameterStore checkpoints")
 struct CheckpointTests {

@@ -1,7 +1,7 @@
+import NeuralNet
+import TensorCore
 // Layers: forward against the reference twins, backward against finite differences.
 import Testing
-import TensorCore
-import NeuralNet
 import _TestSupport
 
 /// Perturb γ/β away from their 1/0 initialisation so their gradients are exercised non-trivially.
@@ -43,8 +43,9 @@ struct LayerTests {
         randomize(p, seed: 6)
         var rng = TestRandom(seed: UInt64(channels))
         let x = rng.tensor([3, 3, 5, channels], -2, 3)
-        let ref = Reference.groupNorm(x, groups: groups, gamma: p.tensor(layer.gamma), beta: p.tensor(layer.beta),
-                                      epsilon: layer.epsilon)
+        let ref = Reference.groupNorm(
+            x, groups: groups, gamma: p.tensor(layer.gamma), beta: p.tensor(layer.beta),
+            epsilon: layer.epsilon)
         #expect(relativeMaxError(layer(x, p), ref) < 1e-5)
         let e = layerGradientErrors(layer, p, input: x, step: 1e-2)
         #expect(e.input < 5e-3 && e.parameters < 5e-3, "\(e)")
@@ -59,8 +60,9 @@ struct LayerTests {
         var rng = TestRandom(seed: UInt64(20 + count))
         let x = rng.tensor([3, 4, 5, 16], -2, 3)
         let addends = (0..<count).map { _ in rng.tensor([3, 4, 5, 16], -1, 1) }
-        var expected = Reference.groupNorm(x, groups: 4, gamma: p.tensor(layer.gamma), beta: p.tensor(layer.beta),
-                                           epsilon: layer.epsilon)
+        var expected = Reference.groupNorm(
+            x, groups: 4, gamma: p.tensor(layer.gamma), beta: p.tensor(layer.beta),
+            epsilon: layer.epsilon)
         for a in addends { expected = expected + a }
         for relu in [false, true] {
             let (y, cache) = layer.forward(x, p, adding: addends, relu: relu)
@@ -150,19 +152,31 @@ struct LossTests {
         let x = rng.tensor([3, 5], -2, 2), r = rng.tensor([3, 5])
         func run(_ v: [Float], log: Bool) -> Tensor {
             var y = Tensor(shape: [3, 5])
-            v.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer {
-                if log { Softmax.logForward(rows: 3, width: 5, px.baseAddress!, $0.baseAddress!) }
-                else { Softmax.forward(rows: 3, width: 5, px.baseAddress!, $0.baseAddress!) }
-            } }
+            v.withUnsafeBufferPointer { px in
+                y.withUnsafeMutableBufferPointer {
+                    if log {
+                        Softmax.logForward(rows: 3, width: 5, px.baseAddress!, $0.baseAddress!)
+                    } else {
+                        Softmax.forward(rows: 3, width: 5, px.baseAddress!, $0.baseAddress!)
+                    }
+                }
+            }
             return y
         }
         for log in [false, true] {
             let y = run(x.scalars, log: log)
             var dx = Tensor(shape: [3, 5])
-            y.withUnsafeBufferPointer { py in r.withUnsafeBufferPointer { pr in dx.withUnsafeMutableBufferPointer {
-                if log { Softmax.logBackward(rows: 3, width: 5, output: py.baseAddress!, pr.baseAddress!, $0.baseAddress!) }
-                else { Softmax.backward(rows: 3, width: 5, output: py.baseAddress!, pr.baseAddress!, $0.baseAddress!) }
-            } } }
+            y.withUnsafeBufferPointer { py in
+                r.withUnsafeBufferPointer { pr in
+                    dx.withUnsafeMutableBufferPointer {
+                        if log {
+                            Softmax.logBackward(rows: 3, width: 5, output: py.baseAddress!, pr.baseAddress!, $0.baseAddress!)
+                        } else {
+                            Softmax.backward(rows: 3, width: 5, output: py.baseAddress!, pr.baseAddress!, $0.baseAddress!)
+                        }
+                    }
+                }
+            }
             let fd = finiteDifferenceGradient(x.scalars, step: 1e-3) { probe(run($0, log: log), r) }
             #expect(relativeNormError(dx.scalars, fd) < 2e-3, "log: \(log)")
         }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
+
 @testable import NeuralNet
 
 /// Each corruption the reader must reject, written to a real file in a temporary directory.
@@ -18,8 +19,10 @@ struct SafeTensorsCorruptionTests {
 
     /// Write `bytes` to a temporary file, open it, and check the thrown error equals `expected(path)`
     /// and that its one-line description names the file.
-    func expectRejected(_ bytes: Data, _ expected: (String) -> NeuralNetError,
-                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectRejected(
+        _ bytes: Data, _ expected: (String) -> NeuralNetError,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let dir = try SafeTensorsFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("corrupt.safetensors")
@@ -107,24 +110,35 @@ struct SafeTensorsCorruptionTests {
 
     @Test("unknown dtype")
     func unknownDType() throws {
-        try expectRejected(Self.image(#"{"w":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}"#,
-                                      data: Self.eightBytes)) {
+        try expectRejected(
+            Self.image(
+                #"{"w":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}"#,
+                data: Self.eightBytes)
+        ) {
             .safetensorsUnknownDType(path: $0, tensor: "w", dtype: "F33")
         }
     }
 
     @Test("shape × dtype size differs from the offsets span")
     func sizeMismatch() throws {
-        try expectRejected(Self.image(#"{"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}}"#,
-                                      data: Array(repeating: 0, count: 20))) {
-            .safetensorsSizeMismatch(path: $0, tensor: "w", shape: [2, 3], dtype: "F32",
-                                     expectedBytes: 24, spanBytes: 20)
+        try expectRejected(
+            Self.image(
+                #"{"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}}"#,
+                data: Array(repeating: 0, count: 20))
+        ) {
+            .safetensorsSizeMismatch(
+                path: $0, tensor: "w", shape: [2, 3], dtype: "F32",
+                expectedBytes: 24, spanBytes: 20)
         }
         // The same span read as F16 would need 12 bytes.
-        try expectRejected(Self.image(#"{"h":{"dtype":"F16","shape":[2,3],"data_offsets":[0,8]}}"#,
-                                      data: Self.eightBytes)) {
-            .safetensorsSizeMismatch(path: $0, tensor: "h", shape: [2, 3], dtype: "F16",
-                                     expectedBytes: 12, spanBytes: 8)
+        try expectRejected(
+            Self.image(
+                #"{"h":{"dtype":"F16","shape":[2,3],"data_offsets":[0,8]}}"#,
+                data: Self.eightBytes)
+        ) {
+            .safetensorsSizeMismatch(
+                path: $0, tensor: "h", shape: [2, 3], dtype: "F16",
+                expectedBytes: 12, spanBytes: 8)
         }
     }
 
@@ -132,30 +146,38 @@ struct SafeTensorsCorruptionTests {
     func shapeOverflow() throws {
         let header = #"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#
         try expectRejected(Self.image(header, data: Self.eightBytes)) {
-            .safetensorsSizeMismatch(path: $0, tensor: "w", shape: [4_294_967_296, 4_294_967_296], dtype: "F32",
-                                     expectedBytes: .max, spanBytes: 8)
+            .safetensorsSizeMismatch(
+                path: $0, tensor: "w", shape: [4_294_967_296, 4_294_967_296], dtype: "F32",
+                expectedBytes: .max, spanBytes: 8)
         }
     }
 
     @Test("offsets beyond the data buffer")
     func offsetsOutOfBounds() throws {
-        try expectRejected(Self.image(#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
-                                      data: Self.eightBytes)) {
+        try expectRejected(
+            Self.image(
+                #"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+                data: Self.eightBytes)
+        ) {
             .safetensorsOffsetsOutOfBounds(path: $0, tensor: "w", begin: 0, end: 16, bufferSize: 8)
         }
     }
 
     @Test("offsets whose end precedes their begin")
     func offsetsReversed() throws {
-        try expectRejected(Self.image(#"{"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#,
-                                      data: Self.eightBytes)) {
+        try expectRejected(
+            Self.image(
+                #"{"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}}"#,
+                data: Self.eightBytes)
+        ) {
             .safetensorsBadEntry(path: $0, tensor: "w", reason: "'data_offsets' [8, 0] end before they begin")
         }
     }
 
     @Test("overlapping tensors")
     func overlap() throws {
-        let header = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"#
+        let header =
+            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"#
             + #""b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}"#
         try expectRejected(Self.image(header, data: Array(repeating: 0, count: 24))) {
             .safetensorsOverlap(path: $0, tensor: "b", other: "a")
@@ -169,7 +191,8 @@ struct SafeTensorsCorruptionTests {
 
     @Test("hole between two tensors")
     func holeBetween() throws {
-        let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+        let header =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
             + #""b":{"dtype":"F32","shape":[2],"data_offsets":[12,20]}}"#
         try expectRejected(Self.image(header, data: Array(repeating: 0, count: 20))) {
             .safetensorsHole(path: $0, begin: 8, end: 12)
@@ -178,8 +201,11 @@ struct SafeTensorsCorruptionTests {
 
     @Test("hole before the first tensor")
     func holeAtStart() throws {
-        try expectRejected(Self.image(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
-                                      data: Array(repeating: 0, count: 12))) {
+        try expectRejected(
+            Self.image(
+                #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                data: Array(repeating: 0, count: 12))
+        ) {
             .safetensorsHole(path: $0, begin: 0, end: 4)
         }
     }
@@ -197,8 +223,11 @@ struct SafeTensorsCorruptionTests {
 
     @Test("metadata values that are not strings")
     func metadataNotStrings() throws {
-        try expectRejected(Self.image(#"{"__metadata__":{"epochs":9},"a":\#(Self.f32Entry)}"#,
-                                      data: Self.eightBytes)) {
+        try expectRejected(
+            Self.image(
+                #"{"__metadata__":{"epochs":9},"a":\#(Self.f32Entry)}"#,
+                data: Self.eightBytes)
+        ) {
             .safetensorsBadMetadata(path: $0, reason: "the value of 'epochs' is a number, not a string")
         }
         try expectRejected(Self.image(#"{"__metadata__":["x"],"a":\#(Self.f32Entry)}"#, data: Self.eightBytes)) {
@@ -209,8 +238,9 @@ struct SafeTensorsCorruptionTests {
         }
     }
 
-    @Test("tensor entries with missing or mistyped fields",
-          arguments: [
+    @Test(
+        "tensor entries with missing or mistyped fields",
+        arguments: [
             (#"{"dtype":"F32","data_offsets":[0,8]}"#, "missing field 'shape'"),
             (#"{"shape":[2],"data_offsets":[0,8]}"#, "missing field 'dtype'"),
             (#"{"dtype":"F32","shape":[2]}"#, "missing field 'data_offsets'"),
@@ -222,7 +252,7 @@ struct SafeTensorsCorruptionTests {
             (#"{"dtype":"F32","shape":[2],"data_offsets":[0]}"#, "'data_offsets' must be two non-negative integers [begin, end]"),
             (#"{"dtype":"F32","shape":[2],"data_offsets":[0,8.5]}"#, "'data_offsets' must be two non-negative integers [begin, end]"),
             ("[1]", "the entry is an array, not an object"),
-          ])
+        ])
     func badEntry(entry: String, reason: String) throws {
         try expectRejected(Self.image(#"{"w":\#(entry)}"#, data: Self.eightBytes)) {
             .safetensorsBadEntry(path: $0, tensor: "w", reason: reason)

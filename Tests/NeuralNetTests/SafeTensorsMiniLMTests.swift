@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
+
 @testable import NeuralNet
 
 /// The real all-MiniLM-L6-v2 checkpoint (90 MB), when this machine has it.
@@ -33,9 +34,11 @@ enum MiniLMCheckpoint {
 
 @Suite("SafeTensorsFile on the real MiniLM checkpoint")
 struct SafeTensorsMiniLMTests {
-    @Test("all 104 tensors match the reference reader's shapes, sums and first values",
-          .enabled(if: MiniLMCheckpoint.url != nil,
-                   "all-MiniLM-L6-v2 model.safetensors not found (set EQUICERT_MINILM; see data/README.md)"))
+    @Test(
+        "all 104 tensors match the reference reader's shapes, sums and first values",
+        .enabled(
+            if: MiniLMCheckpoint.url != nil,
+            "all-MiniLM-L6-v2 model.safetensors not found (set EQUICERT_MINILM; see data/README.md)"))
     func readsMiniLM() throws {
         let url = try #require(MiniLMCheckpoint.url)
         let clock = ContinuousClock()

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
+
 @testable import NeuralNet
 
 /// Fixtures written by the reference Python implementation (Scripts/gen-safetensors-fixture.py),
@@ -112,11 +113,11 @@ struct SafeTensorsReaderTests {
         #expect(floatFromHalfBits(0x7E00).isNaN)
         // Every finite half agrees with the standard-library conversion where one exists.
         #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-        for bits in UInt16.min...UInt16.max {
-            let mine = floatFromHalfBits(bits)
-            let std = Float(Float16(bitPattern: bits))
-            if std.isNaN { #expect(mine.isNaN) } else { #expect(mine.bitPattern == std.bitPattern) }
-        }
+            for bits in UInt16.min...UInt16.max {
+                let mine = floatFromHalfBits(bits)
+                let std = Float(Float16(bitPattern: bits))
+                if std.isNaN { #expect(mine.isNaN) } else { #expect(mine.bitPattern == std.bitPattern) }
+            }
         #endif
     }
 
@@ -127,7 +128,9 @@ struct SafeTensorsReaderTests {
         let st = try SafeTensorsFile(data: image, path: "f8.safetensors")
         #expect(try st.info("q").dtype == .float8E4M3)
         #expect(try Array(st.rawBytes("q")) == [0x38, 0x7E])
-        #expect(throws: NeuralNetError.safetensorsUnsupportedConversion(
-            path: "f8.safetensors", tensor: "q", dtype: "F8_E4M3")) { try st.float32("q") }
+        #expect(
+            throws: NeuralNetError.safetensorsUnsupportedConversion(
+                path: "f8.safetensors", tensor: "q", dtype: "F8_E4M3")
+        ) { try st.float32("q") }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
+
 @testable import NeuralNet
 
 @Suite("SafeTensorsWriter")
@@ -27,15 +28,21 @@ struct SafeTensorsWriterTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         var rng = SystemRandomNumberGenerator()
         let weights = Tensor(shape: [7, 5], scalars: (0..<35).map { _ in Float.random(in: -3...3, using: &rng) })
-        let special = Tensor(shape: [6], scalars: [.nan, .infinity, -.infinity, -0.0, .leastNonzeroMagnitude,
-                                                    .greatestFiniteMagnitude])
+        let special = Tensor(
+            shape: [6],
+            scalars: [
+                .nan, .infinity, -.infinity, -0.0, .leastNonzeroMagnitude,
+                .greatestFiniteMagnitude,
+            ])
         let tensors: [(name: String, tensor: Tensor)] = [
             ("conv1.weight", weights), ("head.bias", special),
             ("scalar", Tensor(shape: [], scalars: [0.5])), ("empty", Tensor(shape: [3, 0])),
             ("gn.weight", Tensor(shape: [1, 1, 3], scalars: [1, 2, 3])),
         ]
-        let metadata = ["arch": "deq-s", "sigma": "0.25", "command": "equicert train --epochs 9\n\"quoted\"",
-                        "unicode": "σ → ∞ é", "empty": ""]
+        let metadata = [
+            "arch": "deq-s", "sigma": "0.25", "command": "equicert train --epochs 9\n\"quoted\"",
+            "unicode": "σ → ∞ é", "empty": "",
+        ]
         let url = dir.appendingPathComponent("model.safetensors")
         try SafeTensorsWriter.write(tensors: tensors, metadata: metadata, to: url)
 
@@ -105,7 +112,8 @@ struct SafeTensorsWriterTests {
         let (length, header, data) = Self.split(image)
         #expect(length % 8 == 0)
         let unpadded = #"{"\#(name)":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
-        #expect(String(decoding: header, as: UTF8.self)
+        #expect(
+            String(decoding: header, as: UTF8.self)
                 == unpadded + String(repeating: " ", count: (8 - unpadded.utf8.count % 8) % 8))
         #expect(Array(data) == [0, 0, 0x80, 0x3F])
     }
@@ -130,11 +138,13 @@ struct SafeTensorsWriterTests {
         #expect(st.metadata == ["v": "2"])
     }
 
-    @Test("invalid tensor names are rejected before anything is written", arguments: [
-        ([("a", 1), ("a", 2)], "a", "the name occurs more than once"),
-        ([("", 1)], "", "the name is empty"),
-        ([("__metadata__", 1)], "__metadata__", "the name is reserved for the metadata"),
-    ] as [([(String, Float)], String, String)])
+    @Test(
+        "invalid tensor names are rejected before anything is written",
+        arguments: [
+            ([("a", 1), ("a", 2)], "a", "the name occurs more than once"),
+            ([("", 1)], "", "the name is empty"),
+            ([("__metadata__", 1)], "__metadata__", "the name is reserved for the metadata"),
+        ] as [([(String, Float)], String, String)])
     func invalidNames(named: [(String, Float)], bad: String, reason: String) throws {
         let dir = try SafeTensorsFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

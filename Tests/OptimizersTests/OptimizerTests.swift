@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Optimizers
 
 /// Run `optimizer` over the golden gradient/learning-rate sequence; the parameters after each step.
@@ -64,9 +65,11 @@ struct GoldenTests {
 
     @Test("the golden cases differ from each other (so each comparison is discriminating)")
     func casesDiffer() {
-        let cases = [OptimizerGolden.sgdPlain, OptimizerGolden.sgdMomentumDecay, OptimizerGolden.sgdNesterovMasked,
-                     OptimizerGolden.adam, OptimizerGolden.adamL2Masked, OptimizerGolden.adamW,
-                     OptimizerGolden.adamWMasked]
+        let cases = [
+            OptimizerGolden.sgdPlain, OptimizerGolden.sgdMomentumDecay, OptimizerGolden.sgdNesterovMasked,
+            OptimizerGolden.adam, OptimizerGolden.adamL2Masked, OptimizerGolden.adamW,
+            OptimizerGolden.adamWMasked,
+        ]
         for i in cases.indices {
             for j in cases.indices where j > i {
                 #expect(maxError(cases[i], cases[j]) > 100 * tolerance)
@@ -132,8 +135,9 @@ struct StateTests {
 
     @Test("resume from saved state continues exactly")
     func resume() throws {
-        try resumeMatches({ try SGD(momentum: 0.9, nesterov: true, weightDecay: 0.1, decayMask: masked) },
-                          golden: OptimizerGolden.sgdNesterovMasked)
+        try resumeMatches(
+            { try SGD(momentum: 0.9, nesterov: true, weightDecay: 0.1, decayMask: masked) },
+            golden: OptimizerGolden.sgdNesterovMasked)
         try resumeMatches({ try Adam(weightDecay: 0.1, decayMask: masked) }, golden: OptimizerGolden.adamL2Masked)
         try resumeMatches({ try AdamW() }, golden: OptimizerGolden.adamW)
     }
@@ -166,8 +170,9 @@ struct StateTests {
         #expect(throws: OptimizersError.missingStateBuffer(name: "momentum_buffer")) {
             try sgd.restore(OptimizerState(kind: "sgd", step: 4, buffers: [:]), parameterCount: 6)
         }
-        #expect(OptimizersError.stateSizeMismatch(name: "exp_avg", expected: 7, found: 6).description
-            == "optimizer state: buffer 'exp_avg' has 6 elements, the model has 7 parameters")
+        #expect(
+            OptimizersError.stateSizeMismatch(name: "exp_avg", expected: 7, found: 6).description
+                == "optimizer state: buffer 'exp_avg' has 6 elements, the model has 7 parameters")
     }
 
     @Test("invalid hyperparameters throw, naming the field")

@@ -1,9 +1,11 @@
 import Testing
+
 @testable import Optimizers
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @Suite("Learning-rate schedules")
@@ -22,7 +24,7 @@ struct ScheduleTests {
         #expect(s.lr(step: 0) == 0)
         #expect(close(s.lr(step: 50), 0.05))
         #expect(close(s.lr(step: 100), 0.1))
-        #expect(close(s.lr(step: 600), 0.001 + 0.099 * 0.5))         // p = 1/2: cos(π/2) = 0
+        #expect(close(s.lr(step: 600), 0.001 + 0.099 * 0.5))  // p = 1/2: cos(π/2) = 0
         #expect(close(s.lr(step: 350), 0.001 + 0.099 * 0.5 * (1 + cos(Double.pi / 4))))
         #expect(close(s.lr(step: 1100), 0.001) && close(s.lr(step: 5000), 0.001))
         // Monotone non-increasing after warm-up.

@@ -1,9 +1,10 @@
 // Mask generators, nesting, schedules and masked parameters.
 import Foundation
-import Testing
 import NeuralNet
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Pruning
 
 @Suite("Pruning masks")
@@ -77,8 +78,11 @@ struct MaskTests {
         p.register("embeddings.word_embeddings.weight", shape: [10, 4], initializer: .normal(std: 1))
         p.register("block.conv1.weight", shape: [2, 2, 3, 3], initializer: .normal(std: 1))
         p.register("head.fc.weight", shape: [3, 4], initializer: .normal(std: 1))
-        #expect(PrunableMatrices.names(in: p) == ["block.conv1.weight", "encoder.layer.0.attention.self.query.weight",
-                                                  "encoder.layer.0.output.dense.weight"])
+        #expect(
+            PrunableMatrices.names(in: p) == [
+                "block.conv1.weight", "encoder.layer.0.attention.self.query.weight",
+                "encoder.layer.0.output.dense.weight",
+            ])
         var set = try MaskSet(dense: PrunableMatrices.names(in: p), in: p)
         let slot = p.slot(named: "block.conv1.weight")!
         set.masks["block.conv1.weight"] = MaskGenerator.magnitude(Array(p.values[slot.range]), keep: 9)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Reports
 
 @Test("A row renders as Cohen's line; abstention is -1, 0.0, 0")
@@ -28,8 +29,12 @@ func roundTrip() throws {
     let path = dir.file("r.tsv")
     try CertificationReport.write(rows, to: path)
     let text = try dir.read("r.tsv")
-    #expect(text == reportText(["0\t1\t1\t0.735\t1\t0:00:03.250000", "20\t4\t-1\t0.0\t0\t0:00:01",
-                                "40\t2\t9\t0.000123\t0\t1 day, 0:00:01.500000", "60\t0\t0\t12.0\t1\t0:00:00"]))
+    #expect(
+        text
+            == reportText([
+                "0\t1\t1\t0.735\t1\t0:00:03.250000", "20\t4\t-1\t0.0\t0\t0:00:01",
+                "40\t2\t9\t0.000123\t0\t1 day, 0:00:01.500000", "60\t0\t0\t12.0\t1\t0:00:00",
+            ]))
     let back = try CertificationReport.read(path: path)
     #expect(back.rows.map(\.index) == [0, 20, 40, 60])
     #expect(back.rows.map(\.radius) == [0.735, 0, 0.000123, 12.0])
@@ -80,10 +85,12 @@ func malformedRows() {
 
 @Test("Wrong header, blank line, duplicate idx, truncated last line, unreadable file")
 func malformedFiles() throws {
-    #expect(reportsError { _ = try CertificationReport.parse("idx\tlabel\tpredict\tradius\tcorrect\n", path: "a") }
+    #expect(
+        reportsError { _ = try CertificationReport.parse("idx\tlabel\tpredict\tradius\tcorrect\n", path: "a") }
             == .badHeader(path: "a", found: "idx\tlabel\tpredict\tradius\tcorrect"))
     #expect(reportsError { _ = try CertificationReport.parse("", path: "a") } == .badHeader(path: "a", found: ""))
-    #expect(reportsError { _ = try CertificationReport.parse(reportText(["0\t1\t1\t0.5\t1\t0:00:01", ""]), path: "b") }
+    #expect(
+        reportsError { _ = try CertificationReport.parse(reportText(["0\t1\t1\t0.5\t1\t0:00:01", ""]), path: "b") }
             == .malformedRow(path: "b", line: 3, reason: "blank line"))
     let dup = reportText(["0\t1\t1\t0.5\t1\t0:00:01", "20\t1\t1\t0.5\t1\t0:00:01", "0\t1\t1\t0.5\t1\t0:00:02"])
     let dupError = reportsError { _ = try CertificationReport.parse(dup, path: "c.tsv") }
@@ -91,7 +98,8 @@ func malformedFiles() throws {
     #expect(dupError?.description == "c.tsv:4: duplicate idx 0 (first on line 2)")
     let truncated = reportText(["0\t1\t1\t0.5\t1\t0:00:01"]) + "20\t1\t1\t0.5\t1\t0:00:0"
     #expect(reportsError { _ = try CertificationReport.parse(truncated, path: "d") } == .truncatedLastLine(path: "d", line: 3))
-    #expect(reportsError { _ = try CertificationReport.read(path: "/nonexistent/x.tsv") }
+    #expect(
+        reportsError { _ = try CertificationReport.read(path: "/nonexistent/x.tsv") }
             == .fileUnreadable(path: "/nonexistent/x.tsv", reason: "no such file"))
     let dir = try TemporaryDirectory()
     defer { dir.cleanup() }

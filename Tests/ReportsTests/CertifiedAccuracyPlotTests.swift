@@ -1,8 +1,10 @@
 import Foundation
 import Testing
+
 @testable import Reports
+
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// Collects elements, path data and text of an XML document.
@@ -11,8 +13,10 @@ private final class SVGCollector: NSObject, XMLParserDelegate {
     var paths: [String] = []
     var texts: [String] = []
     private var text = ""
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         elements.append(name)
         if name == "path", let d = attributes["d"] { paths.append(d) }
         text = ""
@@ -38,8 +42,9 @@ private func row(_ i: Int, correct: Bool, radius: Double) -> CertificationRow {
 func svgWellFormed() {
     let a = [row(0, correct: true, radius: 0.5), row(1, correct: false, radius: 0.3)]
     let b = [row(0, correct: true, radius: 1.23), row(1, correct: true, radius: 0), row(2, correct: false, radius: 0)]
-    let plot = CertifiedAccuracyPlot(series: [.init(name: "A & <B>", rows: a), .init(name: "\"srs\" 'n'", rows: b)],
-                                     title: "σ = 0.25")
+    let plot = CertifiedAccuracyPlot(
+        series: [.init(name: "A & <B>", rows: a), .init(name: "\"srs\" 'n'", rows: b)],
+        title: "σ = 0.25")
     let (ok, svg) = parseSVG(plot.svg())
     #expect(ok)
     #expect(svg.elements.first == "svg")
@@ -85,7 +90,8 @@ func converterLookup() throws {
     #expect(found == SVGConverter(name: "convert", executable: fake))
     let svg = dir.file("p.svg")
     try CertifiedAccuracyPlot(series: []).writeSVG(to: svg)
-    #expect(reportsError { try found.convert(svg: svg, png: dir.file("p.png")) }
+    #expect(
+        reportsError { try found.convert(svg: svg, png: dir.file("p.png")) }
             == .conversionFailed(tool: "convert", path: dir.file("p.png"), reason: "exit 3 no delegate for svg"))
     #expect(!FileManager.default.fileExists(atPath: dir.file("p.png")))
     _ = try dir.write("rsvg-convert", "#!/bin/sh\nexit 0\n")

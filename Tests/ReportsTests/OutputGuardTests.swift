@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Reports
 
 @Test("OutputGuard: a new path passes; an existing file, a symlink to one or a dangling symlink is refused unless replaced or resumed")
@@ -11,9 +12,11 @@ func outputGuardExisting() throws {
     #expect(symlink("r.tsv", link) == 0 && symlink("nowhere.tsv", dangling) == 0)
     try OutputGuard.check(outputs: [fresh], inputs: [], existing: .refuse)
     for path in [existing, link, dangling] {
-        guard case .fileUnwritable(let p, let reason)? = reportsError({
-            try OutputGuard.check(outputs: [fresh, path], inputs: [], existing: .refuse)
-        }) else { Issue.record("\(path) not refused"); continue }
+        guard
+            case .fileUnwritable(let p, let reason)? = reportsError({
+                try OutputGuard.check(outputs: [fresh, path], inputs: [], existing: .refuse)
+            })
+        else { Issue.record("\(path) not refused"); continue }
         #expect(p == path && reason.contains("--force"))
         try OutputGuard.check(outputs: [path], inputs: [], existing: .replace)
         try OutputGuard.check(outputs: [path], inputs: [], existing: .resume)
@@ -31,9 +34,11 @@ func outputGuardInputs() throws {
     try FileManager.default.createDirectory(atPath: dir.file("sub"), withIntermediateDirectories: true)
     for output in [model, dir.file("alias"), dir.file("sub/../m.safetensors")] {
         for existing in [OutputGuard.Existing.refuse, .replace, .resume] {
-            guard case .fileUnwritable(_, let reason)? = reportsError({
-                try OutputGuard.check(outputs: [output], inputs: [model], existing: existing)
-            }) else { Issue.record("\(output) accepted with \(existing)"); continue }
+            guard
+                case .fileUnwritable(_, let reason)? = reportsError({
+                    try OutputGuard.check(outputs: [output], inputs: [model], existing: existing)
+                })
+            else { Issue.record("\(output) accepted with \(existing)"); continue }
             #expect(reason.contains("is the input \(model)"))
         }
     }

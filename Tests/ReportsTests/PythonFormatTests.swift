@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Reports
 
 // Golden values generated once with CPython 3 (`'{:.3}'.format(x)`, `str(datetime.timedelta(seconds=t))`,
@@ -67,8 +68,10 @@ func timedeltaMicrosecondsGolden() {
 
 @Test("Malformed times are rejected")
 func malformedTimes() {
-    for text in ["", "1", "0:0:01", "0:00:1", "0:00:01.5", "0:00:01.1234567", "0:60:00", "0:00:60", "x:00:00",
-                 "1 days, 0:00:00", "2 day, 0:00:00", "1 day,0:00:00", "0 days, 0:00:00", "-0:00:01", "0:00:01."] {
+    for text in [
+        "", "1", "0:0:01", "0:00:1", "0:00:01.5", "0:00:01.1234567", "0:60:00", "0:00:60", "x:00:00",
+        "1 days, 0:00:00", "2 day, 0:00:00", "1 day,0:00:00", "0 days, 0:00:00", "-0:00:01", "0:00:01.",
+    ] {
         #expect(PythonFormat.parseTimedelta(Substring(text)) == nil, "'\(text)'")
     }
 }

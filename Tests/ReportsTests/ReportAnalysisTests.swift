@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Reports
 
 /// Ten hand-made rows. Correct rows have radii 0.5, 0.25, 1.23, 0.0, 0.749, 1.0, 0.251 (7 of 10);
@@ -98,7 +99,8 @@ func analyzeErrors() throws {
     let empty = try dir.write("empty.tsv", reportText([]))
     #expect(reportsError { _ = try ReportAnalysis.analyze(paths: [hand, empty]) } == .emptyReport(path: empty))
     #expect(reportsError { _ = try ReportAnalysis.analyze(paths: [hand], baseline: empty) } == .emptyReport(path: empty))
-    #expect(reportsError { _ = try ReportAnalysis.analyze(paths: [hand], names: ["a", "b"]) }
+    #expect(
+        reportsError { _ = try ReportAnalysis.analyze(paths: [hand], names: ["a", "b"]) }
             == .invalidOption(name: "names", value: "a,b", reason: "2 names for 1 reports"))
     #expect(reportsError { _ = try ReportAnalysis.analyze(paths: []) } != nil)
     #expect(try ReportAnalysis.parseRadii("0, 0.25,1") == [0, 0.25, 1])

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Reports
 
 private func report(_ path: String, _ lines: [String]) throws -> CertificationReport {
@@ -11,9 +12,11 @@ func mergeDisjoint() throws {
     let b = try report("part2.tsv", ["20\t3\t3\t1.23\t1\t0:00:03", "60\t4\t5\t0.1\t0\t0:00:04"])
     let merged = try ReportMerge.merge([a, b])
     #expect(merged.map(\.index) == [0, 20, 40, 60])
-    #expect(CertificationReport.render(merged) == reportText([
-        "0\t2\t-1\t0.0\t0\t0:00:02", "20\t3\t3\t1.23\t1\t0:00:03", "40\t1\t1\t0.5\t1\t0:00:01", "60\t4\t5\t0.1\t0\t0:00:04",
-    ]))
+    #expect(
+        CertificationReport.render(merged)
+            == reportText([
+                "0\t2\t-1\t0.0\t0\t0:00:02", "20\t3\t3\t1.23\t1\t0:00:03", "40\t1\t1\t0.5\t1\t0:00:01", "60\t4\t5\t0.1\t0\t0:00:04",
+            ]))
     #expect(try ReportMerge.merge([]).isEmpty)
 }
 
@@ -23,8 +26,11 @@ func mergeConflict() throws {
     for other in ["20\t1\t2\t0.5\t0\t0:00:01", "20\t1\t1\t0.51\t1\t0:00:01", "20\t2\t2\t0.5\t1\t0:00:01"] {
         let b = try report("part2.tsv", ["40\t1\t1\t0.5\t1\t0:00:01", other])
         let error = reportsError { _ = try ReportMerge.merge([a, b], allowDuplicates: true) }
-        #expect(error == .conflictingRows(index: 20, path: "part1.tsv", row: "20\t1\t1\t0.5\t1\t0:00:01",
-                                          otherPath: "part2.tsv", otherRow: other))
+        #expect(
+            error
+                == .conflictingRows(
+                    index: 20, path: "part1.tsv", row: "20\t1\t1\t0.5\t1\t0:00:01",
+                    otherPath: "part2.tsv", otherRow: other))
         #expect(error?.description.hasPrefix("idx 20: conflicting rows in part1.tsv (") == true)
         #expect(error?.description.contains("and part2.tsv (") == true)
     }

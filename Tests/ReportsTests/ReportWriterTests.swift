@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Reports
 
 private func rows(_ n: Int) -> [CertificationRow] {
@@ -107,7 +108,9 @@ func concurrentAppends() async throws {
     #expect(back.rows.count == all.count)
 }
 
-@Test("AppendOnlyLineFile: resume keeps complete lines, cuts a line truncated inside a multi-byte character, appends after them; createNew refuses an existing file")
+@Test(
+    "AppendOnlyLineFile: resume keeps complete lines, cuts a line truncated inside a multi-byte character, appends after them; createNew refuses an existing file"
+)
 func appendOnlyLineFileResume() throws {
     let dir = try TemporaryDirectory()
     defer { dir.cleanup() }

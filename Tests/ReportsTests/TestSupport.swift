@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Reports
 
 /// A fresh temporary directory for one test, removed by `cleanup()`.

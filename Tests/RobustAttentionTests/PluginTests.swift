@@ -1,10 +1,11 @@
+import NeuralNet
+import TensorCore
 // Plugging the robust rule into a ViT: calibration from clean distances, per-layer penalties, gradients of the
 // whole model through the robust layers, and the errors of bad settings.
 import Testing
-import NeuralNet
-import TensorCore
 import Transformers
 import _TestSupport
+
 @testable import RobustAttention
 
 struct ViTAsLayer: Layer {
@@ -15,8 +16,9 @@ struct ViTAsLayer: Layer {
 
 @Suite("Robust attention plug-in")
 struct PluginTests {
-    static let tiny = ViTConfiguration(imageHeight: 8, imageWidth: 8, channels: 1, patchSize: 2, hiddenSize: 8,
-                                       layerCount: 2, headCount: 2, mlpSize: 12, classes: 3)
+    static let tiny = ViTConfiguration(
+        imageHeight: 8, imageWidth: 8, channels: 1, patchSize: 2, hiddenSize: 8,
+        layerCount: 2, headCount: 2, mlpSize: 12, classes: 3)
 
     @Test("calibration: the quantiles are those of the clean distances; auto γ/δ land per layer; vanilla changes nothing")
     func calibrationAndInstall() throws {
@@ -40,12 +42,13 @@ struct PluginTests {
             #expect(pen == .mcp(gamma: c.quantile(0.9, layer: l)))
         }
         let robust = vit(x, p)
-        #expect(relativeMaxError(robust, plain) > 1e-4)   // the rule is really in place
+        #expect(relativeMaxError(robust, plain) > 1e-4)  // the rule is really in place
 
         try vit.installRobustAttention(try RobustAttentionSettings(rule: .vanilla)) { _ in Issue.record("no calibration needed") }
         #expect(relativeMaxError(vit(x, p), plain) < 1e-6)
         // Absolute parameters need no calibration pass.
-        try vit.installRobustAttention(try RobustAttentionSettings(rule: .huber, delta: .absolute(0.3))) { _ in Issue.record("no calibration needed") }
+        try vit.installRobustAttention(try RobustAttentionSettings(rule: .huber, delta: .absolute(0.3))) { _ in Issue.record("no calibration needed")
+        }
         #expect(relativeMaxError(vit(x, p), plain) > 1e-4)
         #expect(try RobustAttentionSettings(rule: .huber, delta: .absolute(0.3)).summary(layers: 2, calibration: nil).contains("huber(δ=0.3)"))
     }
@@ -73,8 +76,10 @@ struct PluginTests {
         #expect(try DistanceParameter(parsing: "q0.75", name: "gamma", defaultQuantile: 0.9) == .quantile(0.75))
         #expect(try DistanceParameter(parsing: "4", name: "gamma", defaultQuantile: 0.9) == .absolute(4))
         let p = ParameterStore(seed: 1)
-        var empty = VisionTransformer(ViTConfiguration(imageHeight: 8, imageWidth: 8, patchSize: 4, hiddenSize: 8, layerCount: 0,
-                                                       headCount: 2, mlpSize: 8, classes: 2), in: p)
+        var empty = VisionTransformer(
+            ViTConfiguration(
+                imageHeight: 8, imageWidth: 8, patchSize: 4, hiddenSize: 8, layerCount: 0,
+                headCount: 2, mlpSize: 8, classes: 2), in: p)
         #expect(throws: RobustAttentionError.self) {
             try empty.installRobustAttention(try RobustAttentionSettings(rule: .l1)) { _ in }
         }

@@ -30,12 +30,16 @@ struct ReferenceRobust {
             for i in 0..<t { for j in 0..<t { for c in 0..<d { z[i * d + c] += A[i * t + j] * V[j * d + c] } } }
             for k in 0..<steps {
                 var w = [Double](repeating: 0, count: t * t)
-                if let frozen { w = frozen[k * g + grp] } else {
-                    for i in 0..<t { for j in 0..<t {
-                        var s = 0.0
-                        for c in 0..<d { let x = z[i * d + c] - V[j * d + c]; s += x * x }
-                        w[i * t + j] = weight(s.squareRoot())
-                    } }
+                if let frozen {
+                    w = frozen[k * g + grp]
+                } else {
+                    for i in 0..<t {
+                        for j in 0..<t {
+                            var s = 0.0
+                            for c in 0..<d { let x = z[i * d + c] - V[j * d + c]; s += x * x }
+                            w[i * t + j] = weight(s.squareRoot())
+                        }
+                    }
                 }
                 weights.append(w)
                 var next = [Double](repeating: 0, count: t * d)

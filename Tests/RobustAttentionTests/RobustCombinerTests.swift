@@ -1,11 +1,12 @@
 // The robust IRLS combiner against a direct double-precision reference, its gradients (full and detached) against
 // central differences of that reference, and the behaviour the method is for.
 import Foundation
-import Testing
 import NeuralNet
 import TensorCore
+import Testing
 import Transformers
 import _TestSupport
+
 @testable import RobustAttention
 
 /// Random attention rows (softmax of random logits; the last `padding` keys of every row get weight 0, as padding).
@@ -56,7 +57,9 @@ struct RobustCombinerTests {
         for j in 0..<t { vs += j == 4 ? [20, -20] : [1 + 0.05 * Float(j), 1 - 0.05 * Float(j)] }
         let v = Tensor(shape: [1, t, 2], scalars: vs)
         let plain = WeightedSumCombiner().forward(attention: a, values: v).output
-        func distanceToInliers(_ o: Tensor) -> Float { ((o.scalars[0] - 1.075) * (o.scalars[0] - 1.075) + (o.scalars[1] - 0.925) * (o.scalars[1] - 0.925)).squareRoot() }
+        func distanceToInliers(_ o: Tensor) -> Float {
+            ((o.scalars[0] - 1.075) * (o.scalars[0] - 1.075) + (o.scalars[1] - 0.925) * (o.scalars[1] - 0.925)).squareRoot()
+        }
         // Plain attention sits ≈ 5.6 from the inliers and ≈ 21 from the outlier: γ must lie between the two, or
         // every weight is clamped to ε and the rule is plain attention (the calibration pitfall of the spec).
         for p in [RobustPenalty.l1, .huber(delta: 0.8), .mcp(gamma: 12), .huberMCP(delta: 3, gamma: 12)] {

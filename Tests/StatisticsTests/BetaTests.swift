@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Statistics
 
 struct BetaFixture: Decodable {
@@ -110,9 +111,11 @@ struct BetaTests {
     /// probabilities down to 1e-300; the tolerance is the forward function's sensitivity to the last bit of
     /// x (|d ln I / d ln x|·ε, evaluated from the density) plus a few ulp.
     @Test func inverseRoundTrip() {
-        let parameters: [(Double, Double)] = [(0.001, 1), (0.05, 0.05), (0.5, 0.5), (0.37, 12.9), (12.9, 0.37),
-                                              (3, 5), (7560, 841), (1e6, 1), (1e6, 1.5), (1e6, 1e6),
-                                              (7.25, 1e6), (123.456, 666.556)]
+        let parameters: [(Double, Double)] = [
+            (0.001, 1), (0.05, 0.05), (0.5, 0.5), (0.37, 12.9), (12.9, 0.37),
+            (3, 5), (7560, 841), (1e6, 1), (1e6, 1.5), (1e6, 1e6),
+            (7.25, 1e6), (123.456, 666.556),
+        ]
         let probabilities = [1e-300, 1e-50, 1e-9, 0.0005, 0.05, 0.3, 0.5, 0.77, 0.999, 1 - 1e-12]
         for (a, b) in parameters {
             var previous = 0.0
@@ -124,14 +127,17 @@ struct BetaTests {
                 // p = 0.999 gives x within 2⁻⁵³ of 1) have nothing to round-trip.
                 if x < Double.leastNormalMagnitude || x >= (1.0).nextDown { continue }
                 let target = p <= 0.5 ? p : 1 - p
-                let back = p <= 0.5 ? Beta.regularizedIncomplete(x, a: a, b: b)
-                                    : Beta.regularizedIncompleteComplement(x, a: a, b: b)
+                let back =
+                    p <= 0.5
+                    ? Beta.regularizedIncomplete(x, a: a, b: b)
+                    : Beta.regularizedIncompleteComplement(x, a: a, b: b)
                 let logDensity = (a - 1) * log(x) + (b - 1) * log1p(-x) - Beta.logBeta(a, b)
                 let sensitivity = exp(logDensity) * x / target  // |d ln I / d ln x|
                 // x is within 1 ulp (≤ 2ε relative) of the root; both evaluations carry the forward error.
                 let tolerance = 4e-15 + 4 * Double.ulpOfOne * sensitivity + 2 * Self.tolerance(a, b)
-                #expect(relativeError(back, target) <= tolerance,
-                        "I(I⁻¹(\(p))) = \(back) for a = \(a), b = \(b), x = \(x)")
+                #expect(
+                    relativeError(back, target) <= tolerance,
+                    "I(I⁻¹(\(p))) = \(back) for a = \(a), b = \(b), x = \(x)")
                 // The complement inverse at 1 − p (exact for p ≥ ½) solves the same equation.
                 if p >= 0.5 {
                     let other = Beta.inverseRegularizedIncompleteComplement(1 - p, a: a, b: b)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Statistics
 
 struct BinomialFixture: Decodable {

@@ -1,8 +1,8 @@
 import Foundation
 import TensorCore
 import Testing
-@testable import Statistics
 
+@testable import Statistics
 
 @Suite("Clopper–Pearson coverage on a synthetic Bernoulli classifier")
 struct CoverageTests {
@@ -37,12 +37,14 @@ struct CoverageTests {
         #expect(exactMiss <= alpha, "exact miss probability \(exactMiss) > α")
         #expect(missRate <= alpha + 4 * sigma, "simulated miss rate \(missRate)")
         let sigmaExact = (exactMiss * (1 - exactMiss) / Double(reps)).squareRoot()
-        #expect(abs(missRate - exactMiss) <= 4 * max(sigmaExact, 1 / Double(reps)),
-                "simulated miss rate \(missRate) vs exact \(exactMiss)")
+        #expect(
+            abs(missRate - exactMiss) <= 4 * max(sigmaExact, 1 / Double(reps)),
+            "simulated miss rate \(missRate) vs exact \(exactMiss)")
         let meanBound = boundSum / Double(reps)
         let halfWidth = -Normal.quantile(alpha) * (pA * (1 - pA) / Double(n)).squareRoot()
-        #expect(meanBound < pA && pA - meanBound < 1.5 * halfWidth,
-                "mean bound \(meanBound) vs p_A \(pA), normal-approximation distance \(halfWidth)")
+        #expect(
+            meanBound < pA && pA - meanBound < 1.5 * halfWidth,
+            "mean bound \(meanBound) vs p_A \(pA), normal-approximation distance \(halfWidth)")
     }
 
     /// Same check at a realistic CERTIFY setting's α = 0.001 through the exact miss probability only

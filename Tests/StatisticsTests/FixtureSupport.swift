@@ -5,8 +5,9 @@ import Testing
 /// Fixtures directory. Each table is an array of numeric rows; the column order is in the JSON's "columns".
 struct Fixture<Tables: Decodable> {
     static func load(_ name: String) throws -> Tables {
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
-                               "fixture \(name).json missing: run Scripts/gen-statistics-golden.py")
+        let url = try #require(
+            Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
+            "fixture \(name).json missing: run Scripts/gen-statistics-golden.py")
         return try JSONDecoder().decode(Tables.self, from: Data(contentsOf: url))
     }
 }

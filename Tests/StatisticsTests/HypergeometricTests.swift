@@ -1,8 +1,8 @@
 import Foundation
 import TensorCore
 import Testing
+
 @testable import Statistics
-import TensorCore
 
 struct HypergeometricFixture: Decodable {
     /// [population, marked, draws, x, scipy hypergeom.cdf, scipy logpmf (−1e308 where the pmf is 0)]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Statistics
 
 struct NormalFixture: Decodable {
@@ -44,8 +45,9 @@ struct NormalTests {
             let err = relativeError(value, exact)
             worst = max(worst, err)
             #expect(err <= 1e-15, "Φ⁻¹(\(p)) = \(value), mpmath \(exact)")
-            #expect(relativeError(value, scipy) <= (abs(exact) < 1e-6 ? 1e-9 : 1e-12),
-                    "Φ⁻¹(\(p)) = \(value), SciPy \(scipy)")
+            #expect(
+                relativeError(value, scipy) <= (abs(exact) < 1e-6 ? 1e-9 : 1e-12),
+                "Φ⁻¹(\(p)) = \(value), SciPy \(scipy)")
         }
         print("Normal.quantile worst relative error vs mpmath: \(worst)")
     }

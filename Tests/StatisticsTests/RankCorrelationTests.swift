@@ -1,5 +1,5 @@
-import Testing
 import Statistics
+import Testing
 
 @Suite("Spearman rank correlation")
 struct RankCorrelationTests {

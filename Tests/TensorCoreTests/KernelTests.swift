@@ -1,7 +1,7 @@
+import TensorCore
 // Fast kernels held to their naive reference twins on random shapes (odd sizes included),
 // and every backward checked against finite differences.
 import Testing
-import TensorCore
 import _TestSupport
 
 /// Run `body` with read-only pointers of several tensors (helper for kernel calls in tests).
@@ -35,30 +35,36 @@ struct Conv2DTests {
     static let cases: [Case] = [
         Case(b: 2, h: 7, w: 5, ci: 3, co: 4, k: 3, s: 1, p: 1),
         Case(b: 3, h: 9, w: 9, ci: 1, co: 5, k: 3, s: 2, p: 1),
-        Case(b: 1, h: 6, w: 8, ci: 5, co: 3, k: 1, s: 1, p: 0),   // pointwise fast path
+        Case(b: 1, h: 6, w: 8, ci: 5, co: 3, k: 1, s: 1, p: 0),  // pointwise fast path
         Case(b: 2, h: 11, w: 6, ci: 2, co: 7, k: 5, s: 3, p: 2),
         Case(b: 2, h: 4, w: 4, ci: 3, co: 2, k: 2, s: 2, p: 0),
-        Case(b: 5, h: 14, w: 14, ci: 8, co: 16, k: 3, s: 1, p: 1), // DEQ-like, several chunks below
+        Case(b: 5, h: 14, w: 14, ci: 8, co: 16, k: 3, s: 1, p: 1),  // DEQ-like, several chunks below
     ]
 
     func geometry(_ c: Case) -> Conv2DGeometry {
-        Conv2DGeometry(batch: c.b, height: c.h, width: c.w, inChannels: c.ci, outChannels: c.co,
-                       kernelHeight: c.k, kernelWidth: c.k, stride: c.s, padding: c.p)
+        Conv2DGeometry(
+            batch: c.b, height: c.h, width: c.w, inChannels: c.ci, outChannels: c.co,
+            kernelHeight: c.k, kernelWidth: c.k, stride: c.s, padding: c.p)
     }
 
     func run(_ c: Case, x: Tensor, w: Tensor, bias: Tensor, chunkBytes: Int = Conv2D.chunkBytes) -> Tensor {
         let g = geometry(c)
         var wp = [Float](repeating: 0, count: w.count)
         var y = Tensor(shape: [c.b, g.outHeight, g.outWidth, c.co])
-        x.withUnsafeBufferPointer { px in w.withUnsafeBufferPointer { pw in bias.withUnsafeBufferPointer { pb in
-            wp.withUnsafeMutableBufferPointer { pwp in
-                Conv2D.packWeight(g, pw.baseAddress!, into: pwp.baseAddress!)
-                y.withUnsafeMutableBufferPointer { py in
-                    Conv2D.forward(g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, bias: pb.baseAddress!,
-                                   output: py.baseAddress!, chunkBytes: chunkBytes)
+        x.withUnsafeBufferPointer { px in
+            w.withUnsafeBufferPointer { pw in
+                bias.withUnsafeBufferPointer { pb in
+                    wp.withUnsafeMutableBufferPointer { pwp in
+                        Conv2D.packWeight(g, pw.baseAddress!, into: pwp.baseAddress!)
+                        y.withUnsafeMutableBufferPointer { py in
+                            Conv2D.forward(
+                                g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, bias: pb.baseAddress!,
+                                output: py.baseAddress!, chunkBytes: chunkBytes)
+                        }
+                    }
                 }
             }
-        } } }
+        }
         return y
     }
 
@@ -66,7 +72,7 @@ struct Conv2DTests {
     func forwardMatchesReference(_ c: Case) {
         var rng = TestRandom(seed: UInt64(c.h * 100 + c.ci))
         let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k]), bias = rng.tensor([c.co])
-        for chunk in [Conv2D.chunkBytes, 4096] {   // small chunks exercise the row-chunk boundaries
+        for chunk in [Conv2D.chunkBytes, 4096] {  // small chunks exercise the row-chunk boundaries
             let fast = run(c, x: x, w: w, bias: bias, chunkBytes: chunk)
             let ref = Reference.conv2d(x, weight: w, bias: bias, stride: c.s, padding: c.p)
             #expect(fast.shape == ref.shape)
@@ -77,35 +83,41 @@ struct Conv2DTests {
     /// Geometries of the direct kernel (Co a multiple of 16, Ci ≥ 8): DEQ-S's two convolutions, strides, padding 0
     /// and 2, non-square kernels' positions, batch sizes that leave short tiles and several sample chunks.
     static let directCases: [Case] = [
-        Case(b: 3, h: 14, w: 14, ci: 32, co: 64, k: 3, s: 1, p: 1),   // DEQ-S conv1 (196 positions: a short tile)
-        Case(b: 2, h: 14, w: 14, ci: 64, co: 32, k: 3, s: 1, p: 1),   // DEQ-S conv2
-        Case(b: 2, h: 14, w: 14, ci: 32, co: 64, k: 3, s: 2, p: 1),   // a stride-2 head
+        Case(b: 3, h: 14, w: 14, ci: 32, co: 64, k: 3, s: 1, p: 1),  // DEQ-S conv1 (196 positions: a short tile)
+        Case(b: 2, h: 14, w: 14, ci: 64, co: 32, k: 3, s: 1, p: 1),  // DEQ-S conv2
+        Case(b: 2, h: 14, w: 14, ci: 32, co: 64, k: 3, s: 2, p: 1),  // a stride-2 head
         Case(b: 3, h: 9, w: 7, ci: 9, co: 16, k: 3, s: 1, p: 0),
         Case(b: 2, h: 11, w: 6, ci: 12, co: 48, k: 5, s: 3, p: 2),
         Case(b: 1, h: 5, w: 5, ci: 8, co: 16, k: 1, s: 2, p: 0),
-        Case(b: 70, h: 8, w: 8, ci: 128, co: 16, k: 3, s: 1, p: 1),   // 70 samples: several L2-sized chunks
+        Case(b: 70, h: 8, w: 8, ci: 128, co: 16, k: 3, s: 1, p: 1),  // 70 samples: several L2-sized chunks
     ]
 
     @Test(arguments: directCases)
     func directForwardMatchesReference(_ c: Case) {
         var rng = TestRandom(seed: UInt64(c.h * 31 + c.ci + c.b))
         let g = geometry(c)
-        guard Conv2D.directKernelAvailable else { return }   // a CPU without AVX2/FMA: im2col + GEMM only
+        guard Conv2D.directKernelAvailable else { return }  // a CPU without AVX2/FMA: im2col + GEMM only
         #expect(Conv2D.supportsDirect(g))
         let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k]), bias = rng.tensor([c.co])
         var panels = [Float](repeating: 0, count: w.count)
-        w.withUnsafeBufferPointer { pw in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, pw.baseAddress!, into: $0.baseAddress!) } }
+        w.withUnsafeBufferPointer { pw in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, pw.baseAddress!, into: $0.baseAddress!) }
+        }
         let ref = Reference.conv2d(x, weight: w, bias: bias, stride: c.s, padding: c.p)
         var outputs: [Tensor] = []
         for threads in [1, 2, 3] {
             for withBias in [true, false] {
                 var y = Tensor(shape: ref.shape)
-                x.withUnsafeBufferPointer { px in panels.withUnsafeBufferPointer { pp in bias.withUnsafeBufferPointer { pb in
-                    y.withUnsafeMutableBufferPointer { py in
-                        Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pp.baseAddress!,
-                                             bias: withBias ? pb.baseAddress! : nil, output: py.baseAddress!, threads: threads)
+                x.withUnsafeBufferPointer { px in
+                    panels.withUnsafeBufferPointer { pp in
+                        bias.withUnsafeBufferPointer { pb in
+                            y.withUnsafeMutableBufferPointer { py in
+                                Conv2D.forwardDirect(
+                                    g, input: px.baseAddress!, panels: pp.baseAddress!,
+                                    bias: withBias ? pb.baseAddress! : nil, output: py.baseAddress!, threads: threads)
+                            }
+                        }
                     }
-                } } }
+                }
                 let expected = withBias ? ref : Reference.conv2d(x, weight: w, bias: nil, stride: c.s, padding: c.p)
                 #expect(relativeMaxError(y, expected) < 1e-5, "\(c) threads \(threads) bias \(withBias)")
                 if withBias { outputs.append(y) }
@@ -117,13 +129,14 @@ struct Conv2DTests {
 
     @Test func directKernelIsChosenOnlyWhereItApplies() {
         func g(ci: Int, co: Int, k: Int, p: Int) -> Conv2DGeometry {
-            Conv2DGeometry(batch: 1, height: 8, width: 8, inChannels: ci, outChannels: co, kernelHeight: k, kernelWidth: k,
-                           stride: 1, padding: p)
+            Conv2DGeometry(
+                batch: 1, height: 8, width: 8, inChannels: ci, outChannels: co, kernelHeight: k, kernelWidth: k,
+                stride: 1, padding: p)
         }
         #expect(Conv2D.supportsDirect(g(ci: 32, co: 64, k: 3, p: 1)) == Conv2D.directKernelAvailable)
-        #expect(!Conv2D.supportsDirect(g(ci: 32, co: 40, k: 3, p: 1)))   // Co not a multiple of 16
-        #expect(!Conv2D.supportsDirect(g(ci: 1, co: 32, k: 3, p: 1)))    // DEQ-S injection: Ci = 1
-        #expect(!Conv2D.supportsDirect(g(ci: 32, co: 32, k: 1, p: 0)))   // pointwise: a plain GEMM
+        #expect(!Conv2D.supportsDirect(g(ci: 32, co: 40, k: 3, p: 1)))  // Co not a multiple of 16
+        #expect(!Conv2D.supportsDirect(g(ci: 1, co: 32, k: 3, p: 1)))  // DEQ-S injection: Ci = 1
+        #expect(!Conv2D.supportsDirect(g(ci: 32, co: 32, k: 1, p: 0)))  // pointwise: a plain GEMM
     }
 
     @Test(arguments: cases)
@@ -136,15 +149,22 @@ struct Conv2DTests {
         var dx = Tensor(shape: x.shape), dw = Tensor(shape: w.shape), db = Tensor(shape: [c.co])
         var wp = [Float](repeating: 0, count: w.count), dwp = [Float](repeating: 0, count: w.count)
         w.withUnsafeBufferPointer { pw in wp.withUnsafeMutableBufferPointer { Conv2D.packWeight(g, pw.baseAddress!, into: $0.baseAddress!) } }
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pdy in wp.withUnsafeBufferPointer { pwp in
-            dx.withUnsafeMutableBufferPointer { pdx in dwp.withUnsafeMutableBufferPointer { pdwp in
-                db.withUnsafeMutableBufferPointer { pdb in
-                    Conv2D.backward(g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, gradOutput: pdy.baseAddress!,
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                wp.withUnsafeBufferPointer { pwp in
+                    dx.withUnsafeMutableBufferPointer { pdx in
+                        dwp.withUnsafeMutableBufferPointer { pdwp in
+                            db.withUnsafeMutableBufferPointer { pdb in
+                                Conv2D.backward(
+                                    g, input: px.baseAddress!, packedWeight: pwp.baseAddress!, gradOutput: pdy.baseAddress!,
                                     gradInput: pdx.baseAddress!, gradPackedWeight: pdwp.baseAddress!, gradBias: pdb.baseAddress!,
                                     chunkBytes: 4096)
+                            }
+                        }
+                    }
                 }
-            } }
-        } } }
+            }
+        }
         dwp.withUnsafeBufferPointer { s in dw.withUnsafeMutableBufferPointer { Conv2D.unpackWeightAdding(g, s.baseAddress!, into: $0.baseAddress!) } }
         #expect(relativeMaxError(dx, ref.dx) < 1e-5, "dx \(c)")
         #expect(relativeMaxError(dw, ref.dw) < 1e-5, "dw \(c)")

@@ -1,9 +1,11 @@
 import Testing
+
 @testable import TensorCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Known-answer vectors for Philox4x32-10 from Random123's `kat_vectors` file
@@ -24,22 +26,28 @@ private func hex(_ x: UInt32) -> String { String(x, radix: 16) }
 
 let philoxKATs: [KAT] = [
     // philox4x32 10 00000000 00000000 00000000 00000000 00000000 00000000   6627e8d5 e169c58d bc57ac4c 9b00dbd8
-    KAT(counter: [0, 0, 0, 0], key: [0, 0],
+    KAT(
+        counter: [0, 0, 0, 0], key: [0, 0],
         expected: [0x6627_E8D5, 0xE169_C58D, 0xBC57_AC4C, 0x9B00_DBD8]),
     // philox4x32 10 ffffffff ffffffff ffffffff ffffffff ffffffff ffffffff   408f276d 41c83b0e a20bc7c6 6d5451fd
-    KAT(counter: [0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], key: [0xFFFF_FFFF, 0xFFFF_FFFF],
+    KAT(
+        counter: [0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], key: [0xFFFF_FFFF, 0xFFFF_FFFF],
         expected: [0x408F_276D, 0x41C8_3B0E, 0xA20B_C7C6, 0x6D54_51FD]),
     // philox4x32 10 243f6a88 85a308d3 13198a2e 03707344 a4093822 299f31d0   d16cfe09 94fdcceb 5001e420 24126ea1
-    KAT(counter: [0x243F_6A88, 0x85A3_08D3, 0x1319_8A2E, 0x0370_7344], key: [0xA409_3822, 0x299F_31D0],
+    KAT(
+        counter: [0x243F_6A88, 0x85A3_08D3, 0x1319_8A2E, 0x0370_7344], key: [0xA409_3822, 0x299F_31D0],
         expected: [0xD16C_FE09, 0x94FD_CCEB, 0x5001_E420, 0x2412_6EA1]),
     // philox4x32 10 00000001 00000000 00000000 00000000   00000001 00000000   ac08141b dfc5ccbe 79c07a47 a7f66093
-    KAT(counter: [1, 0, 0, 0], key: [1, 0],
+    KAT(
+        counter: [1, 0, 0, 0], key: [1, 0],
         expected: [0xAC08_141B, 0xDFC5_CCBE, 0x79C0_7A47, 0xA7F6_6093]),
     // philox4x32 10 00000000 00000000 00000000 ffffffff   00000000 80000000   09812238 47b8470d 3e0d0a26 92d96c9a
-    KAT(counter: [0, 0, 0, 0xFFFF_FFFF], key: [0, 0x8000_0000],
+    KAT(
+        counter: [0, 0, 0, 0xFFFF_FFFF], key: [0, 0x8000_0000],
         expected: [0x0981_2238, 0x47B8_470D, 0x3E0D_0A26, 0x92D9_6C9A]),
     // philox4x32 10 a4093822 299f31d0 082efa98 ec4e6c89   00000000 ffffffff   9fcce05d 837d3f3c 5cdf3e61 db2544c0
-    KAT(counter: [0xA409_3822, 0x299F_31D0, 0x082E_FA98, 0xEC4E_6C89], key: [0, 0xFFFF_FFFF],
+    KAT(
+        counter: [0xA409_3822, 0x299F_31D0, 0x082E_FA98, 0xEC4E_6C89], key: [0, 0xFFFF_FFFF],
         expected: [0x9FCC_E05D, 0x837D_3F3C, 0x5CDF_3E61, 0xDB25_44C0]),
 ]
 
@@ -51,8 +59,9 @@ struct PhiloxTests {
 
     @Test("Random123 known-answer vectors", arguments: philoxKATs)
     func knownAnswers(_ v: KAT) {
-        let out = Philox4x32.block(counter: (v.counter[0], v.counter[1], v.counter[2], v.counter[3]),
-                                   key: (v.key[0], v.key[1]))
+        let out = Philox4x32.block(
+            counter: (v.counter[0], v.counter[1], v.counter[2], v.counter[3]),
+            key: (v.key[0], v.key[1]))
         #expect(words(out) == v.expected)
     }
 
@@ -134,9 +143,11 @@ struct PhiloxTests {
     @Test("different seeds or indices give different numbers; no collisions among 20k streams")
     func distinctStreams() {
         let base = RandomStream(seed: 1, 2, 3, 4).block(at: 0)
-        for other in [RandomStream(seed: 2, 2, 3, 4), RandomStream(seed: 1 | 1 << 32, 2, 3, 4),
-                      RandomStream(seed: 1, 3, 3, 4), RandomStream(seed: 1, 2, 4, 4),
-                      RandomStream(seed: 1, 2, 3, 5)] {
+        for other in [
+            RandomStream(seed: 2, 2, 3, 4), RandomStream(seed: 1 | 1 << 32, 2, 3, 4),
+            RandomStream(seed: 1, 3, 3, 4), RandomStream(seed: 1, 2, 4, 4),
+            RandomStream(seed: 1, 2, 3, 5),
+        ] {
             #expect(words(other.block(at: 0)) != words(base))
         }
         var firstWords = Set<UInt64>()

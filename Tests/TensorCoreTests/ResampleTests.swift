@@ -1,7 +1,7 @@
+import TensorCore
 // Nearest upsampling and the fusion sum (MDEQ) against their reference twins; backward passes against finite
 // differences of ⟨y, r⟩.
 import Testing
-import TensorCore
 import _TestSupport
 
 private func upsample(_ x: Tensor, _ s: Int) -> Tensor {
@@ -14,7 +14,9 @@ private func upsample(_ x: Tensor, _ s: Int) -> Tensor {
 private func upsampleBackward(_ dy: Tensor, _ s: Int) -> Tensor {
     let (b, h, w, c) = (dy.shape[0], dy.shape[1] / s, dy.shape[2] / s, dy.shape[3])
     return Tensor(shape: [b, h, w, c]) { dx in
-        dy.withUnsafeBufferPointer { UpsampleNearest.backward(batch: b, height: h, width: w, channels: c, factor: s, $0.baseAddress!, dx.baseAddress!) }
+        dy.withUnsafeBufferPointer {
+            UpsampleNearest.backward(batch: b, height: h, width: w, channels: c, factor: s, $0.baseAddress!, dx.baseAddress!)
+        }
     }
 }
 

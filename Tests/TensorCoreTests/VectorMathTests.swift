@@ -1,6 +1,7 @@
 // The vectorised exp and erf against libm over their ranges, and position independence (tails padded).
 import Foundation
 import Testing
+
 @testable import TensorCore
 
 @Suite("Vector math")
@@ -30,14 +31,18 @@ struct VectorMathTests {
     func positionIndependent() {
         let xs: [Float] = (0..<21).map { Float($0) * 0.37 - 3.1 }
         var all = [Float](repeating: 0, count: 21)
-        xs.withUnsafeBufferPointer { x in all.withUnsafeMutableBufferPointer { y in
-            VectorMath.map(21, x.baseAddress!, y.baseAddress!) { VectorMath.erf($0) }
-        } }
+        xs.withUnsafeBufferPointer { x in
+            all.withUnsafeMutableBufferPointer { y in
+                VectorMath.map(21, x.baseAddress!, y.baseAddress!) { VectorMath.erf($0) }
+            }
+        }
         for i in 0..<21 {
             var one: Float = 0
-            [xs[i]].withUnsafeBufferPointer { x in withUnsafeMutablePointer(to: &one) { y in
-                VectorMath.map(1, x.baseAddress!, y) { VectorMath.erf($0) }
-            } }
+            [xs[i]].withUnsafeBufferPointer { x in
+                withUnsafeMutablePointer(to: &one) { y in
+                    VectorMath.map(1, x.baseAddress!, y) { VectorMath.erf($0) }
+                }
+            }
             #expect(one == all[i])
         }
     }

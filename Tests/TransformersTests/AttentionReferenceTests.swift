@@ -1,8 +1,9 @@
 import Foundation
 import NeuralNet
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Transformers
 
 @Suite("Attention against a naive reference")
@@ -14,36 +15,46 @@ struct AttentionReferenceTests {
         func linear(_ dense: Dense, _ input: [Double], rows: Int) -> [Double] {
             let w = p.tensor(dense.weight).scalars, bias = p.tensor(dense.bias!).scalars
             var out = [Double](repeating: 0, count: rows * h)
-            for r in 0..<rows { for o in 0..<h {
-                var s = Double(bias[o])
-                for i in 0..<h { s += Double(w[o * h + i]) * input[r * h + i] }
-                out[r * h + o] = s
-            } }
+            for r in 0..<rows {
+                for o in 0..<h {
+                    var s = Double(bias[o])
+                    for i in 0..<h { s += Double(w[o * h + i]) * input[r * h + i] }
+                    out[r * h + o] = s
+                }
+            }
             return out
         }
         let xs = x.scalars.map(Double.init)
         let q = linear(att.query, xs, rows: b * t), k = linear(att.key, xs, rows: b * t), v = linear(att.value, xs, rows: b * t)
         var ctx = [Double](repeating: 0, count: b * t * h)
-        for s in 0..<b { for head in 0..<nh { for i in 0..<t {
-            var scores = [Double](repeating: -.infinity, count: t)
-            for j in 0..<t where mask[s * t + j] != 0 {
-                var dot = 0.0
-                for c in 0..<d { dot += q[(s * t + i) * h + head * d + c] * k[(s * t + j) * h + head * d + c] }
-                scores[j] = dot / Double(d).squareRoot()
+        for s in 0..<b {
+            for head in 0..<nh {
+                for i in 0..<t {
+                    var scores = [Double](repeating: -.infinity, count: t)
+                    for j in 0..<t where mask[s * t + j] != 0 {
+                        var dot = 0.0
+                        for c in 0..<d { dot += q[(s * t + i) * h + head * d + c] * k[(s * t + j) * h + head * d + c] }
+                        scores[j] = dot / Double(d).squareRoot()
+                    }
+                    let m = scores.max()!
+                    let e = scores.map { $0 == -.infinity ? 0 : ($0 - m).exp() }
+                    let z = e.reduce(0, +)
+                    for j in 0..<t {
+                        for c in 0..<d {
+                            ctx[(s * t + i) * h + head * d + c] += e[j] / z * v[(s * t + j) * h + head * d + c]
+                        }
+                    }
+                }
             }
-            let m = scores.max()!
-            let e = scores.map { $0 == -.infinity ? 0 : ($0 - m).exp() }
-            let z = e.reduce(0, +)
-            for j in 0..<t { for c in 0..<d {
-                ctx[(s * t + i) * h + head * d + c] += e[j] / z * v[(s * t + j) * h + head * d + c]
-            } }
-        } } }
+        }
         return Tensor(shape: x.shape, scalars: linear(att.output, ctx, rows: b * t).map(Float.init))
     }
 
-    @Test("BLAS attention equals the naive definition on random shapes and masks", arguments: [
-        (1, 1, 4, 1), (2, 5, 6, 2), (3, 7, 12, 3), (2, 9, 8, 4),
-    ])
+    @Test(
+        "BLAS attention equals the naive definition on random shapes and masks",
+        arguments: [
+            (1, 1, 4, 1), (2, 5, 6, 2), (3, 7, 12, 3), (2, 9, 8, 4),
+        ])
     func matchesNaive(shape: (Int, Int, Int, Int)) {
         let (b, t, h, nh) = shape
         let p = ParameterStore(seed: UInt64(b * 100 + t))
@@ -59,6 +70,6 @@ struct AttentionReferenceTests {
     }
 }
 
-private extension Double {
-    func exp() -> Double { Foundation.exp(self) }
+extension Double {
+    fileprivate func exp() -> Double { Foundation.exp(self) }
 }

@@ -1,7 +1,8 @@
 import NeuralNet
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Transformers
 
 /// Attention with a fixed key mask, seen as a `Layer` so the shared finite-difference checker applies.
@@ -53,11 +54,13 @@ struct MeanPool: Layer {
 
 @Suite("Encoder gradients (finite differences)")
 struct GradientTests {
-    static let tiny = BertConfiguration(vocabularySize: 7, hiddenSize: 8, layerCount: 2, headCount: 2, intermediateSize: 12,
-                                        maxPositions: 6)
+    static let tiny = BertConfiguration(
+        vocabularySize: 7, hiddenSize: 8, layerCount: 2, headCount: 2, intermediateSize: 12,
+        maxPositions: 6)
     /// Two sequences of length 5; the second has two padding positions.
-    static let batch = TokenBatch(batchSize: 2, length: 5, ids: [2, 4, 5, 4, 3, 2, 6, 3, 0, 0],
-                                  attentionMask: [1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
+    static let batch = TokenBatch(
+        batchSize: 2, length: 5, ids: [2, 4, 5, 4, 3, 2, 6, 3, 0, 0],
+        attentionMask: [1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
 
     @Test("multi-head attention with a padding mask: input and parameter gradients")
     func attention() {
@@ -117,8 +120,9 @@ struct GradientTests {
         let p = ParameterStore(seed: 8)
         let block = BertLayer("l", configuration: Self.tiny, in: p, weightInit: .normal(std: 0.5))
         var rng = TestRandom(seed: 2)
-        let e = layerGradientErrors(MaskedBlock(block: block, mask: Self.batch.attentionMask), p,
-                                    input: rng.tensor([2, 5, 8]), step: 1e-2)
+        let e = layerGradientErrors(
+            MaskedBlock(block: block, mask: Self.batch.attentionMask), p,
+            input: rng.tensor([2, 5, 8]), step: 1e-2)
         #expect(e.input < 1e-2 && e.parameters < 1e-2, "\(e)")
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import NeuralNet
-import Testing
 import TensorCore
+import Testing
+
 @testable import Transformers
 
 @Suite("all-MiniLM-L6-v2 import", .enabled(if: TestFixtures.miniLMDirectory != nil, TestFixtures.miniLMMissing))

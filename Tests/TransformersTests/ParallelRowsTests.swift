@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Transformers
 
 @Suite("Row-parallel elementwise passes")
@@ -20,12 +21,18 @@ struct ParallelRowsTests {
         var rng = TestRandom(seed: 3)
         let x = rng.tensor([3, 17_001], -4, 4), dy = rng.tensor([3, 17_001])
         var serial = Tensor(shape: x.shape), serialBack = Tensor(shape: x.shape)
-        x.withUnsafeBufferPointer { px in serial.withUnsafeMutableBufferPointer { py in
-            Activation.geluForward(px.count, px.baseAddress!, py.baseAddress!)
-        } }
-        x.withUnsafeBufferPointer { px in dy.withUnsafeBufferPointer { pd in serialBack.withUnsafeMutableBufferPointer { pb in
-            Activation.geluBackward(px.count, input: px.baseAddress!, pd.baseAddress!, pb.baseAddress!)
-        } } }
+        x.withUnsafeBufferPointer { px in
+            serial.withUnsafeMutableBufferPointer { py in
+                Activation.geluForward(px.count, px.baseAddress!, py.baseAddress!)
+            }
+        }
+        x.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pd in
+                serialBack.withUnsafeMutableBufferPointer { pb in
+                    Activation.geluBackward(px.count, input: px.baseAddress!, pd.baseAddress!, pb.baseAddress!)
+                }
+            }
+        }
         #expect(ParallelRows.gelu(x) == serial)
         #expect(ParallelRows.geluBackward(input: x, dy) == serialBack)
 
@@ -36,14 +43,16 @@ struct ParallelRowsTests {
         #expect(a == reference)
         let da = rng.tensor([700, 33])
         var ds = Tensor(shape: [700, 33]), dsRef = Tensor(shape: [700, 33])
-        a.withUnsafeBufferPointer { pa in da.withUnsafeBufferPointer { pd in
-            ds.withUnsafeMutableBufferPointer {
-                ParallelRows.softmaxBackward(output: pa.baseAddress!, pd.baseAddress!, $0.baseAddress!, rows: 700, width: 33)
+        a.withUnsafeBufferPointer { pa in
+            da.withUnsafeBufferPointer { pd in
+                ds.withUnsafeMutableBufferPointer {
+                    ParallelRows.softmaxBackward(output: pa.baseAddress!, pd.baseAddress!, $0.baseAddress!, rows: 700, width: 33)
+                }
+                dsRef.withUnsafeMutableBufferPointer {
+                    Softmax.backward(rows: 700, width: 33, output: pa.baseAddress!, pd.baseAddress!, $0.baseAddress!)
+                }
             }
-            dsRef.withUnsafeMutableBufferPointer {
-                Softmax.backward(rows: 700, width: 33, output: pa.baseAddress!, pd.baseAddress!, $0.baseAddress!)
-            }
-        } }
+        }
         #expect(ds == dsRef)
     }
 }

@@ -1,14 +1,16 @@
 import Foundation
 import NeuralNet
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Transformers
 
 /// A tiny model directory written by the test (config.json, vocab.txt, model.safetensors), then damaged.
 struct TinyModelDirectory {
-    static let config = BertConfiguration(vocabularySize: 9, hiddenSize: 8, layerCount: 2, headCount: 2,
-                                          intermediateSize: 12, maxPositions: 16)
+    static let config = BertConfiguration(
+        vocabularySize: 9, hiddenSize: 8, layerCount: 2, headCount: 2,
+        intermediateSize: 12, maxPositions: 16)
     static let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s", "!"]
     let url: URL
 
@@ -24,11 +26,13 @@ struct TinyModelDirectory {
 
     func writeConfig(_ overrides: [String: Any], removing: [String] = []) throws {
         let c = Self.config
-        var json: [String: Any] = ["architectures": ["BertModel"], "hidden_act": "gelu", "hidden_size": c.hiddenSize,
-                                   "intermediate_size": c.intermediateSize, "layer_norm_eps": 1e-12,
-                                   "max_position_embeddings": c.maxPositions, "num_attention_heads": c.headCount,
-                                   "num_hidden_layers": c.layerCount, "type_vocab_size": 2, "vocab_size": c.vocabularySize,
-                                   "position_embedding_type": "absolute"]
+        var json: [String: Any] = [
+            "architectures": ["BertModel"], "hidden_act": "gelu", "hidden_size": c.hiddenSize,
+            "intermediate_size": c.intermediateSize, "layer_norm_eps": 1e-12,
+            "max_position_embeddings": c.maxPositions, "num_attention_heads": c.headCount,
+            "num_hidden_layers": c.layerCount, "type_vocab_size": 2, "vocab_size": c.vocabularySize,
+            "position_embedding_type": "absolute",
+        ]
         for (k, v) in overrides { json[k] = v }
         for k in removing { json[k] = nil }
         try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent("config.json"))
@@ -89,8 +93,11 @@ struct PretrainedLoadTests {
     func missingTensor() throws {
         let dir = try TinyModelDirectory("missing"); defer { dir.remove() }
         try dir.writeWeights { t in t.removeAll { $0.name == "encoder.layer.1.output.dense.bias" } }
-        #expect(throws: NeuralNetError.parameterMissing(path: dir.url.appendingPathComponent("model.safetensors").path,
-                                                         tensor: "encoder.layer.1.output.dense.bias")) {
+        #expect(
+            throws: NeuralNetError.parameterMissing(
+                path: dir.url.appendingPathComponent("model.safetensors").path,
+                tensor: "encoder.layer.1.output.dense.bias")
+        ) {
             try PretrainedEncoder(directory: dir.url)
         }
     }
@@ -124,8 +131,11 @@ struct PretrainedLoadTests {
     func vocabularyMismatch() throws {
         let dir = try TinyModelDirectory("vocab"); defer { dir.remove() }
         try dir.writeVocabulary(TinyModelDirectory.vocabulary + ["extra"])
-        #expect(throws: TransformersError.vocabularyMismatch(path: dir.url.appendingPathComponent("vocab.txt").path,
-                                                             vocabularySize: 10, embeddingRows: 9)) {
+        #expect(
+            throws: TransformersError.vocabularyMismatch(
+                path: dir.url.appendingPathComponent("vocab.txt").path,
+                vocabularySize: 10, embeddingRows: 9)
+        ) {
             try PretrainedEncoder(directory: dir.url)
         }
     }

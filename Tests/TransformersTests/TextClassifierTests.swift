@@ -1,24 +1,28 @@
 import Foundation
 import NeuralNet
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Transformers
 
 @Suite("Text classifier (encoder + linear head)")
 struct TextClassifierTests {
-    static let config = BertConfiguration(vocabularySize: 12, hiddenSize: 8, layerCount: 2, headCount: 2,
-                                          intermediateSize: 12, maxPositions: 8)
+    static let config = BertConfiguration(
+        vocabularySize: 12, hiddenSize: 8, layerCount: 2, headCount: 2,
+        intermediateSize: 12, maxPositions: 8)
     static let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "dog", "sat", "ran", "##s", "a", "."]
     static func tokenizer() throws -> WordPieceTokenizer { try WordPieceTokenizer(tokens: vocabulary) }
 
     static func model(_ pooling: TextClassifier.Pooling, seed: UInt64 = 3) throws -> TextClassifier {
-        TextClassifier(configuration: config, tokenizer: try tokenizer(), classNames: ["x", "y", "z"], pooling: pooling,
-                       seed: seed, initializer: .normal(std: 0.5))
+        TextClassifier(
+            configuration: config, tokenizer: try tokenizer(), classNames: ["x", "y", "z"], pooling: pooling,
+            seed: seed, initializer: .normal(std: 0.5))
     }
 
-    @Test("parameters live in one store: encoder names as in the checkpoint, head as classifier.weight/bias",
-          arguments: TextClassifier.Pooling.allCases)
+    @Test(
+        "parameters live in one store: encoder names as in the checkpoint, head as classifier.weight/bias",
+        arguments: TextClassifier.Pooling.allCases)
     func layout(pooling: TextClassifier.Pooling) throws {
         let m = try Self.model(pooling)
         let names = m.parameters.slots.map(\.name)
@@ -29,8 +33,9 @@ struct TextClassifierTests {
         #expect(names.last == "classifier.bias")
     }
 
-    @Test("cross-entropy gradient of every parameter (head and encoder, with padding) matches finite differences",
-          arguments: TextClassifier.Pooling.allCases)
+    @Test(
+        "cross-entropy gradient of every parameter (head and encoder, with padding) matches finite differences",
+        arguments: TextClassifier.Pooling.allCases)
     func gradient(pooling: TextClassifier.Pooling) throws {
         let m = try Self.model(pooling)
         let batch = m.batch(try m.encode(["the cat sat .", "a dog", "the dogs ran"], maxLength: 8))
@@ -89,8 +94,9 @@ struct TextClassifierTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("m.safetensors")
-        try m.save(to: url, metadata: ["equicert.data": "toy", Self.archKey: "overridden"],
-                   extra: [(name: "optimizer.exp_avg", tensor: Tensor(shape: [2]))])
+        try m.save(
+            to: url, metadata: ["equicert.data": "toy", Self.archKey: "overridden"],
+            extra: [(name: "optimizer.exp_avg", tensor: Tensor(shape: [2]))])
         let file = try SafeTensorsFile(contentsOf: url)
         #expect(file.metadata["equicert.data"] == "toy" && file.metadata[Self.archKey] == "minilm-classifier")
         let r = try TextClassifier.load(from: file, ignoringPrefixes: ["optimizer."])
@@ -106,8 +112,11 @@ struct TextClassifierTests {
         var meta = m.checkpointMetadata
         meta["equicert.classes"] = "[\"only-one\"]"
         try m.parameters.save(to: other, metadata: meta)
-        #expect(throws: TransformersError.badCheckpoint(path: other.path, field: "equicert.classes",
-                                                        reason: "not a JSON array of at least two names")) {
+        #expect(
+            throws: TransformersError.badCheckpoint(
+                path: other.path, field: "equicert.classes",
+                reason: "not a JSON array of at least two names")
+        ) {
             try TextClassifier.load(from: SafeTensorsFile(contentsOf: other))
         }
     }

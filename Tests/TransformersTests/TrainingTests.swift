@@ -1,21 +1,25 @@
 import NeuralNet
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Transformers
 
 @Suite("Tiny encoder training")
 struct TrainingTests {
     @Test("a randomly initialised 2-layer encoder + linear head fits 8 sequences (order matters) to near-zero loss")
     func fitsTinyTask() {
-        let config = BertConfiguration(vocabularySize: 10, hiddenSize: 16, layerCount: 2, headCount: 2,
-                                       intermediateSize: 32, maxPositions: 8)
+        let config = BertConfiguration(
+            vocabularySize: 10, hiddenSize: 16, layerCount: 2, headCount: 2,
+            intermediateSize: 32, maxPositions: 8)
         let p = ParameterStore(seed: 7)
         let encoder = BertEncoder(config, in: p, initializer: .normal(std: 0.3))
         let head = Dense("head", inFeatures: 16, outFeatures: 4, in: p)
         // [CLS] = 1, [SEP] = 2; classes 0 and 1 hold the same tokens in opposite orders.
-        let sequences: [[Int]] = [[1, 3, 4, 5, 2], [1, 5, 4, 3, 2], [1, 6, 6, 2], [1, 7, 8, 9, 3, 2],
-                                  [1, 3, 4, 2], [1, 4, 3, 2], [1, 6, 2], [1, 9, 8, 7, 2]]
+        let sequences: [[Int]] = [
+            [1, 3, 4, 5, 2], [1, 5, 4, 3, 2], [1, 6, 6, 2], [1, 7, 8, 9, 3, 2],
+            [1, 3, 4, 2], [1, 4, 3, 2], [1, 6, 2], [1, 9, 8, 7, 2],
+        ]
         let labels = [0, 1, 2, 3, 0, 1, 2, 3]
         let batch = TokenBatch(sequences.map { EncodedText(ids: $0, truncated: false, pieceCount: $0.count - 2) })
         func step() -> Float {

@@ -2,9 +2,10 @@ import Datasets
 import Foundation
 import NeuralNet
 import Optimizers
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
+
 @testable import Transformers
 
 /// The ViT as a `Layer` (images → logits) for the shared finite-difference checker.
@@ -18,8 +19,9 @@ struct ViTLayer: Layer {
 
 @Suite("Vision transformer (pre-LN)")
 struct VisionTransformerTests {
-    static let tiny = ViTConfiguration(imageHeight: 8, imageWidth: 8, channels: 2, patchSize: 4, hiddenSize: 8,
-                                       layerCount: 2, headCount: 2, mlpSize: 12, classes: 3)
+    static let tiny = ViTConfiguration(
+        imageHeight: 8, imageWidth: 8, channels: 2, patchSize: 4, hiddenSize: 8,
+        layerCount: 2, headCount: 2, mlpSize: 12, classes: 3)
 
     @Test("patches: (row, column, channel) order, and unpatch inverts it")
     func patches() {

@@ -1,13 +1,16 @@
 import Foundation
 import Testing
+
 @testable import Transformers
 
 @Suite("WordPiece tokenizer")
 struct WordPieceTokenizerTests {
     /// A small vocabulary to test the algorithm without the model files.
     static func toy() throws -> WordPieceTokenizer {
-        try WordPieceTokenizer(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "aff",
-                                        "##a", "a", ",", "!", "hello", "world", "##s", "cafe", "中", "##b"])
+        try WordPieceTokenizer(tokens: [
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "aff",
+            "##a", "a", ",", "!", "hello", "world", "##s", "cafe", "中", "##b",
+        ])
     }
 
     @Test("greedy longest-match-first with ## continuations; unmatched word → [UNK]")
@@ -55,9 +58,11 @@ struct WordPieceTokenizerTests {
     func invalidUTF8() throws {
         let t = try Self.toy()
         #expect(try t.encode(bytes: Array("Café, hello".utf8)) == t.encode("Café, hello"))
-        for (bytes, offset) in [([0x68, 0x69, 0xFF], 2), ([0xC3], 0), ([0x61, 0xE2, 0x28, 0xA1], 1),
-                                ([0xC0, 0xAF], 0), ([0xED, 0xA0, 0x80], 0), ([0xF4, 0x90, 0x80, 0x80], 0),
-                                ([0x80], 0)] as [([UInt8], Int)] {
+        for (bytes, offset) in [
+            ([0x68, 0x69, 0xFF], 2), ([0xC3], 0), ([0x61, 0xE2, 0x28, 0xA1], 1),
+            ([0xC0, 0xAF], 0), ([0xED, 0xA0, 0x80], 0), ([0xF4, 0x90, 0x80, 0x80], 0),
+            ([0x80], 0),
+        ] as [([UInt8], Int)] {
             #expect(throws: TransformersError.invalidUTF8(offset: offset)) { try t.encode(bytes: bytes) }
         }
     }
@@ -76,8 +81,9 @@ struct WordPieceTokenizerTests {
         }
     }
 
-    @Test("ids equal Hugging Face tokenizers on tricky inputs (tokenizer.json of all-MiniLM-L6-v2)",
-          .enabled(if: TestFixtures.miniLMDirectory != nil, TestFixtures.miniLMMissing))
+    @Test(
+        "ids equal Hugging Face tokenizers on tricky inputs (tokenizer.json of all-MiniLM-L6-v2)",
+        .enabled(if: TestFixtures.miniLMDirectory != nil, TestFixtures.miniLMMissing))
     func matchesReference() throws {
         let dir = try #require(TestFixtures.miniLMDirectory)
         let t = try WordPieceTokenizer(vocabulary: dir.appendingPathComponent("vocab.txt"))

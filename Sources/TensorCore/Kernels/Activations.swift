@@ -11,8 +11,10 @@ public enum Activation {
 
     /// dx = dy · 1[y > 0] (uses the forward output y, or the input: same sign set). May run in place.
     @inlinable
-    public static func reluBackward(_ n: Int, output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                    _ dx: UnsafeMutablePointer<Float>) {
+    public static func reluBackward(
+        _ n: Int, output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+        _ dx: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<n { dx[i] = y[i] > 0 ? dy[i] : 0 }
     }
 
@@ -23,8 +25,10 @@ public enum Activation {
     }
 
     /// dx = dy · (Φ(x) + x·φ(x)), Φ(x) = ½(1 + erf(x/√2)), φ(x) = e^{−x²/2}/√(2π).
-    public static func geluBackward(_ n: Int, input x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                    _ dx: UnsafeMutablePointer<Float>) {
+    public static func geluBackward(
+        _ n: Int, input x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+        _ dx: UnsafeMutablePointer<Float>
+    ) {
         let r = Float(0.5.squareRoot()), c = Float(1 / (2 * Double.pi).squareRoot())
         for i in 0..<n {
             let v = x[i]

@@ -15,8 +15,10 @@ public struct Conv2DGeometry: Sendable, Equatable {
     public var kernelHeight: Int, kernelWidth: Int
     public var stride: Int, padding: Int
 
-    public init(batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
-                kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0) {
+    public init(
+        batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
+        kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0
+    ) {
         precondition(batch >= 0 && height > 0 && width > 0 && inChannels > 0 && outChannels > 0)
         precondition(kernelHeight > 0 && kernelWidth > 0 && stride > 0 && padding >= 0)
         self.batch = batch; self.height = height; self.width = width
@@ -57,9 +59,13 @@ public enum Conv2D {
     public static func packWeight(_ g: Conv2DGeometry, _ w: UnsafePointer<Float>, into wp: UnsafeMutablePointer<Float>) {
         let ci = g.inChannels, kh = g.kernelHeight, kw = g.kernelWidth
         for o in 0..<g.outChannels {
-            for c in 0..<ci { for y in 0..<kh { for x in 0..<kw {
-                wp[((o * kh + y) * kw + x) * ci + c] = w[((o * ci + c) * kh + y) * kw + x]
-            } } }
+            for c in 0..<ci {
+                for y in 0..<kh {
+                    for x in 0..<kw {
+                        wp[((o * kh + y) * kw + x) * ci + c] = w[((o * ci + c) * kh + y) * kw + x]
+                    }
+                }
+            }
         }
     }
 
@@ -67,17 +73,23 @@ public enum Conv2D {
     public static func unpackWeightAdding(_ g: Conv2DGeometry, _ wp: UnsafePointer<Float>, into w: UnsafeMutablePointer<Float>) {
         let ci = g.inChannels, kh = g.kernelHeight, kw = g.kernelWidth
         for o in 0..<g.outChannels {
-            for c in 0..<ci { for y in 0..<kh { for x in 0..<kw {
-                w[((o * ci + c) * kh + y) * kw + x] += wp[((o * kh + y) * kw + x) * ci + c]
-            } } }
+            for c in 0..<ci {
+                for y in 0..<kh {
+                    for x in 0..<kw {
+                        w[((o * ci + c) * kh + y) * kw + x] += wp[((o * kh + y) * kw + x) * ci + c]
+                    }
+                }
+            }
         }
     }
 
     /// Gather rows [r0, r1) of the im2col matrix: col[(m − r0)·K + (ky·KW + kx)·Ci + c] = x[b, iy, ix, c]
     /// with (b, oy, ox) = m, iy = oy·s − p + ky, ix = ox·s − p + kx, and 0 outside the input.
     @inlinable
-    public static func im2col(_ g: Conv2DGeometry, _ x: UnsafePointer<Float>, rows r0: Int, _ r1: Int,
-                              into col: UnsafeMutablePointer<Float>) {
+    public static func im2col(
+        _ g: Conv2DGeometry, _ x: UnsafePointer<Float>, rows r0: Int, _ r1: Int,
+        into col: UnsafeMutablePointer<Float>
+    ) {
         let ci = g.inChannels, oh = g.outHeight, ow = g.outWidth, k = g.gemmDepth
         let h = g.height, w = g.width, s = g.stride, p = g.padding, kh = g.kernelHeight, kw = g.kernelWidth
         var m = r0
@@ -99,8 +111,11 @@ public enum Conv2D {
                 } else {
                     for kx in 0..<kw {
                         let ix = ix0 + kx
-                        if ix < 0 || ix >= w { (rowDst + kx * ci).update(repeating: 0, count: ci) }
-                        else { (rowDst + kx * ci).update(from: xb + (iy * w + ix) * ci, count: ci) }
+                        if ix < 0 || ix >= w {
+                            (rowDst + kx * ci).update(repeating: 0, count: ci)
+                        } else {
+                            (rowDst + kx * ci).update(from: xb + (iy * w + ix) * ci, count: ci)
+                        }
                     }
                 }
             }
@@ -110,8 +125,10 @@ public enum Conv2D {
 
     /// Scatter-add rows [r0, r1) of a column-gradient matrix back into dx[B, H, W, Ci] (adjoint of im2col).
     @inlinable
-    public static func col2imAdding(_ g: Conv2DGeometry, _ col: UnsafePointer<Float>, rows r0: Int, _ r1: Int,
-                                    into dx: UnsafeMutablePointer<Float>) {
+    public static func col2imAdding(
+        _ g: Conv2DGeometry, _ col: UnsafePointer<Float>, rows r0: Int, _ r1: Int,
+        into dx: UnsafeMutablePointer<Float>
+    ) {
         let ci = g.inChannels, oh = g.outHeight, ow = g.outWidth, k = g.gemmDepth
         let h = g.height, w = g.width, s = g.stride, p = g.padding, kh = g.kernelHeight, kw = g.kernelWidth
         for m in r0..<r1 {
@@ -132,9 +149,11 @@ public enum Conv2D {
     }
 
     /// y[M, Co] = im2col(x)[M, K] · wpᵀ (+ bias). `wp` is the packed weight [Co, K].
-    public static func forward(_ g: Conv2DGeometry, input x: UnsafePointer<Float>, packedWeight wp: UnsafePointer<Float>,
-                               bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
-                               chunkBytes: Int = Conv2D.chunkBytes) {
+    public static func forward(
+        _ g: Conv2DGeometry, input x: UnsafePointer<Float>, packedWeight wp: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+        chunkBytes: Int = Conv2D.chunkBytes
+    ) {
         let m = g.gemmRows, k = g.gemmDepth, co = g.outChannels
         if g.isPointwise {
             BLAS.sgemm(transA: false, transB: true, m: m, n: co, k: k, a: x, lda: k, b: wp, ldb: k, c: y, ldc: co)
@@ -146,8 +165,9 @@ public enum Conv2D {
             while r0 < m {
                 let r1 = min(m, r0 + chunk)
                 im2col(g, x, rows: r0, r1, into: col)
-                BLAS.sgemm(transA: false, transB: true, m: r1 - r0, n: co, k: k,
-                           a: col, lda: k, b: wp, ldb: k, c: y + r0 * co, ldc: co)
+                BLAS.sgemm(
+                    transA: false, transB: true, m: r1 - r0, n: co, k: k,
+                    a: col, lda: k, b: wp, ldb: k, c: y + r0 * co, ldc: co)
                 r0 = r1
             }
         }
@@ -158,19 +178,24 @@ public enum Conv2D {
 
     /// Backward pass. Given dy[M, Co]: dx = col2im(dy · wp) (overwritten), dwp[Co, K] += dyᵀ · im2col(x),
     /// db[Co] += Σ_M dy. Any of the outputs may be nil to skip it.
-    public static func backward(_ g: Conv2DGeometry, input x: UnsafePointer<Float>, packedWeight wp: UnsafePointer<Float>,
-                                gradOutput dy: UnsafePointer<Float>,
-                                gradInput dx: UnsafeMutablePointer<Float>?,
-                                gradPackedWeight dwp: UnsafeMutablePointer<Float>?,
-                                gradBias db: UnsafeMutablePointer<Float>?, chunkBytes: Int = Conv2D.chunkBytes) {
+    public static func backward(
+        _ g: Conv2DGeometry, input x: UnsafePointer<Float>, packedWeight wp: UnsafePointer<Float>,
+        gradOutput dy: UnsafePointer<Float>,
+        gradInput dx: UnsafeMutablePointer<Float>?,
+        gradPackedWeight dwp: UnsafeMutablePointer<Float>?,
+        gradBias db: UnsafeMutablePointer<Float>?, chunkBytes: Int = Conv2D.chunkBytes
+    ) {
         let m = g.gemmRows, k = g.gemmDepth, co = g.outChannels
         if let db {
             for r in 0..<m { let row = dy + r * co; for c in 0..<co { db[c] += row[c] } }
         }
         if g.isPointwise {
             if let dx { BLAS.sgemm(transA: false, transB: false, m: m, n: k, k: co, a: dy, lda: co, b: wp, ldb: k, c: dx, ldc: k) }
-            if let dwp { BLAS.sgemm(transA: true, transB: false, m: co, n: k, k: m, a: dy, lda: co, b: x, ldb: k,
-                                    beta: 1, c: dwp, ldc: k) }
+            if let dwp {
+                BLAS.sgemm(
+                    transA: true, transB: false, m: co, n: k, k: m, a: dy, lda: co, b: x, ldb: k,
+                    beta: 1, c: dwp, ldc: k)
+            }
             return
         }
         if let dx { dx.update(repeating: 0, count: g.batch * g.height * g.width * g.inChannels) }
@@ -182,12 +207,14 @@ public enum Conv2D {
             let r1 = min(m, r0 + chunk), rows = r1 - r0
             if let dwp {
                 im2col(g, x, rows: r0, r1, into: col)
-                BLAS.sgemm(transA: true, transB: false, m: co, n: k, k: rows, a: dy + r0 * co, lda: co,
-                           b: col, ldb: k, beta: 1, c: dwp, ldc: k)
+                BLAS.sgemm(
+                    transA: true, transB: false, m: co, n: k, k: rows, a: dy + r0 * co, lda: co,
+                    b: col, ldb: k, beta: 1, c: dwp, ldc: k)
             }
             if let dx {
-                BLAS.sgemm(transA: false, transB: false, m: rows, n: k, k: co, a: dy + r0 * co, lda: co,
-                           b: wp, ldb: k, c: col, ldc: k)
+                BLAS.sgemm(
+                    transA: false, transB: false, m: rows, n: k, k: co, a: dy + r0 * co, lda: co,
+                    b: wp, ldb: k, c: col, ldc: k)
                 col2imAdding(g, col, rows: r0, r1, into: dx)
             }
             r0 = r1

@@ -29,8 +29,10 @@ extension Conv2D {
     }
 
     /// Repack a PyTorch-layout weight [Co, Ci, KH, KW] into panels [Co/16][KH·KW][Ci][16].
-    public static func packWeightPanels(_ g: Conv2DGeometry, _ w: UnsafePointer<Float>,
-                                        into wq: UnsafeMutablePointer<Float>) {
+    public static func packWeightPanels(
+        _ g: Conv2DGeometry, _ w: UnsafePointer<Float>,
+        into wq: UnsafeMutablePointer<Float>
+    ) {
         let ci = g.inChannels, taps = g.kernelHeight * g.kernelWidth, pw = directPanelWidth
         for o in 0..<g.outChannels {
             let panel = o / pw, lane = o % pw
@@ -45,9 +47,11 @@ extension Conv2D {
     /// y = conv(x, w) (+ bias), x [B, H, W, Ci], y [B, OH, OW, Co], weights as `packWeightPanels` makes them.
     /// Samples are processed in chunks whose zero-padded copy stays in L2; chunks are spread over `threads`
     /// threads (default: OpenBLAS's thread count, so a rank with one BLAS thread stays on one core).
-    public static func forwardDirect(_ g: Conv2DGeometry, input x: UnsafePointer<Float>,
-                                     panels wq: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                     output y: UnsafeMutablePointer<Float>, threads: Int = BLAS.threadCount) {
+    public static func forwardDirect(
+        _ g: Conv2DGeometry, input x: UnsafePointer<Float>,
+        panels wq: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        output y: UnsafeMutablePointer<Float>, threads: Int = BLAS.threadCount
+    ) {
         precondition(supportsDirect(g), "forwardDirect: unsupported geometry \(g)")
         let paddedH = g.height + 2 * g.padding, paddedW = g.width + 2 * g.padding
         let paddedSample = paddedH * paddedW * g.inChannels
@@ -67,8 +71,9 @@ extension Conv2D {
             while chunk < chunks {
                 let b0 = chunk * perChunk, count = min(perChunk, g.batch - b0)
                 padInput(g, x, samples: b0, count, into: padded)
-                directChunk(g, padded: padded, samples: count, panels: wq, bias: bias,
-                            output: y + b0 * g.outHeight * g.outWidth * g.outChannels)
+                directChunk(
+                    g, padded: padded, samples: count, panels: wq, bias: bias,
+                    output: y + b0 * g.outHeight * g.outWidth * g.outChannels)
                 chunk += workers
             }
         }
@@ -77,8 +82,10 @@ extension Conv2D {
 
     /// Copies samples [b0, b0 + count) of x into `padded` [count, H + 2p, W + 2p, Ci] with a zero border.
     @usableFromInline
-    static func padInput(_ g: Conv2DGeometry, _ x: UnsafePointer<Float>, samples b0: Int, _ count: Int,
-                         into padded: UnsafeMutablePointer<Float>) {
+    static func padInput(
+        _ g: Conv2DGeometry, _ x: UnsafePointer<Float>, samples b0: Int, _ count: Int,
+        into padded: UnsafeMutablePointer<Float>
+    ) {
         let p = g.padding, ci = g.inChannels
         let paddedH = g.height + 2 * p, paddedW = g.width + 2 * p
         let row = g.width * ci
@@ -95,16 +102,19 @@ extension Conv2D {
     /// The micro-kernel over one padded chunk (C, CDirectConv): output positions (all samples of the chunk,
     /// flattened) in tiles of 6, output channels in panels of 16.
     @usableFromInline
-    static func directChunk(_ g: Conv2DGeometry, padded: UnsafePointer<Float>, samples: Int,
-                            panels wq: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                            output y: UnsafeMutablePointer<Float>) {
+    static func directChunk(
+        _ g: Conv2DGeometry, padded: UnsafePointer<Float>, samples: Int,
+        panels wq: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        output y: UnsafeMutablePointer<Float>
+    ) {
         let ci = g.inChannels, kw = g.kernelWidth, taps = g.kernelHeight * kw
         let paddedW = g.width + 2 * g.padding, paddedSample = (g.height + 2 * g.padding) * paddedW * ci
         let perSample = g.outHeight * g.outWidth
         withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { tapOffset in
             for t in 0..<taps { tapOffset[t] = ((t / kw) * paddedW + t % kw) * ci }
-            equicert_direct_conv_tiles(padded, samples * perSample, perSample, g.outWidth, g.stride, paddedW, paddedSample,
-                                       ci, taps, tapOffset.baseAddress!, wq, g.outChannels, bias, y)
+            equicert_direct_conv_tiles(
+                padded, samples * perSample, perSample, g.outWidth, g.stride, paddedW, paddedSample,
+                ci, taps, tapOffset.baseAddress!, wq, g.outChannels, bias, y)
         }
     }
 }

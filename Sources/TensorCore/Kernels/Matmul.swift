@@ -9,11 +9,16 @@ extension Tensor {
         let kb = transposeB ? b.shape[1] : b.shape[0], n = transposeB ? b.shape[0] : b.shape[1]
         precondition(ka == kb, "matmul inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
         var c = Tensor(shape: [m, n])
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-            BLAS.sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: ka,
-                       a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
-                       c: pc.baseAddress!, ldc: n)
-        } } }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    BLAS.sgemm(
+                        transA: transposeA, transB: transposeB, m: m, n: n, k: ka,
+                        a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
+                        c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
         return c
     }
 }

@@ -15,12 +15,14 @@ public enum GroupNorm {
     /// [B, G] (of GN(x) alone, saved for backward).
     /// Statistics are accumulated per channel over positions (contiguous, vectorised), then summed per group;
     /// the variance is two-pass (about the mean) for accuracy.
-    public static func forward(batch b: Int, positions p: Int, channels c: Int, groups gN: Int, epsilon: Float,
-                               x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
-                               y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-                               rstd: UnsafeMutablePointer<Float>,
-                               adding a1: UnsafePointer<Float>? = nil, _ a2: UnsafePointer<Float>? = nil,
-                               relu: Bool = false) {
+    public static func forward(
+        batch b: Int, positions p: Int, channels c: Int, groups gN: Int, epsilon: Float,
+        x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+        y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+        rstd: UnsafeMutablePointer<Float>,
+        adding a1: UnsafePointer<Float>? = nil, _ a2: UnsafePointer<Float>? = nil,
+        relu: Bool = false
+    ) {
         precondition(c % gN == 0, "channels \(c) not divisible by groups \(gN)")
         precondition(a2 == nil || a1 != nil, "GroupNorm.forward: the second addend needs the first")
         let cg = c / gN, n = Float(p * cg)
@@ -61,8 +63,11 @@ public enum GroupNorm {
                     let r1 = a1 + off
                     if let a2 {
                         let r2 = a2 + off
-                        if relu { for ch in 0..<c { yr[ch] = max(xr[ch] * scale[ch] + shift[ch] + r1[ch] + r2[ch], 0) } }
-                        else { for ch in 0..<c { yr[ch] = xr[ch] * scale[ch] + shift[ch] + r1[ch] + r2[ch] } }
+                        if relu {
+                            for ch in 0..<c { yr[ch] = max(xr[ch] * scale[ch] + shift[ch] + r1[ch] + r2[ch], 0) }
+                        } else {
+                            for ch in 0..<c { yr[ch] = xr[ch] * scale[ch] + shift[ch] + r1[ch] + r2[ch] }
+                        }
                     } else if relu {
                         for ch in 0..<c { yr[ch] = max(xr[ch] * scale[ch] + shift[ch] + r1[ch], 0) }
                     } else {
@@ -78,11 +83,13 @@ public enum GroupNorm {
     }
 
     /// Backward of `forward`: dx (overwritten, may alias dy), dgamma/dbeta accumulated.
-    public static func backward(batch b: Int, positions p: Int, channels c: Int, groups gN: Int,
-                                x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
-                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                                gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
-                                gradGamma: UnsafeMutablePointer<Float>?, gradBeta: UnsafeMutablePointer<Float>?) {
+    public static func backward(
+        batch b: Int, positions p: Int, channels c: Int, groups gN: Int,
+        x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+        gradGamma: UnsafeMutablePointer<Float>?, gradBeta: UnsafeMutablePointer<Float>?
+    ) {
         let cg = c / gN, n = Float(p * cg)
         var sg = [Float](repeating: 0, count: gN), sgx = [Float](repeating: 0, count: gN)
         for s in 0..<b {
@@ -123,10 +130,12 @@ public enum GroupNorm {
 /// Layer normalisation over the last axis.
 public enum LayerNorm {
     /// y = LN(x) row-wise. x, y: [R, D]; gamma, beta: [D]; mean, rstd: [R].
-    public static func forward(rows r: Int, width d: Int, epsilon: Float,
-                               x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
-                               y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-                               rstd: UnsafeMutablePointer<Float>) {
+    public static func forward(
+        rows r: Int, width d: Int, epsilon: Float,
+        x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+        y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+        rstd: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<r {
             let xr = x + i * d, yr = y + i * d
             var s: Float = 0
@@ -141,10 +150,12 @@ public enum LayerNorm {
     }
 
     /// Backward of `forward`: dx (overwritten, may alias dy), dgamma/dbeta accumulated.
-    public static func backward(rows r: Int, width d: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
-                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                                gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
-                                gradGamma: UnsafeMutablePointer<Float>?, gradBeta: UnsafeMutablePointer<Float>?) {
+    public static func backward(
+        rows r: Int, width d: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+        mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+        gradGamma: UnsafeMutablePointer<Float>?, gradBeta: UnsafeMutablePointer<Float>?
+    ) {
         for i in 0..<r {
             let xr = x + i * d, dr = dy + i * d, out = dx + i * d
             let mu = mean[i], rs = rstd[i]

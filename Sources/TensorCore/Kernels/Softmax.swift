@@ -17,8 +17,10 @@ public enum Softmax {
     }
 
     /// dx = y ⊙ (dy − ⟨dy, y⟩) row-wise, from the softmax output y.
-    public static func backward(rows r: Int, width d: Int, output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                _ dx: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        rows r: Int, width d: Int, output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+        _ dx: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<r {
             let yr = y + i * d, gr = dy + i * d, out = dx + i * d
             var dot: Float = 0
@@ -41,8 +43,10 @@ public enum Softmax {
     }
 
     /// dx = dy − softmax(x)·Σdy row-wise, from the log-softmax output y.
-    public static func logBackward(rows r: Int, width d: Int, output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                   _ dx: UnsafeMutablePointer<Float>) {
+    public static func logBackward(
+        rows r: Int, width d: Int, output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+        _ dx: UnsafeMutablePointer<Float>
+    ) {
         for i in 0..<r {
             let yr = y + i * d, gr = dy + i * d, out = dx + i * d
             var s: Float = 0
@@ -54,8 +58,10 @@ public enum Softmax {
     /// Mean cross-entropy L = −(1/R) Σ_i log softmax(x_i)[label_i]; writes dL/dx = (softmax − onehot)/R
     /// into `grad` when given. Labels must lie in [0, D).
     @discardableResult
-    public static func crossEntropy(rows r: Int, width d: Int, logits x: UnsafePointer<Float>, labels: [Int],
-                                    grad: UnsafeMutablePointer<Float>?) -> Float {
+    public static func crossEntropy(
+        rows r: Int, width d: Int, logits x: UnsafePointer<Float>, labels: [Int],
+        grad: UnsafeMutablePointer<Float>?
+    ) -> Float {
         precondition(labels.count == r, "labels \(labels.count) for \(r) rows")
         var total: Double = 0
         let invR = 1 / Float(r)
@@ -80,9 +86,11 @@ public enum Softmax {
     /// Mean soft-target cross-entropy L = −(1/R) Σ_i Σ_j t_ij log softmax(x_i / T)_j · T²
     /// (Hinton distillation scaling); gradient dL/dx = T·(softmax(x/T) − t)/R. Targets rows sum to 1.
     @discardableResult
-    public static func softCrossEntropy(rows r: Int, width d: Int, logits x: UnsafePointer<Float>,
-                                        targets t: UnsafePointer<Float>, temperature: Float = 1,
-                                        grad: UnsafeMutablePointer<Float>?) -> Float {
+    public static func softCrossEntropy(
+        rows r: Int, width d: Int, logits x: UnsafePointer<Float>,
+        targets t: UnsafePointer<Float>, temperature: Float = 1,
+        grad: UnsafeMutablePointer<Float>?
+    ) -> Float {
         var total: Double = 0
         let invT = 1 / temperature
         for i in 0..<r {
