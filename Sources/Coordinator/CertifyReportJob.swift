@@ -123,9 +123,6 @@ public struct CertifyReportJob {
     /// run's images and agree with the data set and the manifest's counts.
     func openOutputs(source: ImageDataSource, dataset: ImageDataset, identity: RunIdentity) throws -> Outputs {
         let s = settings
-        let srs = s.configuration.mode == .srs
-        let recordPath = StoredRecord.path(forReport: s.output)
-        let costPath = ImageCostLog.path(forReport: s.output)
         let parent = URL(fileURLWithPath: s.output).deletingLastPathComponent()
         try? FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         try ReportWriter.checkWritable(path: s.output)
