@@ -31,7 +31,8 @@ let package = Package(
         // Compute.
         // The direct-convolution micro-kernel: C with AVX2/FMA intrinsics behind a run-time CPU check (-O2 always).
         .target(name: "CDirectConv", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CDirectConv"], swiftSettings: optimizedInDebug),
+        .target(name: "CSystem"),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CDirectConv", "CSystem"], swiftSettings: optimizedInDebug),
         .target(name: "NeuralNet", dependencies: ["TensorCore"], swiftSettings: optimizedInDebug),
         .target(name: "Optimizers"),
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"]),

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
+import TensorCore
 
 BLASCoreSelection.reexecIfNeeded()
+// Batch-sized solver buffers are reused from the heap instead of mapped afresh each step (TensorCore).
+AllocationPolicy.keepBuffersResident()
 // Parse errors are one line too (`equicert: error: …`), like every other bad input; help and version requests
 // print as ArgumentParser formats them.
 do {

@@ -6,7 +6,7 @@ import Testing
 
 /// Layers, lowest first. A module may import package modules of strictly lower layers only.
 let layers: [[String]] = [
-    ["CBLAS", "CMPI", "CZlib", "CDirectConv"],  // C import surfaces
+    ["CBLAS", "CMPI", "CZlib", "CDirectConv", "CSystem"],  // C import surfaces
     ["TensorCore", "Statistics", "Distributed", "Reports"],  // foundations: tensors and RNG, statistics, communication, report files
     ["NeuralNet", "Datasets"],  // layers and checkpoints; data sets
     ["Optimizers", "Equilibrium", "Transformers", "_TestSupport"],
