@@ -116,6 +116,9 @@ func runDistributed(
         }
         return
     }
+    // `--workers 1` is one in-process rank with one OpenBLAS thread, like every in-process rank (it used to keep
+    // OpenBLAS's default of one thread per core, whose idle threads spin in sched_yield between the small GEMMs).
+    let threads = threads ?? (workers == 1 && !MPIEnvironment.launchedByMPI ? 1 : nil)
     let comm: any Communicator
     do { comm = try makeCommunicator(choice, threads: threads) } catch {
         FileHandle.standardError.write(Data("equicert: error: \(describe(error))\n".utf8))
