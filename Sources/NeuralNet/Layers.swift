@@ -120,8 +120,12 @@ public struct Convolution2D: Layer {
         let g = geometry(for: x)
         let outShape = [g.batch, g.outHeight, g.outWidth, outChannels]
         if Conv2D.supportsDirect(g) {
-            var panels = [Float](repeating: 0, count: weight.count)
-            p.withValues(weight) { w in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, w, into: $0.baseAddress!) } }
+            // Packed once per parameter change, not per call (the panels depend on the weight alone).
+            let panels = p.derived("\(weight.name)#panels") {
+                var panels = [Float](repeating: 0, count: weight.count)
+                p.withValues(weight) { w in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, w, into: $0.baseAddress!) } }
+                return panels
+            }
             let y = Tensor(shape: outShape) { py in  // the kernel writes every output
                 x.withUnsafeBufferPointer { px in
                     panels.withUnsafeBufferPointer { pw in

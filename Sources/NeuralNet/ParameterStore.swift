@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// A named, shaped view into a model's flat parameter buffer: elements `offset ..< offset + count`.
@@ -32,7 +33,12 @@ public enum Initializer: Sendable, Equatable {
 /// Initialisation is deterministic: slot i draws from the counter-based stream keyed by (seed, i).
 public final class ParameterStore {
     public private(set) var slots: [ParameterSlot] = []
-    public var values: [Float] = []
+    public var values: [Float] = [] { didSet { generation &+= 1 } }
+    /// Advances on every change of `values` (however it is made): derived forms of a parameter (`derived`) are
+    /// recomputed when it moved.
+    public private(set) var generation: UInt64 = 0
+    private let derivedLock = NSLock()
+    private var derivedValues: [String: (generation: UInt64, values: [Float])] = [:]
     public var gradients: [Float] = []
     /// When false, layers' backward passes compute only input gradients (dL/dx) and leave `gradients`
     /// untouched (e.g. the vector–Jacobian products of a DEQ's adjoint solve). Default true.
@@ -102,6 +108,17 @@ public final class ParameterStore {
     @inlinable
     public func withValues<R>(_ slot: ParameterSlot, _ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
         try values.withUnsafeBufferPointer { try body($0.baseAddress! + slot.offset) }
+    }
+
+    /// A form of the parameters computed by `make` (e.g. a convolution weight repacked for its kernel), cached
+    /// under `key` until `values` change. Thread-safe: ranks of one process may share a model.
+    public func derived(_ key: String, _ make: () -> [Float]) -> [Float] {
+        derivedLock.lock()
+        defer { derivedLock.unlock() }
+        if let d = derivedValues[key], d.generation == generation { return d.values }
+        let v = make()
+        derivedValues[key] = (generation, v)
+        return v
     }
 
     /// Mutable pointer to a parameter's gradient for the duration of `body`.

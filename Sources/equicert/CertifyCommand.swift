@@ -55,7 +55,9 @@ struct SmoothingOptions: ParsableArguments {
             "SRS: the audit's cumulative stage sizes (from-zero re-solves of uniformly drawn estimation samples); a later stage runs only where the previous one limits p̲A. The paper and reference-code radii use the first stage as their K checks.",
             valueName: "K1,K2,…"))
     var audit: String?
-    @Option(parsing: .unconditional, help: "SRS: escalate to the next audit stage where N_A ≥ this share of n.") var auditEscalation: Double = 0.97
+    @Option(
+        parsing: .unconditional, help: "SRS: escalate to the next audit stage where N_A ≥ this share of n (0.5: every image with a majority for ĉA).")
+    var auditEscalation: Double = 0.5
     @Option(
         help:
             "SRS: the base classifier's solver (from zero; the classifier certified, also used for selection and the audit): naive, anderson, broyden."

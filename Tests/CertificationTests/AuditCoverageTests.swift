@@ -76,7 +76,7 @@ struct AuditCoverageTests {
         #expect(rate(r.audit) <= limit, "audit over-claims in \(r.audit) of \(reps)")
         #expect(rate(r.uncorrected) > 0.9, "the lock-in should make the uncorrected bound over-claim (else the test has no teeth)")
         #expect(rate(r.auditCertified) > 0.5, "a sound but vacuous audit would pass too: it must still certify")
-        if stages.count > 1 && pA > 0.98 { #expect(rate(r.escalated) > 0.9, "N_A ≥ 0.97 N here: stage 2 should run") }
+        if stages.count > 1 && pA > 0.98 { #expect(rate(r.escalated) > 0.9, "N_A ≥ auditEscalation · N here: stage 2 should run") }
     }
 
     /// Where serialized and base predictions agree, the audit reaches Cohen's radius closely, and the adaptive audit

@@ -24,7 +24,7 @@ struct CommandLineTests {
         #expect(s.model == "m.safetensors" && s.output == "r.tsv" && s.split == .test && s.skip == 20 && s.max == 500)
         #expect(s.shard == nil && s.shardText == nil && !s.resume && s.showProgress)
         let k = s.configuration
-        #expect(k.mode == .srs && k.radius == .audit && k.auditStages == [400, 2_000] && k.auditEscalation == 0.97)
+        #expect(k.mode == .srs && k.radius == .audit && k.auditStages == [400, 2_000] && k.auditEscalation == 0.5)
         #expect(k.sigma == 0.25 && k.n0 == 100 && k.n == 10_000 && k.alpha == 0.001 && k.chains == 400 && k.chainsPerBlock == 50)
         #expect(k.solver == SolverConfig(kind: .anderson, maxSteps: 1, tolerance: 0, stopMode: .relative))
         #expect(k.warmupSolver == SolverConfig(kind: .anderson, maxSteps: 10, tolerance: 0, stopMode: .relative))

@@ -25,6 +25,28 @@ struct LayerTests {
         #expect(e.input < 1e-3 && e.parameters < 1e-3, "\(e)")
     }
 
+    /// The direct kernel's repacked weights are cached in the store (`ParameterStore.derived`): every way of changing
+    /// the values — an element, a slot, the whole buffer — must reach the next forward (no stale panels).
+    @Test func directConvolutionSeesEveryWeightChange() {
+        let p = ParameterStore(seed: 4)
+        let layer = Convolution2D("conv", inChannels: 16, outChannels: 32, kernelSize: 3, padding: 1, bias: false, in: p)
+        var rng = TestRandom(seed: 5)
+        let x = rng.tensor([2, 5, 5, 16])
+        func check(_ what: String) {
+            let expected = Reference.conv2d(x, weight: p.tensor(layer.weight), bias: nil, stride: 1, padding: 1)
+            #expect(relativeMaxError(layer(x, p), expected) < 1e-5, "after \(what)")
+        }
+        check("initialisation")
+        p.values[layer.weight.offset + 7] += 0.5
+        check("one element")
+        p.set(layer.weight, Tensor(shape: layer.weight.shape, repeating: 0.01))
+        check("set(slot)")
+        p.values = p.values.map { -$0 }
+        check("the whole buffer")
+        p.values.withUnsafeMutableBufferPointer { $0[layer.weight.offset] = 3 }
+        check("a mutable pointer")
+    }
+
     @Test func convolutionGradients() {
         let p = ParameterStore(seed: 3)
         let layer = Convolution2D("conv", inChannels: 3, outChannels: 4, kernelSize: 3, stride: 2, padding: 1, in: p)

@@ -88,13 +88,20 @@ extension Conv2D {
     ) {
         let p = g.padding, ci = g.inChannels
         let paddedH = g.height + 2 * p, paddedW = g.width + 2 * p
-        let row = g.width * ci
-        if p > 0 { padded.update(repeating: 0, count: count * paddedH * paddedW * ci) }
+        let row = g.width * ci, paddedRow = paddedW * ci
         for s in 0..<count {
+            let sample = padded + s * paddedH * paddedRow
+            if p > 0 {  // only the border is zeroed; the interior is overwritten below
+                sample.update(repeating: 0, count: p * paddedRow)
+                (sample + (p + g.height) * paddedRow).update(repeating: 0, count: p * paddedRow)
+            }
             for iy in 0..<g.height {
-                let src = x + ((b0 + s) * g.height + iy) * row
-                let dst = padded + ((s * paddedH + iy + p) * paddedW + p) * ci
-                dst.update(from: src, count: row)
+                let dst = sample + (iy + p) * paddedRow
+                if p > 0 {
+                    dst.update(repeating: 0, count: p * ci)
+                    (dst + (p + g.width) * ci).update(repeating: 0, count: p * ci)
+                }
+                (dst + p * ci).update(from: x + ((b0 + s) * g.height + iy) * row, count: row)
             }
         }
     }
