@@ -74,17 +74,29 @@ public struct CertifyJob<Classifier: SmoothableClassifier>: Sendable {
     /// Whether any image can go beyond the first audit stage.
     var adaptive: Bool { kind == .certify && configuration.mode == .srs && configuration.radius == .audit && configuration.auditStages.count > 1 }
 
-    /// The first-pass units of image positions `positions`, in delivery order.
+    /// Images whose first-pass units are ordered together (long units first; see `firstPassUnits`).
+    public static var orderingGroup: Int { 8 }
+
+    /// The first-pass units of image positions `positions`, in delivery order: per group of `orderingGroup`
+    /// images, every estimation unit (SRS: a 50-chain block of serialized steps, ≈ 4× an audit unit), then the
+    /// selection and audit units. A queue pass then ends on short units, so the ranks finish it together, and a
+    /// worker seldom drains its two queued units while the root computes a long one. Each image's estimation and
+    /// audit units keep their own order (the record concatenates them); rows still come out in image order, an
+    /// image at the latest when its group is done.
     public func firstPassUnits(_ positions: Range<Int>) -> [Unit] {
         let c = configuration
         var u: [Unit] = []
-        for i in positions {
-            if kind == .predict {
-                for b in c.blocks(.prediction) { u.append(.block(image: i, phase: .prediction, block: b)) }
-                continue
+        if kind == .predict {
+            for i in positions { for b in c.blocks(.prediction) { u.append(.block(image: i, phase: .prediction, block: b)) } }
+            return u
+        }
+        for start in stride(from: positions.lowerBound, to: positions.upperBound, by: Self.orderingGroup) {
+            let group = start..<Swift.min(positions.upperBound, start + Self.orderingGroup)
+            for i in group { for b in c.blocks(.estimation) { u.append(.block(image: i, phase: .estimation, block: b)) } }
+            for i in group {
+                for b in c.blocks(.selection) { u.append(.block(image: i, phase: .selection, block: b)) }
+                if c.mode == .srs { for r in smoothing.auditUnits(stage: 0) { u.append(.audit(image: i, stage: 0, range: r)) } }
             }
-            for p in [SmoothingPhase.selection, .estimation] { for b in c.blocks(p) { u.append(.block(image: i, phase: p, block: b)) } }
-            if c.mode == .srs { for r in smoothing.auditUnits(stage: 0) { u.append(.audit(image: i, stage: 0, range: r)) } }
         }
         return u
     }
