@@ -180,9 +180,16 @@ extension AttackJob {
         var encoder: MiniLMSentenceEncoder? = nil
         if recipe != nil {
             let required = ["config.json", "vocab.txt", "model.safetensors"]
-            let dir =
-                try s.sentenceEncoder.map { URL(fileURLWithPath: $0) }
-                ?? DataLocator.process.locate("minilm", requiring: required)
+            let dir: URL
+            if let given = s.sentenceEncoder {
+                dir = URL(fileURLWithPath: given)
+            } else {
+                do { dir = try DataLocator.process.locate("minilm", requiring: required) } catch {
+                    throw CoordinatorError.invalidOption(
+                        name: "sentence-encoder", value: "(not given)",
+                        reason: "the recipes need all-MiniLM-L6-v2 and it was not found (\(error)); pass its directory")
+                }
+            }
             for f in required where !FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path) {
                 throw CoordinatorError.invalidOption(
                     name: "sentence-encoder", value: dir.path, reason: "no \(f) there (all-MiniLM-L6-v2: run Scripts/setup)")

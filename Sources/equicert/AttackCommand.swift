@@ -29,7 +29,9 @@ struct AttackCommand: ParsableCommand {
             Every recipe records the MiniLM sentence similarity of each adversarial text to the original.
             With --out x.tsv: x.tsv (per example: clean and adversarial prediction, success, queries, perturbed
             fraction, similarity, substitutions), x.examples.jsonl (original and adversarial texts, substitutions)
-            and x.json (manifest: recipe, constraints, thresholds, figures).
+            and x.json (manifest: recipe, constraints, thresholds, figures). A row's adversarial text is the
+            attack's final text, also when it did not flip the label; the table's perturbed fraction and similarity
+            are means over successful attacks.
             """)
 
     @Option(help: "Checkpoint: a MiniLM text classifier or a ViT.") var model: String
