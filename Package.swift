@@ -91,7 +91,7 @@ let package = Package(
             name: "CoordinatorTests",
             dependencies: [
                 "Coordinator", "Certification", "Distributed", "Datasets", "Statistics",
-                "Transformers", "RobustAttention", "_TestSupport",
+                "Transformers", "RobustAttention", "Attacks", "_TestSupport",
             ]),
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "TensorCore", "_TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),

@@ -9,14 +9,27 @@ import RobustAttention
 import TensorCore
 import Transformers
 
-/// Real attacks on the project's transformer checkpoints, with any attention rule installed. Text classifiers:
-/// DeepWordBug / TextFooler (black-box); ViTs: PGD (L∞ or L2, white-box through the model, the robust layer
-/// included, or transferred from another model). Examples are spread over the ranks (strided `ShardPlan`), the
-/// root gathers the results, builds the table and writes the adversarial examples.
+/// Real attacks on the project's transformer checkpoints, with any attention rule installed. Text classifiers: the
+/// published black-box recipes TextFooler, PWWS and DeepWordBug (`RecipeAttack`), and the project's earlier
+/// embedding-neighbour substitution attack; ViTs: PGD (L∞ or L2, white-box through the model, the robust layer
+/// included, or transferred from another model). Examples are spread over the ranks (strided `ShardPlan`); every
+/// example's attack depends only on the example, the seed and the model, so the results are the same at any rank
+/// count. The root gathers the results, builds the table and writes the report files.
+///
+/// The text attacks are adaptive to the attention rule: every victim query goes to the classifier with the rule
+/// installed, so a robust layer is attacked through its own outputs, not through a vanilla stand-in.
 public struct AttackJob {
     /// The attack methods; the checkpoint decides which ones apply.
     public enum Method: String, Sendable, CaseIterable {
-        case deepWordBug = "deepwordbug", textFooler = "textfooler", pgd
+        /// The published text recipes (`AttackRecipe`).
+        case textFooler = "textfooler", pwws, deepWordBug = "deepwordbug"
+        /// The project's earlier word attack: substitutes are the nearest WordPiece tokens of the classifier's own
+        /// input embeddings (not TextFooler: no synonyms, no part of speech, no sentence similarity).
+        case embeddingNeighbours = "embedding-neighbours"
+        case pgd
+
+        /// The recipe of a text recipe method (nil for `embedding-neighbours` and `pgd`).
+        public var recipe: AttackRecipe? { AttackRecipe(rawValue: rawValue) }
     }
 
     /// The part of a text checkpoint's split that is attacked.
@@ -38,6 +51,15 @@ public struct AttackJob {
         // Text.
         public var maxWordFraction = 0.25
         public var queryBudget = 2000
+        /// Recipes: WordNet synonyms tried per word; TextFooler's sentence-similarity threshold and window.
+        public var candidates = 50
+        public var similarityThreshold = 0.7
+        public var similarityWindow = 15
+        /// The WordNet 3.0 database directory (nil: `WordNet.defaultDirectory`).
+        public var wordNetDirectory: String?
+        /// The sentence encoder's model directory (nil: the located `minilm` data directory).
+        public var sentenceEncoder: String?
+        /// embedding-neighbours: candidates per word and their cosine floor in the input-embedding space.
         public var neighbours = 30
         public var minSimilarity: Float = 0.5
         // PGD.
@@ -47,11 +69,23 @@ public struct AttackJob {
         public var stepFraction: Float = 0.25
         /// A ViT checkpoint to craft on, or "vanilla": the same checkpoint with plain attention.
         public var transferFrom: String?
-        /// Text: the adversarial examples (.tsv); PGD: a .png grid of pairs at the largest ε and a .tsv of results.
+        /// Text: the per-example report (.tsv), with `<base>.examples.jsonl` and the manifest `<base>.json` beside
+        /// it; PGD: a .png grid of pairs at the largest ε and a .tsv of results.
         public var output: String?
+        /// The command line, recorded in the text manifest.
+        public var commandLine: String?
 
         public init(model: String, method: Method, attention: RobustAttentionSettings, calibrationCount: Int) {
             self.model = model; self.method = method; self.attention = attention; self.calibrationCount = calibrationCount
+        }
+
+        /// The recipe's configuration (nil for a method that is not a recipe); throws `AttackError` for a value
+        /// out of range.
+        public func recipeConfiguration() throws -> RecipeConfiguration? {
+            guard let recipe = method.recipe else { return nil }
+            return try RecipeConfiguration(
+                recipe: recipe, maxPerturbedFraction: maxWordFraction, queryBudget: queryBudget, candidateCount: candidates,
+                similarityThreshold: similarityThreshold, similarityWindow: similarityWindow, seed: seed)
         }
     }
 
@@ -67,72 +101,6 @@ public struct AttackJob {
         case .deq, .mdeq:
             throw CoordinatorError.checkpoint(path: settings.model, reason: "not a text classifier or ViT checkpoint (attacks need a transformer)")
         }
-    }
-
-    // MARK: text
-
-    func attackText(_ comm: any Communicator) throws -> [String]? {
-        let s = settings
-        guard s.method != .pgd, let kind = TextAttackKind(rawValue: s.method.rawValue) else {
-            throw CoordinatorError.invalidOption(name: "attack", value: s.method.rawValue, reason: "text classifiers take deepwordbug or textfooler")
-        }
-        guard s.max >= 0 else { throw CoordinatorError.invalidOption(name: "max", value: "\(s.max)", reason: "must be ≥ 0") }
-        let config = try TextAttackConfiguration(
-            kind: kind, maxWordFraction: s.maxWordFraction, queryBudget: s.queryBudget,
-            neighbourCount: s.neighbours, minimumSimilarity: s.minSimilarity, seed: s.seed)
-        if let out = s.output { try Self.checkWritable(out) }
-        var loaded = try TextCheckpoint.load(s.model)
-        var (texts, labels) = try TextCheckpoint.examples(loaded, part: s.part == .validation ? .validation : .test)
-        if s.part == .heldOut {
-            let v = try TextCheckpoint.examples(loaded, part: .validation)
-            texts += v.texts; labels += v.labels
-        }
-        let n = s.max > 0 ? Swift.min(s.max, texts.count) : texts.count
-        let rule = try RobustModels.install(s.attention, on: &loaded, calibrationCount: s.calibrationCount)
-        let neighbourIndex: EmbeddingNeighbours? =
-            kind == .textFooler
-            ? EmbeddingNeighbours(
-                tokenizer: loaded.model.tokenizer,
-                embeddings: loaded.model.parameters.tensor(loaded.model.parameters.slot(named: "embeddings.word_embeddings.weight")!))
-            : nil
-        let attacker = TextAttack(config, neighbours: neighbourIndex)
-        let victim = ClassifierVictim(model: loaded.model, maxLength: loaded.maxLength)
-        let t0 = Date()
-        var mine: [TextAttackResult] = []
-        let myExamples = Array(ShardPlan.items(n, forRankOf: comm, layout: .strided))
-        let bar = ProgressBar(label: "attack", total: myExamples.count, unit: "ex", enabled: comm.rank == 0)
-        for i in myExamples {
-            mine.append(attacker.attack(text: texts[i], label: labels[i], index: i, victim: victim))
-            let summary = TextAttackSummary(mine)
-            bar.update(mine.count, String(format: "clean %.1f%% attacked %.1f%%", 100 * summary.cleanAccuracy, 100 * summary.robustAccuracy))
-        }
-        let results = try comm.allGatherEncoded(mine).sorted { $0.index < $1.index }
-        guard comm.rank == 0 else { return nil }
-        let summary = TextAttackSummary(results)
-        var lines = [
-            "model \(s.model) (\(loaded.dataSet.rawValue) \(s.part.rawValue), max length \(loaded.maxLength)); attention: \(rule)",
-            "attack \(kind.rawValue): at most \(s.maxWordFraction) of the visible words, \(s.queryBudget) queries per example"
-                + (kind == .textFooler ? ", \(s.neighbours) neighbours with cosine ≥ \(s.minSimilarity)" : "") + ", seed \(s.seed)",
-            "",
-            "| attention | examples | clean acc | acc under attack | success rate | mean queries | words changed (successes) | time |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
-            String(
-                format: "| %@ | %d | %.1f%% | %.1f%% | %.1f%% | %.0f | %.1f%% | %.0f s |", s.attention.rule.rawValue, summary.examples,
-                100 * summary.cleanAccuracy, 100 * summary.robustAccuracy, 100 * summary.successRate, summary.meanQueries,
-                100 * summary.meanChangedFraction, Date().timeIntervalSince(t0)),
-        ]
-        if let out = s.output {
-            var rows = ["idx\tlabel\tclean\tadversarial\tqueries\twords_changed\tvisible_words\tadversarial_text"]
-            for r in results {
-                let text = r.adversarialText.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ")
-                rows.append(
-                    "\(r.index)\t\(r.label)\t\(r.cleanPrediction)\t\(r.adversarialPrediction)\t\(r.queries)\t\(r.wordsChanged)\t\(r.visibleWords)\t\(text)"
-                )
-            }
-            try AtomicFile.write((rows.joined(separator: "\n") + "\n").data(using: .utf8)!, to: out)
-            lines.append("\nadversarial examples → \(out)")
-        }
-        return lines
     }
 
     // MARK: images

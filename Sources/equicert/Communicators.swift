@@ -1,4 +1,5 @@
 import ArgumentParser
+import Attacks
 import Certification
 import Coordinator
 import Distributed
@@ -40,6 +41,9 @@ func describe(_ error: any Error) -> String {
     }
     if case let .invalidSetting(name, value, reason) = error as? PruningError {
         return "invalid --\(PruningProcedure.option(forSetting: name)) \(value): \(reason)"
+    }
+    if case let .similarityThresholdOutOfRange(value) = error as? AttackError {
+        return "invalid --similarity-threshold \(value): must be in [0, 1]"
     }
     return "\(error)"
 }

@@ -102,6 +102,43 @@ struct CommandLineTests {
         #expect(throws: CoordinatorError.self) {
             _ = try parse(["attack", "--model", "v", "--attack", "pgd", "--epsilons", "0.1,-1"], as: AttackCommand.self).settings()
         }
+        // The text recipes under their papers' names, with their defaults; the old attack only under its own name.
+        let r = try parse(["attack", "--model", "m", "--attack", "textfooler"], as: AttackCommand.self).settings()
+        #expect(r.method == .textFooler && r.method.recipe == .textFooler)
+        let c = try #require(try r.recipeConfiguration())
+        #expect(c.similarityThreshold == 0.7 && c.similarityWindow == 15 && c.candidateCount == 50)
+        #expect(c.maxPerturbedFraction == 0.25 && c.queryBudget == 2000 && r.wordNetDirectory == "/usr/share/wordnet")
+        let w = try parse(
+            [
+                "attack", "--model", "m", "--attack", "pwws", "--candidates", "20", "--wordnet", "/opt/wn", "--sentence-encoder", "/opt/minilm",
+                "--max-word-fraction", "1", "--query-budget", "500",
+            ], as: AttackCommand.self
+        ).settings()
+        #expect(w.method.recipe == .pwws && w.candidates == 20 && w.wordNetDirectory == "/opt/wn" && w.sentenceEncoder == "/opt/minilm")
+        #expect(try w.recipeConfiguration()?.maxPerturbedFraction == 1 && w.queryBudget == 500)
+        #expect(try parse(["attack", "--model", "m", "--attack", "deepwordbug"], as: AttackCommand.self).settings().method.recipe == .deepWordBug)
+        let e = try parse(["attack", "--model", "m", "--attack", "embedding-neighbours"], as: AttackCommand.self).settings()
+        #expect(e.method == .embeddingNeighbours && e.method.recipe == nil)
+        // Out-of-range recipe settings are refused when the settings are made, with the flag's name.
+        do {
+            _ = try parse(["attack", "--model", "m", "--attack", "textfooler", "--similarity-threshold", "1.5"], as: AttackCommand.self).settings()
+            Issue.record("--similarity-threshold 1.5 was accepted")
+        } catch {
+            #expect(describe(error) == "invalid --similarity-threshold 1.5: must be in [0, 1]")
+        }
+        for bad in [["--max-word-fraction", "0"], ["--max-word-fraction", "1.5"], ["--query-budget", "0"], ["--candidates", "0"]] {
+            #expect(throws: (any Error).self) {
+                _ = try parse(["attack", "--model", "m", "--attack", "pwws"] + bad, as: AttackCommand.self).settings()
+            }
+        }
+        // An unknown recipe name: a parse error naming the value and the choices.
+        do {
+            _ = try EquicertCommand.parseAsRoot(["attack", "--model", "m", "--attack", "textfool"])
+            Issue.record("--attack textfool was accepted")
+        } catch {
+            let message = EquicertCommand.message(for: error)
+            #expect(message.contains("textfool") && message.contains("pwws") && message.contains("embedding-neighbours"))
+        }
         let t = try parse(["train", "--model", "vit", "--head", "flatten", "--backward", "phantom", "-o", "c"], as: TrainCommand.self)
         #expect(t.model == .vit && t.head == .flatten && t.backward == .phantom)
         let p = try parse(["prune", "--model", "m", "--method", "magnitude", "-o", "c"], as: PruneCommand.self)
