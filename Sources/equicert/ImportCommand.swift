@@ -16,14 +16,14 @@ struct ImportCommand: ParsableCommand {
     var preset: String?
     @Option(
         help:
-            "Configuration file overriding the preset: JSON or the public MDEQ YAML (NUM_BRANCHES, NUM_CHANNELS, HEAD_CHANNELS, FINAL_CHANSIZE, EXPANSION_FACTOR, NUM_GROUPS, DOWNSAMPLE_TIMES, NUM_CLASSES, IMAGE_SIZE)."
+            "Configuration file overriding the preset: JSON or the public MDEQ YAML (NUM_BRANCHES, NUM_CHANNELS, HEAD_CHANNELS, FINAL_CHANSIZE, EXPANSION_FACTOR, NUM_GROUPS, DOWNSAMPLE_TIMES, NUM_CLASSES, IMAGE_SIZE), as equicert export writes it; a DEQ-S architecture JSON (\"family\": \"deq-s\") imports a DEQ-S."
     )
     var config: String?
     @Option(name: .shortAndLong, help: "Output checkpoint (.safetensors), written atomically.") var out: String
     @Option(help: "Data set recorded in the checkpoint (the default of certify/evaluate): mnist, fashion-mnist, cifar10.") var data: String =
         "cifar10"
     @Option(help: "Training noise σ recorded in the checkpoint (default: unknown).") var sigma: Float?
-    @Option(help: "BatchNorm ε of the PyTorch model.") var batchNormEpsilon: Float = 1e-5
+    @Option(help: "BatchNorm ε of the PyTorch model (default: the configuration's BATCH_NORM_EPSILON, else 1e-5).") var batchNormEpsilon: Float?
 
     func run() throws {
         try runReportingErrors {
