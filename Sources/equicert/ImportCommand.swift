@@ -8,7 +8,7 @@ import Foundation
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import a PyTorch MDEQ state_dict (.safetensors) with its configuration as an equicert checkpoint.")
+        abstract: "Import a PyTorch MDEQ (or DEQ-S) state_dict (.safetensors) with its configuration as an equicert checkpoint.")
     @Argument(
         help: "The state_dict (.safetensors, from safetensors.torch.save_file(model.state_dict(), …); Scripts/pth-to-safetensors converts a .pth).")
     var stateDict: String
