@@ -93,6 +93,7 @@ struct ModelExportTests {
             let w = try #require(wn.model as? MDEQ)
             #expect(wsd.names.contains("fullstage.branches.0.blocks.0.conv1.weight_g") && wyaml.contains("WNORM: true"))
             let err = relativeError(logits(w, x), logits(m, x))
+            print("MDEQ \(n) branch(es), post-fusion affine \(postAffine): export --weight-norm round trip, max relative logit error \(err)")
             #expect(err <= 1e-5, "weight-norm round trip: relative error \(err)")
         }
     }
