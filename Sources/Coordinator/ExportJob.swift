@@ -79,7 +79,7 @@ public struct ExportJob {
 
         let tensors: [String: Tensor], configText: String, lines: [String]
         if kind == .mdeq {
-            let (model, _, _) = try DEQCheckpoint.loadMDEQ(s.model)
+            let (model, prov, _) = try DEQCheckpoint.loadMDEQ(s.model)
             let export: MDEQ.PyTorchExport
             do { export = try model.pyTorchStateDict(batchNormEpsilon: s.batchNormEpsilon, weightNorm: s.weightNorm) } catch {
                 throw CoordinatorError.checkpoint(path: s.model, reason: "\(error)")
@@ -87,7 +87,7 @@ public struct ExportJob {
             tensors = export.tensors
             configText = Self.mdeqYAML(
                 model.configuration, export: export, batchNormEpsilon: s.batchNormEpsilon,
-                source: URL(fileURLWithPath: s.model).lastPathComponent)
+                source: URL(fileURLWithPath: s.model).lastPathComponent, data: prov.dataSet, sigma: prov.sigma)
             let c = model.configuration
             let v = WeightFolding.identityBatchNormVariance(epsilon: s.batchNormEpsilon)
             lines = [
@@ -97,13 +97,13 @@ public struct ExportJob {
                     + "; post-fusion GroupNorm affine: \(export.postNormAffine)",
             ]
         } else {
-            let (loaded, _, _) = try DEQCheckpoint.load(s.model)
+            let (loaded, prov, _) = try DEQCheckpoint.load(s.model)
             let old = loaded.configuration.flattenOrder
             let model = try loaded.withFlattenOrder(.channelsFirst)
             var d: [String: Tensor] = [:]
             for slot in model.parameters.slots { d[slot.name] = model.parameters.tensor(slot) }
             tensors = d
-            configText = model.configuration.jsonString() + "\n"
+            configText = try Self.deqSmallJSON(model.configuration, data: prov.dataSet, sigma: prov.sigma)
             let c = model.configuration
             let note =
                 c.head == .flatten && old == .channelsLast
@@ -128,7 +128,7 @@ public struct ExportJob {
     /// `EQUICERT:` section with what the public YAML leaves to the data pipeline or hard-codes. Floats are written
     /// in their shortest round-tripping form, so `equicert import --config` reads back the same values.
     public static func mdeqYAML(
-        _ c: MDEQConfiguration, export: MDEQ.PyTorchExport, batchNormEpsilon: Float, source: String
+        _ c: MDEQConfiguration, export: MDEQ.PyTorchExport, batchNormEpsilon: Float, source: String, data: String, sigma: Float
     ) -> String {
         func list(_ xs: [some CustomStringConvertible]) -> String { "[" + xs.map(\.description).joined(separator: ", ") + "]" }
         return """
@@ -154,7 +154,8 @@ public struct ExportJob {
                   NUM_CHANNELS: \(list(c.channels))
                   FUSE_METHOD: SUM
             # Not public MDEQ-Vision keys: the normalisation equicert applies inside the model ((x - mean)/std on [0, 1]
-            # pixels; MDEQ-Vision applies it in its data transform), whether the injection has the stage0 conv, and the ε's.
+            # pixels; MDEQ-Vision applies it in its data transform), whether the injection has the stage0 conv, the ε's, and
+            # the data set and training σ of the checkpoint.
             EQUICERT:
               INPUT_CHANNELS: \(c.inputChannels)
               INJECTION_CONV: \(c.injectionConv)
@@ -162,7 +163,15 @@ public struct ExportJob {
               NORMALIZATION_STD: \(list(c.normalizationStd))
               GROUP_NORM_EPSILON: \(c.epsilon)
               BATCH_NORM_EPSILON: \(batchNormEpsilon)
+            """ + (data == "?" ? "" : "\n  DATA: \(data)") + (sigma.isNaN ? "" : "\n  SIGMA: \(sigma)") + "\n"
+    }
 
-            """
+    /// A DEQ-S configuration: the architecture JSON plus the checkpoint's `data` and `sigma` (when known), which
+    /// `equicert import` records as the imported checkpoint's provenance.
+    public static func deqSmallJSON(_ c: DEQConfiguration, data: String, sigma: Float) throws -> String {
+        var obj = try JSONSerialization.jsonObject(with: Data(c.jsonString().utf8)) as? [String: Any] ?? [:]
+        if data != "?" { obj["data"] = data }
+        if !sigma.isNaN { obj["sigma"] = Double("\(sigma)") }
+        return String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self) + "\n"
     }
 }

@@ -21,7 +21,8 @@ public struct ImportJob {
         /// The output checkpoint (.safetensors).
         public var output: String
         /// Data set and noise σ recorded as the checkpoint's provenance (defaults of `certify`/`evaluate`).
-        public var data = "cifar10"
+        /// nil / NaN: the configuration file's DATA / SIGMA (`equicert export` writes them), else cifar10 / unknown.
+        public var data: String?
         public var sigma: Float = .nan
         /// BatchNorm ε of the PyTorch model (folded into the convolutions); nil: the configuration file's
         /// BATCH_NORM_EPSILON, else PyTorch's default 1e-5.
@@ -40,17 +41,17 @@ public struct ImportJob {
         guard s.preset != nil || s.configFile != nil else {
             throw CoordinatorError.invalidOption(name: "preset", value: "(none)", reason: "give --preset, --config or both")
         }
-        _ = try ImageDataSource(parsing: s.data)
+        if let d = s.data { _ = try ImageDataSource(parsing: d) }
         try ReportWriter.checkWritable(path: s.output)
         guard FileManager.default.fileExists(atPath: s.stateDict) else {
             throw CoordinatorError.checkpoint(path: s.stateDict, reason: "no such file")
         }
         let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: s.stateDict))
-        if let path = s.configFile, let deqs = try Self.deqSmallConfiguration(path) {
+        if let path = s.configFile, let (deqs, data, sigma) = try Self.deqSmallConfiguration(path) {
             guard s.preset == nil else {
                 throw CoordinatorError.invalidOption(name: "preset", value: s.preset!, reason: "\(path) describes a DEQ-S, not an MDEQ")
             }
-            return try importDEQSmall(deqs, file)
+            return try importDEQSmall(deqs, file, provenance: try provenance(data: data, sigma: sigma))
         }
         var tensors: [String: Tensor] = [:]
         for name in file.names { tensors[name] = try file.float32(name) }
@@ -66,13 +67,10 @@ public struct ImportJob {
         try Self.checkAgainstTensors(config, tensors, path: s.stateDict)
         let model: MDEQ
         let bnEpsilon = s.batchNormEpsilon ?? configFile?.batchNormEpsilon ?? 1e-5
+        let prov = try provenance(data: configFile?.data, sigma: configFile?.sigma)
         do { model = try MDEQ(config, pyTorchStateDict: tensors, batchNormEpsilon: bnEpsilon) } catch {
             throw CoordinatorError.checkpoint(path: s.stateDict, reason: "\(error)")
         }
-        let prov = DEQCheckpoint.Provenance(
-            dataSet: s.data, sigma: s.sigma, command: s.command, codeVersion: EquicertVersion.string,
-            epochsDone: 0, stepsDone: 0,
-            extra: ["equicert.import.source": URL(fileURLWithPath: s.stateDict).lastPathComponent])
         try DEQCheckpoint.saveMDEQ(model, provenance: prov, optimizer: nil, to: s.output)
         let c = config
         return [
@@ -80,10 +78,22 @@ public struct ImportJob {
         ]
     }
 
+    /// The checkpoint's provenance: the options, else what the configuration file records (`data`, `sigma`), else
+    /// cifar10 and an unknown σ. Throws for a data set name equicert does not know.
+    func provenance(data: String?, sigma: Float?) throws -> DEQCheckpoint.Provenance {
+        let s = settings
+        let d = s.data ?? data ?? "cifar10"
+        _ = try ImageDataSource(parsing: d)
+        return DEQCheckpoint.Provenance(
+            dataSet: d, sigma: s.sigma.isNaN ? (sigma ?? .nan) : s.sigma, command: s.command, codeVersion: EquicertVersion.string,
+            epochsDone: 0, stepsDone: 0,
+            extra: ["equicert.import.source": URL(fileURLWithPath: s.stateDict).lastPathComponent])
+    }
+
     /// The DEQ-S architecture in a JSON configuration file (`"family": "deq-s"`, as `equicert export` writes it), or
     /// nil when the file describes something else (an MDEQ). A missing `flattenOrder` means PyTorch's (c, h, w): the
-    /// tensors come from PyTorch.
-    static func deqSmallConfiguration(_ path: String) throws -> DEQConfiguration? {
+    /// tensors come from PyTorch. Also the `data` and `sigma` keys `equicert export` adds.
+    static func deqSmallConfiguration(_ path: String) throws -> (DEQConfiguration, data: String?, sigma: Float?)? {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CoordinatorError.checkpoint(path: path, reason: "cannot read the configuration file")
         }
@@ -92,21 +102,18 @@ public struct ImportJob {
         }
         if obj["flattenOrder"] == nil { obj["flattenOrder"] = DEQConfiguration.FlattenOrder.channelsFirst.rawValue }
         let json = String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
-        do { return try DEQConfiguration.fromJSON(json, path: path) } catch {
+        let sigma = (obj["sigma"] as? NSNumber).map { $0.floatValue }
+        do { return (try DEQConfiguration.fromJSON(json, path: path), obj["data"] as? String, sigma) } catch {
             throw CoordinatorError.checkpoint(path: path, reason: "\(error)")
         }
     }
 
     /// A DEQ-S state_dict (the project's parameter names, PyTorch layout) → a DEQ-S checkpoint: every tensor placed
     /// with its exact shape, none left over (the loader names the first that is not).
-    func importDEQSmall(_ c: DEQConfiguration, _ file: SafeTensorsFile) throws -> [String] {
+    func importDEQSmall(_ c: DEQConfiguration, _ file: SafeTensorsFile, provenance prov: DEQCheckpoint.Provenance) throws -> [String] {
         let s = settings
         let model = try DEQSmall(c)
         do { try model.parameters.load(from: file) } catch { throw CoordinatorError.checkpoint(path: s.stateDict, reason: "\(error)") }
-        let prov = DEQCheckpoint.Provenance(
-            dataSet: s.data, sigma: s.sigma, command: s.command, codeVersion: EquicertVersion.string,
-            epochsDone: 0, stepsDone: 0,
-            extra: ["equicert.import.source": URL(fileURLWithPath: s.stateDict).lastPathComponent])
         try DEQCheckpoint.save(model, provenance: prov, optimizer: nil, to: s.output)
         return [
             "imported \(file.names.count) tensors of \(s.stateDict) → \(s.output): DEQ-S, \(c.channels) channels, head \(c.head.rawValue), \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels) inputs, \(c.classes) classes, \(model.parameters.count) parameters"
@@ -191,6 +198,9 @@ public struct MDEQConfigFile: Sendable, Equatable {
     public var normalizationStd: [Float]?
     public var groupNormEpsilon: Float?
     public var batchNormEpsilon: Float?
+    /// The data set and training σ of the model (the checkpoint's provenance; `equicert export` writes them).
+    public var data: String?
+    public var sigma: Float?
 
     /// Field of each accepted key (lowercased, without `_`).
     static let fieldOfKey: [String: String] = [
@@ -204,7 +214,7 @@ public struct MDEQConfigFile: Sendable, Equatable {
         "numclasses": "classes", "classes": "classes",
         "imagesize": "imageSize", "inputchannels": "inputChannels", "injectionconv": "injectionConv",
         "normalizationmean": "normalizationMean", "normalizationstd": "normalizationStd",
-        "groupnormepsilon": "groupNormEpsilon", "batchnormepsilon": "batchNormEpsilon",
+        "groupnormepsilon": "groupNormEpsilon", "batchnormepsilon": "batchNormEpsilon", "data": "data", "sigma": "sigma",
     ]
 
     public init() {}
@@ -282,6 +292,8 @@ public struct MDEQConfigFile: Sendable, Equatable {
             case "normalizationStd": f.normalizationStd = try floats()
             case "groupNormEpsilon": f.groupNormEpsilon = try float()
             case "batchNormEpsilon": f.batchNormEpsilon = try float()
+            case "data": f.data = value.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+            case "sigma": f.sigma = try float()
             default:
                 switch value.lowercased() {
                 case "true", "1": f.injectionConv = true

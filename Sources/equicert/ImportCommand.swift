@@ -20,9 +20,12 @@ struct ImportCommand: ParsableCommand {
     )
     var config: String?
     @Option(name: .shortAndLong, help: "Output checkpoint (.safetensors), written atomically.") var out: String
-    @Option(help: "Data set recorded in the checkpoint (the default of certify/evaluate): mnist, fashion-mnist, cifar10.") var data: String =
-        "cifar10"
-    @Option(help: "Training noise σ recorded in the checkpoint (default: unknown).") var sigma: Float?
+    @Option(
+        help:
+            "Data set recorded in the checkpoint (the default of certify/evaluate): mnist, fashion-mnist, mnist-32x32x3, cifar10 (default: the configuration's DATA, else cifar10)."
+    )
+    var data: String?
+    @Option(help: "Training noise σ recorded in the checkpoint (default: the configuration's SIGMA, else unknown).") var sigma: Float?
     @Option(help: "BatchNorm ε of the PyTorch model (default: the configuration's BATCH_NORM_EPSILON, else 1e-5).") var batchNormEpsilon: Float?
 
     func run() throws {

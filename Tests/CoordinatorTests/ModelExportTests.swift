@@ -51,8 +51,8 @@ struct ModelExportTests {
         return try MDEQConfiguration.fromJSON(f.metadata["equicert.architecture"]!, path: f.path)
     }
 
-    func provenance() -> DEQCheckpoint.Provenance {
-        DEQCheckpoint.Provenance(dataSet: "cifar10", sigma: 0.25, command: "test", codeVersion: "test", epochsDone: 1, stepsDone: 1)
+    func provenance(_ data: String = "cifar10", sigma: Float = 0.25) -> DEQCheckpoint.Provenance {
+        DEQCheckpoint.Provenance(dataSet: data, sigma: sigma, command: "test", codeVersion: "test", epochsDone: 1, stepsDone: 1)
     }
 
     /// Export (plain weights or weight norm), import the result with the written configuration; returns the
@@ -82,6 +82,7 @@ struct ModelExportTests {
             let (back, sd, yaml) = try roundTrip(path, in: dir)
             let b = try #require(back.model as? MDEQ)
             #expect(b.configuration == c)
+            #expect(back.provenance.dataSet == "cifar10" && back.provenance.sigma == 0.25, "the configuration carries data and σ")
             #expect(b.parameters.values == m.parameters.values, "parameters changed in the round trip")
             let x = images([3, c.inputHeight, c.inputWidth, 3], seed: 5)
             #expect(logits(b, x).scalars == logits(m, x).scalars)
@@ -163,9 +164,11 @@ struct ModelExportTests {
         for order in orders {
             let stored = try m.withFlattenOrder(order)
             let path = dir.appendingPathComponent("d-\(order.rawValue).safetensors").path
-            try DEQCheckpoint.save(stored, provenance: provenance(), optimizer: nil, to: path)
+            try DEQCheckpoint.save(stored, provenance: provenance("fashion-mnist", sigma: 0.5), optimizer: nil, to: path)
             let (back, sd, json) = try roundTrip(path, in: dir)
             let b = try #require(back.model as? DEQSmall)
+            #expect(back.provenance.dataSet == "fashion-mnist" && back.provenance.sigma == 0.5)
+            #expect(b.configuration.normalizationMean == c.normalizationMean && b.configuration.normalizationStd == c.normalizationStd)
             #expect(b.configuration.flattenOrder == .channelsFirst && json.contains("\"flattenOrder\":\"chw\""))
             #expect(Set(sd.names) == Set(m.parameters.slots.map(\.name)))
             #expect(b.parameters.values == m.parameters.values, "exported weights are the (c, h, w)-order model's")
