@@ -42,7 +42,10 @@ def yaml_config(path):
         m = re.match(r"\s*([A-Z_0-9]+):\s*(\S.*)$", line)
         if m:
             v = m.group(2).strip()
-            out[m.group(1)] = json.loads(v) if re.match(r"^[\[\d\-tf]", v) else v
+            try:
+                out[m.group(1)] = json.loads(v)
+            except ValueError:
+                out[m.group(1)] = v
     return out
 
 
