@@ -60,11 +60,12 @@ def bn(c, affine=True):
 class Block(nn.Module):
     """Branch residual block: GN3(ReLU(GN2(conv2(ReLU(GN1(conv1 z)))) + x_inj) + z))."""
 
-    def __init__(self, c, expansion, groups):
+    def __init__(self, c, expansion, groups, wnorm=True):
         super().__init__()
-        self.conv1 = WNConv2d(c, expansion * c, 3, padding=1)
+        wn = WNConv2d if wnorm else (lambda cin, cout, k, padding: nn.Conv2d(cin, cout, k, padding=padding, bias=False))
+        self.conv1 = wn(c, expansion * c, 3, padding=1)
         self.gn1 = nn.GroupNorm(groups, expansion * c)
-        self.conv2 = WNConv2d(expansion * c, c, 3, padding=1)
+        self.conv2 = wn(expansion * c, c, 3, padding=1)
         self.gn2 = nn.GroupNorm(groups, c)
         self.gn3 = nn.GroupNorm(groups, c)
 
@@ -76,9 +77,9 @@ class Block(nn.Module):
 
 
 class Branch(nn.Module):
-    def __init__(self, c, expansion, groups):
+    def __init__(self, c, expansion, groups, wnorm=True):
         super().__init__()
-        self.blocks = nn.ModuleList([Block(c, expansion, groups)])
+        self.blocks = nn.ModuleList([Block(c, expansion, groups, wnorm)])
 
     def forward(self, z, injection=None):
         return self.blocks[0](z, injection)
@@ -116,19 +117,24 @@ class Down(nn.Module):
 
 
 class Fullstage(nn.Module):
-    """f: per-branch blocks, then fusion u_i = ReLU(sum_j T_ij(y_j)) and GN_{G/2}(conv1x1(u_i)) (non-affine GN)."""
+    """f: per-branch blocks, then fusion u_i = ReLU(sum_j T_ij(y_j)) and GN_{G/2}(conv1x1(u_i)).
+
+    cfg["wnorm"] (default True, the public WNORM) weight-normalises the block and post-fusion convolutions;
+    cfg["postGNAffine"] (default False, the public POST_GN_AFFINE) gives the post-fusion GroupNorms affine tensors."""
 
     def __init__(self, cfg):
         super().__init__()
         ch, g, n = cfg["channels"], cfg["groups"], len(cfg["channels"])
+        wnorm, post_affine = cfg.get("wnorm", True), cfg.get("postGNAffine", False)
         self.n = n
-        self.branches = nn.ModuleList([Branch(c, cfg["expansion"], g) for c in ch])
+        self.branches = nn.ModuleList([Branch(c, cfg["expansion"], g, wnorm) for c in ch])
         if n > 1:
             self.fuse_layers = nn.ModuleList([nn.ModuleList([
                 nn.Identity() if i == j else (Up(ch[j], ch[i], g, 2 ** (j - i)) if j > i else Down(ch[j], ch[i], g, i - j))
                 for j in range(n)]) for i in range(n)])
             self.post_fuse_layers = nn.ModuleList([nn.Sequential(OrderedDict([
-                ("relu", nn.ReLU()), ("conv", WNConv2d(c, c, 1)), ("gnorm", nn.GroupNorm(g // 2, c, affine=False))]))
+                ("relu", nn.ReLU()), ("conv", WNConv2d(c, c, 1) if wnorm else nn.Conv2d(c, c, 1, bias=False)),
+                ("gnorm", nn.GroupNorm(g // 2, c, affine=post_affine))]))
                 for c in ch])
 
     def forward(self, zs, injection):

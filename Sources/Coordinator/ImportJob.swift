@@ -21,10 +21,12 @@ public struct ImportJob {
         /// The output checkpoint (.safetensors).
         public var output: String
         /// Data set and noise σ recorded as the checkpoint's provenance (defaults of `certify`/`evaluate`).
-        public var data = "cifar10"
+        /// nil / NaN: the configuration file's DATA / SIGMA (`equicert export` writes them), else cifar10 / unknown.
+        public var data: String?
         public var sigma: Float = .nan
-        /// BatchNorm ε of the PyTorch model (folded into the convolutions).
-        public var batchNormEpsilon: Float = 1e-5
+        /// BatchNorm ε of the PyTorch model (folded into the convolutions); nil: the configuration file's
+        /// BATCH_NORM_EPSILON, else PyTorch's default 1e-5.
+        public var batchNormEpsilon: Float?
         public var command = ""
 
         public init(stateDict: String, output: String) { self.stateDict = stateDict; self.output = output }
@@ -39,12 +41,18 @@ public struct ImportJob {
         guard s.preset != nil || s.configFile != nil else {
             throw CoordinatorError.invalidOption(name: "preset", value: "(none)", reason: "give --preset, --config or both")
         }
-        _ = try ImageDataSource(parsing: s.data)
+        if let d = s.data { _ = try ImageDataSource(parsing: d) }
         try ReportWriter.checkWritable(path: s.output)
         guard FileManager.default.fileExists(atPath: s.stateDict) else {
             throw CoordinatorError.checkpoint(path: s.stateDict, reason: "no such file")
         }
         let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: s.stateDict))
+        if let path = s.configFile, let (deqs, data, sigma) = try Self.deqSmallConfiguration(path) {
+            guard s.preset == nil else {
+                throw CoordinatorError.invalidOption(name: "preset", value: s.preset!, reason: "\(path) describes a DEQ-S, not an MDEQ")
+            }
+            return try importDEQSmall(deqs, file, provenance: try provenance(data: data, sigma: sigma))
+        }
         var tensors: [String: Tensor] = [:]
         for name in file.names { tensors[name] = try file.float32(name) }
         var config =
@@ -53,21 +61,62 @@ public struct ImportJob {
                     throw CoordinatorError.invalidOption(name: "preset", value: name, reason: "\(error)")
                 }
             } ?? MDEQConfiguration.tiny
-        if let path = s.configFile { config = try MDEQConfigFile.read(path).applied(to: config, path: path) }
+        let configFile = try s.configFile.map(MDEQConfigFile.read)
+        if let path = s.configFile, let f = configFile { config = try f.applied(to: config, path: path) }
         do { try config.validate() } catch { throw CoordinatorError.checkpoint(path: s.configFile ?? s.preset ?? "", reason: "\(error)") }
         try Self.checkAgainstTensors(config, tensors, path: s.stateDict)
         let model: MDEQ
-        do { model = try MDEQ(config, pyTorchStateDict: tensors, batchNormEpsilon: s.batchNormEpsilon) } catch {
+        let bnEpsilon = s.batchNormEpsilon ?? configFile?.batchNormEpsilon ?? 1e-5
+        let prov = try provenance(data: configFile?.data, sigma: configFile?.sigma)
+        do { model = try MDEQ(config, pyTorchStateDict: tensors, batchNormEpsilon: bnEpsilon) } catch {
             throw CoordinatorError.checkpoint(path: s.stateDict, reason: "\(error)")
         }
-        let prov = DEQCheckpoint.Provenance(
-            dataSet: s.data, sigma: s.sigma, command: s.command, codeVersion: EquicertVersion.string,
-            epochsDone: 0, stepsDone: 0,
-            extra: ["equicert.import.source": URL(fileURLWithPath: s.stateDict).lastPathComponent])
         try DEQCheckpoint.saveMDEQ(model, provenance: prov, optimizer: nil, to: s.output)
         let c = config
         return [
             "imported \(file.names.count) tensors of \(s.stateDict) → \(s.output): MDEQ, \(c.branches) branch(es), channels \(c.channels), head \(c.headChannels), final \(c.finalChannels), \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels) inputs, \(c.classes) classes, \(model.parameters.count) parameters"
+        ]
+    }
+
+    /// The checkpoint's provenance: the options, else what the configuration file records (`data`, `sigma`), else
+    /// cifar10 and an unknown σ. Throws for a data set name equicert does not know.
+    func provenance(data: String?, sigma: Float?) throws -> DEQCheckpoint.Provenance {
+        let s = settings
+        let d = s.data ?? data ?? "cifar10"
+        _ = try ImageDataSource(parsing: d)
+        return DEQCheckpoint.Provenance(
+            dataSet: d, sigma: s.sigma.isNaN ? (sigma ?? .nan) : s.sigma, command: s.command, codeVersion: EquicertVersion.string,
+            epochsDone: 0, stepsDone: 0,
+            extra: ["equicert.import.source": URL(fileURLWithPath: s.stateDict).lastPathComponent])
+    }
+
+    /// The DEQ-S architecture in a JSON configuration file (`"family": "deq-s"`, as `equicert export` writes it), or
+    /// nil when the file describes something else (an MDEQ). A missing `flattenOrder` means PyTorch's (c, h, w): the
+    /// tensors come from PyTorch. Also the `data` and `sigma` keys `equicert export` adds.
+    static func deqSmallConfiguration(_ path: String) throws -> (DEQConfiguration, data: String?, sigma: Float?)? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CoordinatorError.checkpoint(path: path, reason: "cannot read the configuration file")
+        }
+        guard var obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], obj["family"] as? String == "deq-s" else {
+            return nil
+        }
+        if obj["flattenOrder"] == nil { obj["flattenOrder"] = DEQConfiguration.FlattenOrder.channelsFirst.rawValue }
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: obj), as: UTF8.self)
+        let sigma = (obj["sigma"] as? NSNumber).map { $0.floatValue }
+        do { return (try DEQConfiguration.fromJSON(json, path: path), obj["data"] as? String, sigma) } catch {
+            throw CoordinatorError.checkpoint(path: path, reason: "\(error)")
+        }
+    }
+
+    /// A DEQ-S state_dict (the project's parameter names, PyTorch layout) → a DEQ-S checkpoint: every tensor placed
+    /// with its exact shape, none left over (the loader names the first that is not).
+    func importDEQSmall(_ c: DEQConfiguration, _ file: SafeTensorsFile, provenance prov: DEQCheckpoint.Provenance) throws -> [String] {
+        let s = settings
+        let model = try DEQSmall(c)
+        do { try model.parameters.load(from: file) } catch { throw CoordinatorError.checkpoint(path: s.stateDict, reason: "\(error)") }
+        try DEQCheckpoint.save(model, provenance: prov, optimizer: nil, to: s.output)
+        return [
+            "imported \(file.names.count) tensors of \(s.stateDict) → \(s.output): DEQ-S, \(c.channels) channels, head \(c.head.rawValue), \(c.inputHeight)×\(c.inputWidth)×\(c.inputChannels) inputs, \(c.classes) classes, \(model.parameters.count) parameters"
         ]
     }
 
@@ -143,6 +192,15 @@ public struct MDEQConfigFile: Sendable, Equatable {
     public var imageSize: [Int]?
     public var inputChannels: Int?
     public var injectionConv: Bool?
+    /// equicert's own keys (not in the public YAML; `equicert export` writes them): the normalisation inside the
+    /// model, the GroupNorm ε, and the BatchNorm ε the state_dict's BatchNorms assume.
+    public var normalizationMean: [Float]?
+    public var normalizationStd: [Float]?
+    public var groupNormEpsilon: Float?
+    public var batchNormEpsilon: Float?
+    /// The data set and training σ of the model (the checkpoint's provenance; `equicert export` writes them).
+    public var data: String?
+    public var sigma: Float?
 
     /// Field of each accepted key (lowercased, without `_`).
     static let fieldOfKey: [String: String] = [
@@ -155,6 +213,8 @@ public struct MDEQConfigFile: Sendable, Equatable {
         "downsampletimes": "stemDownsamples", "stemdownsamples": "stemDownsamples",
         "numclasses": "classes", "classes": "classes",
         "imagesize": "imageSize", "inputchannels": "inputChannels", "injectionconv": "injectionConv",
+        "normalizationmean": "normalizationMean", "normalizationstd": "normalizationStd",
+        "groupnormepsilon": "groupNormEpsilon", "batchnormepsilon": "batchNormEpsilon", "data": "data", "sigma": "sigma",
     ]
 
     public init() {}
@@ -209,6 +269,14 @@ public struct MDEQConfigFile: Sendable, Equatable {
                 return xs
             }
             func int() throws -> Int { let xs = try ints(); guard xs.count == 1, !value.hasPrefix("[") else { throw bad() }; return xs[0] }
+            func floats() throws -> [Float] {
+                let inner = value.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+                let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                let xs = parts.compactMap { Float($0) }.filter(\.isFinite)
+                guard !parts.isEmpty, xs.count == parts.count else { throw bad() }
+                return xs
+            }
+            func float() throws -> Float { let xs = try floats(); guard xs.count == 1, !value.hasPrefix("[") else { throw bad() }; return xs[0] }
             switch field {
             case "branches": f.branches = try int()
             case "channels": f.channels = try ints()
@@ -220,6 +288,12 @@ public struct MDEQConfigFile: Sendable, Equatable {
             case "classes": f.classes = try int()
             case "imageSize": f.imageSize = try ints()
             case "inputChannels": f.inputChannels = try int()
+            case "normalizationMean": f.normalizationMean = try floats()
+            case "normalizationStd": f.normalizationStd = try floats()
+            case "groupNormEpsilon": f.groupNormEpsilon = try float()
+            case "batchNormEpsilon": f.batchNormEpsilon = try float()
+            case "data": f.data = value.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+            case "sigma": f.sigma = try float()
             default:
                 switch value.lowercased() {
                 case "true", "1": f.injectionConv = true
@@ -262,6 +336,9 @@ public struct MDEQConfigFile: Sendable, Equatable {
             c.normalizationMean = v == 3 ? MDEQConfiguration.cifarMean : [Float](repeating: 0.5, count: v)
             c.normalizationStd = v == 3 ? MDEQConfiguration.cifarStd : [Float](repeating: 0.5, count: v)
         }
+        if let v = normalizationMean { c.normalizationMean = v }
+        if let v = normalizationStd { c.normalizationStd = v }
+        if let v = groupNormEpsilon { c.epsilon = v }
         // The public rule for the injection conv follows the final shape unless given.
         c.injectionConv = injectionConv ?? !(c.stemDownsamples == 0 && c.channels.count <= 2)
         return c

@@ -9,6 +9,7 @@ struct EquicertCommand: ParsableCommand {
             InfoCommand.self, TrainCommand.self, EvaluateCommand.self, SolverStatsCommand.self, BenchDEQCommand.self, CertifyCommand.self,
             PredictCommand.self, BenchCommand.self, BenchAttentionCommand.self, MPISelfTestCommand.self, EmbedCommand.self, AnalyzeCommand.self,
             ReportCommand.self, DistillCommand.self, DistillEvalCommand.self, AttackCommand.self, PruneCommand.self, ImportCommand.self,
+            ExportCommand.self,
         ]
     )
 }

@@ -8,7 +8,7 @@ import Foundation
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Import a PyTorch MDEQ state_dict (.safetensors) with its configuration as an equicert checkpoint.")
+        abstract: "Import a PyTorch MDEQ (or DEQ-S) state_dict (.safetensors) with its configuration as an equicert checkpoint.")
     @Argument(
         help: "The state_dict (.safetensors, from safetensors.torch.save_file(model.state_dict(), …); Scripts/pth-to-safetensors converts a .pth).")
     var stateDict: String
@@ -16,14 +16,17 @@ struct ImportCommand: ParsableCommand {
     var preset: String?
     @Option(
         help:
-            "Configuration file overriding the preset: JSON or the public MDEQ YAML (NUM_BRANCHES, NUM_CHANNELS, HEAD_CHANNELS, FINAL_CHANSIZE, EXPANSION_FACTOR, NUM_GROUPS, DOWNSAMPLE_TIMES, NUM_CLASSES, IMAGE_SIZE)."
+            "Configuration file overriding the preset: JSON or the public MDEQ YAML (NUM_BRANCHES, NUM_CHANNELS, HEAD_CHANNELS, FINAL_CHANSIZE, EXPANSION_FACTOR, NUM_GROUPS, DOWNSAMPLE_TIMES, NUM_CLASSES, IMAGE_SIZE), as equicert export writes it; a DEQ-S architecture JSON (\"family\": \"deq-s\") imports a DEQ-S."
     )
     var config: String?
     @Option(name: .shortAndLong, help: "Output checkpoint (.safetensors), written atomically.") var out: String
-    @Option(help: "Data set recorded in the checkpoint (the default of certify/evaluate): mnist, fashion-mnist, cifar10.") var data: String =
-        "cifar10"
-    @Option(help: "Training noise σ recorded in the checkpoint (default: unknown).") var sigma: Float?
-    @Option(help: "BatchNorm ε of the PyTorch model.") var batchNormEpsilon: Float = 1e-5
+    @Option(
+        help:
+            "Data set recorded in the checkpoint (the default of certify/evaluate): mnist, fashion-mnist, mnist-32x32x3, cifar10 (default: the configuration's DATA, else cifar10)."
+    )
+    var data: String?
+    @Option(help: "Training noise σ recorded in the checkpoint (default: the configuration's SIGMA, else unknown).") var sigma: Float?
+    @Option(help: "BatchNorm ε of the PyTorch model (default: the configuration's BATCH_NORM_EPSILON, else 1e-5).") var batchNormEpsilon: Float?
 
     func run() throws {
         try runReportingErrors {

@@ -47,6 +47,24 @@ struct CommandLineTests {
         #expect(try a.o.runSettings(forPredict: false).configuration.auditStages == [40, 100])
     }
 
+    @Test("export: options reach the command; a missing model is one error and exit 1")
+    func exportCommand() throws {
+        let c = try parse(
+            ["export", "--model", "m.safetensors", "--out", "sd.safetensors", "--config-out", "c.yaml", "--weight-norm", "--force"],
+            as: ExportCommand.self)
+        #expect(c.model == "m.safetensors" && c.out == "sd.safetensors" && c.configOut == "c.yaml" && c.weightNorm && c.force)
+        #expect(c.batchNormEpsilon == 1e-5)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).safetensors").path
+        let missing = try parse(["export", "--model", "/nonexistent/m.safetensors", "--out", out], as: ExportCommand.self)
+        do {
+            try missing.run()
+            Issue.record("export of a missing model succeeded")
+        } catch let e as ExitCode {
+            #expect(e.rawValue == 1)
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test(
         "bad values are refused at parse time",
         arguments: [
