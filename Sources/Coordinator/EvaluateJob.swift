@@ -58,6 +58,10 @@ public struct EvaluateJob {
         let loaded = try CheckpointWithTestData(checkpoint: s.model, data: s.data, dataDirectory: s.dataDirectory)
         let (m, test, source) = (loaded.model, loaded.test, loaded.source)
         let sigma = s.sigma ?? loaded.provenance.sigma
+        if s.sigma == nil && !sigma.isFinite {
+            throw CoordinatorError.invalidOption(
+                name: "sigma", value: "(none)", reason: "\(s.model) records no training σ (an imported checkpoint): give --sigma")
+        }
         guard sigma >= 0, sigma.isFinite else { throw CoordinatorError.invalidOption(name: "sigma", value: "\(sigma)", reason: "must be ≥ 0") }
         guard s.steps >= 1 else { throw CoordinatorError.invalidOption(name: "steps", value: "\(s.steps)", reason: "must be ≥ 1") }
         let config = SolverConfig(kind: s.solver, maxSteps: s.steps, tolerance: 1e-3, stopMode: .relative)

@@ -28,6 +28,8 @@ public struct ImportJob {
         /// BATCH_NORM_EPSILON, else PyTorch's default 1e-5.
         public var batchNormEpsilon: Float?
         public var command = ""
+        /// Replace an existing output checkpoint (otherwise refused: nothing a user owns is overwritten).
+        public var force = false
 
         public init(stateDict: String, output: String) { self.stateDict = stateDict; self.output = output }
     }
@@ -43,6 +45,9 @@ public struct ImportJob {
         }
         if let d = s.data { _ = try ImageDataSource(parsing: d) }
         try ReportWriter.checkWritable(path: s.output)
+        try OutputGuard.check(
+            outputs: [s.output], inputs: [s.stateDict] + (s.configFile.map { [$0] } ?? []),
+            existing: s.force ? .replace : .refuse, resumeFlag: nil)
         guard FileManager.default.fileExists(atPath: s.stateDict) else {
             throw CoordinatorError.checkpoint(path: s.stateDict, reason: "no such file")
         }

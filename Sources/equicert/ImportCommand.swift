@@ -27,12 +27,13 @@ struct ImportCommand: ParsableCommand {
     var data: String?
     @Option(help: "Training noise σ recorded in the checkpoint (default: the configuration's SIGMA, else unknown).") var sigma: Float?
     @Option(help: "BatchNorm ε of the PyTorch model (default: the configuration's BATCH_NORM_EPSILON, else 1e-5).") var batchNormEpsilon: Float?
+    @Flag(help: "Replace an existing output checkpoint.") var force = false
 
     func run() throws {
         try runReportingErrors {
             var s = ImportJob.Settings(stateDict: stateDict, output: out)
             s.preset = preset; s.configFile = config; s.data = data; s.sigma = sigma ?? .nan
-            s.batchNormEpsilon = batchNormEpsilon; s.command = commandLine()
+            s.batchNormEpsilon = batchNormEpsilon; s.force = force; s.command = commandLine()
             for line in try ImportJob(s).run() { print(line) }
         }
     }
