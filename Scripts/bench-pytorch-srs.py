@@ -34,10 +34,18 @@ would write (the released SRS code's B = 400): all 400 chains of a phase in one 
 audit's 400 from-zero solves each in one batch. A from-zero solve with a tolerance then runs until its slowest
 sample converges, so the evaluation count differs slightly from equicert's.
 
-Needs torch (2.x), numpy, scipy; safetensors is optional (the header is parsed directly otherwise). From the
-repository root:
+Needs torch (2.x), numpy, scipy (the safetensors file is parsed directly). From the repository root:
     python3 Scripts/bench-pytorch-srs.py [--images 3] [--threads 1,2] [--batch 50,400]
-Prints one line per (threads, batch, image) and a summary of f-evaluations × samples per second.
+Prints one line per (threads, batch, image) — class, N_A, f-evaluations × samples (total and per phase), wall and
+CPU seconds — and a summary of f-evaluations × samples per second by wall and by CPU time. Compare with
+equicert's manifest (`images[].sampleEvaluations`, `computeSeconds`) for the same images (--skip 20 --max N).
+
+Measuring: on a machine shared with other jobs, wall time says little; at 1 thread the CPU-time rate is the better
+estimate of an idle machine's wall rate, but it still varies with what the neighbours do (SMT siblings, memory),
+so alternate runs of this script and of equicert and compare like with like. At 2 threads on a busy machine, run
+with OMP_WAIT_POLICY=PASSIVE: libgomp's spinning threads otherwise burn ~10× the CPU time (measured) for nothing.
+PyTorch's convolutions (oneDNN) use AVX-512 where the CPU has it; for the same instruction set as an equicert build
+with -target-cpu haswell, run with ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 (and report which was used).
 """
 import argparse
 import gzip
@@ -284,8 +292,8 @@ def classify(model, x, start, solver):
 
 
 def certify(model, image, gen, s, batch):
-    """image: [1, 28, 28] in [0, 1]. Returns (prediction, radius, ĉA, N_A, sample evaluations, wall seconds,
-    CPU seconds of this process)."""
+    """image: [1, 28, 28] in [0, 1]. Returns (prediction, radius, ĉA, N_A, sample evaluations, (selection,
+    estimation, audit) sample evaluations, wall seconds, CPU seconds of this process)."""
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     classes = model.fc_w.shape[0]
     sample_evals = 0
@@ -300,6 +308,7 @@ def certify(model, image, gen, s, batch):
         pred, _, e = classify(model, noisy(b), None, s.base)
         sel += torch.bincount(pred, minlength=classes)
         sample_evals += e * b
+    selection_evals = sample_evals
     cA = int(torch.argmax(sel))  # first maximum, like SampleCounts.topClass
 
     # Audit positions: the first K of a uniform permutation of the n estimation samples (chain-major indices);
@@ -327,6 +336,7 @@ def certify(model, image, gen, s, batch):
             serialized[c0:c0 + b, t] = pred
             sample_evals += e * b
     serialized = serialized.flatten()
+    estimation_evals = sample_evals - selection_evals
     nA = int((serialized == cA).sum())
 
     # Audit: the base classifier from zero on the audited inputs.
@@ -340,7 +350,8 @@ def certify(model, image, gen, s, batch):
     base_agree = int((base == cA).sum())
     disagree = int(((base != cA) & (m_at == cA)).sum())
     pred, radius = audit_certificate(cA, s.n, nA, s.audit, disagree, base_agree, s.sigma, s.alpha)
-    return pred, radius, cA, nA, sample_evals, time.perf_counter() - wall0, cpu_seconds() - cpu0
+    phases = (selection_evals, estimation_evals, sample_evals - selection_evals - estimation_evals)
+    return pred, radius, cA, nA, sample_evals, phases, time.perf_counter() - wall0, cpu_seconds() - cpu0
 
 
 def cpu_seconds():
@@ -370,7 +381,7 @@ def main():
     idx = [i * args.skip for i in range(args.images)]
     s = Settings()
     print(f"# torch {torch.__version__}, model {args.model}, data {d}, images {idx}", flush=True)
-    print("threads\tbatch\tidx\tlabel\tpredict\tradius\tcA\tN_A\tsample_evals\tseconds\tcpu_seconds", flush=True)
+    print("threads\tbatch\tidx\tlabel\tpredict\tradius\tcA\tN_A\tsample_evals\tsel+est+audit\tseconds\tcpu_seconds", flush=True)
     summary = []
     with torch.no_grad():
         for threads in [int(v) for v in args.threads.split(",")]:
@@ -383,9 +394,9 @@ def main():
                 for i in idx:
                     img = torch.from_numpy(images[i].astype(np.float32) / 255).unsqueeze(0)
                     gen = torch.Generator().manual_seed(args.seed * 1_000_003 + i)
-                    pred, radius, cA, nA, e, sec, cpu = certify(model, img, gen, s, batch)
+                    pred, radius, cA, nA, e, phases, sec, cpu = certify(model, img, gen, s, batch)
                     total_e += e; total_s += sec; total_c += cpu
-                    print(f"{threads}\t{batch}\t{i}\t{int(labels[i])}\t{pred}\t{radius:.3}\t{cA}\t{nA}\t{e}\t{sec:.2f}"
+                    print(f"{threads}\t{batch}\t{i}\t{int(labels[i])}\t{pred}\t{radius:.3}\t{cA}\t{nA}\t{e}\t{'+'.join(map(str, phases))}\t{sec:.2f}"
                           f"\t{cpu:.2f}", flush=True)
                 summary.append((threads, batch, total_e, total_s, total_c))
     # On a machine shared with other jobs the wall-clock rate understates PyTorch; at 1 thread the CPU-time rate
