@@ -36,7 +36,9 @@ struct BenchDEQCommand: ParsableCommand {
         let gemmTime = (2.0 * Double(m) * 64 * 288) / gemm1 + (2.0 * Double(m) * 32 * 576) / gemm2
         let gemmRate = 2 * (2.0 * Double(m) * 64 * 288) / gemmTime
         let cores = Double(BLAS.threadCount)
-        print("DEQ-S f (C=32, E=2, G=8, 14×14), batch \(batch), \(BLAS.threadCount) BLAS thread(s), core \(BLAS.coreName)")
+        print(
+            "DEQ-S f (C=32, E=2, G=8, 14×14), batch \(batch), \(BLAS.threadCount) BLAS thread(s), core \(BLAS.coreName), "
+                + "direct-convolution kernel \(Conv2D.directKernelName)")
         print(
             String(
                 format:
@@ -66,6 +68,8 @@ struct BenchDEQCommand: ParsableCommand {
         let c1 = Convolution2D("bench.c1", inChannels: 32, outChannels: 64, kernelSize: 3, padding: 1, bias: false, in: p)
         let g1 = GroupNormalization("bench.g1", channels: 64, groups: 8, in: p)
         let c2 = Convolution2D("bench.c2", inChannels: 64, outChannels: 32, kernelSize: 3, padding: 1, bias: false, in: p)
+        let head = Convolution2D(
+            "bench.head", inChannels: 32, outChannels: 64, kernelSize: 3, stride: 2, padding: 1, bias: false, in: p)
         let g2 = GroupNormalization("bench.g2", channels: 32, groups: 8, in: p)
         let a1 = c1(z, p), r1 = g1.forward(a1, p, adding: [], relu: true).output, a2 = c2(r1, p)
         func ms(_ body: () -> Void) -> Double { 1e3 / BenchCommand.bestRate(flops: 1e9, budget: seconds / 4, body) }
@@ -91,6 +95,7 @@ struct BenchDEQCommand: ParsableCommand {
             ("conv2 3×3 64→32, im2col + sgemm (for comparison)", viaGEMM(c2, r1)),
             ("GroupNorm 32 ch + residual sum + ReLU (fused)", ms { _ = g2.forward(a2, p, adding: [z, inj], relu: true) }),
             ("GroupNorm 32 ch", ms { _ = g2(z, p) }),
+            ("head conv 3×3 stride 2 32→64 (once per image; not in f), direct kernel", ms { _ = head(z, p) }),
             ("whole f", ms { _ = model.map(z, inj) }),
         ]
         print("\n| operation | ms per call |\n|---|---|")

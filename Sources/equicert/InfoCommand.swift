@@ -26,6 +26,10 @@ struct InfoCommand: ParsableCommand {
         )
         print("cores: \(ProcessInfo.processInfo.activeProcessorCount)")
         print(
+            "direct-convolution kernel: \(Conv2D.directKernelName) (available: "
+                + "\(DirectConvKernel.allCases.filter(\.isAvailable).map(\.rawValue).joined(separator: ", "))"
+                + "; \(DirectConvKernel.environmentVariable)=avx2|avx512 forces one)")
+        print(
             "MPI: \(MPICommunicator.libraryVersion().split(separator: "\n").first.map(String.init) ?? "unknown"); "
                 + (MPIEnvironment.launchedByMPI
                     ? "launched by mpirun (world size \(MPIEnvironment.announcedWorldSize() ?? 0))"

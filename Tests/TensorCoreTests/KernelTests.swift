@@ -127,6 +127,92 @@ struct Conv2DTests {
         #expect(outputs.allSatisfy { $0.scalars == outputs[0].scalars })
     }
 
+    /// forwardDirect with a given micro-kernel.
+    func direct(
+        _ c: Case, x: Tensor, panels: [Float], bias: Tensor?, threads: Int, kernel: DirectConvKernel
+    ) -> Tensor {
+        let g = geometry(c)
+        var y = Tensor(shape: [c.b, g.outHeight, g.outWidth, c.co])
+        x.withUnsafeBufferPointer { px in
+            panels.withUnsafeBufferPointer { pp in
+                (bias ?? Tensor(shape: [0])).withUnsafeBufferPointer { pb in
+                    y.withUnsafeMutableBufferPointer { py in
+                        Conv2D.forwardDirect(
+                            g, input: px.baseAddress!, panels: pp.baseAddress!, bias: bias == nil ? nil : pb.baseAddress!,
+                            output: py.baseAddress!, threads: threads, kernel: kernel)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Geometries for the AVX-512 kernel against the AVX2 one: its 14-position tile cut short (positions not a
+    /// multiple of 14, nor of 6; fewer positions than a tile), Co = 16, 32, 48, 64, 80 (odd panel counts end with a
+    /// one-panel tile), strides 1–3, padding 0–2, several sample chunks.
+    static let kernelPairCases: [Case] =
+        directCases + [
+            Case(b: 1, h: 14, w: 14, ci: 32, co: 32, k: 3, s: 1, p: 1),
+            Case(b: 4, h: 14, w: 14, ci: 32, co: 48, k: 3, s: 2, p: 1),  // 49 positions per sample
+            Case(b: 1, h: 3, w: 3, ci: 8, co: 64, k: 3, s: 1, p: 1),  // 9 positions: one short tile
+            Case(b: 1, h: 2, w: 2, ci: 16, co: 32, k: 3, s: 2, p: 1),  // 1 position
+            Case(b: 5, h: 13, w: 11, ci: 24, co: 80, k: 3, s: 1, p: 1),
+            Case(b: 3, h: 10, w: 9, ci: 40, co: 16, k: 2, s: 2, p: 0),
+            Case(b: 2, h: 15, w: 15, ci: 64, co: 64, k: 3, s: 2, p: 1),
+            Case(b: 50, h: 14, w: 14, ci: 64, co: 32, k: 3, s: 1, p: 1),  // DEQ-S conv2 at batch 50: 7 chunks
+        ]
+
+    /// The AVX-512 kernel performs the AVX2 kernel's FMAs in the same order per output: equal bits (==), with and
+    /// without bias, at any thread count; and both match the reference twin.
+    @Test(arguments: kernelPairCases)
+    func avx512KernelIsBitIdenticalToAVX2(_ c: Case) {
+        guard DirectConvKernel.avx512.isAvailable else { return }  // a CPU without AVX-512F: nothing to compare
+        var rng = TestRandom(seed: UInt64(c.h * 131 + c.ci * 7 + c.co + c.b))
+        let g = geometry(c)
+        #expect(Conv2D.supportsDirect(g))
+        let x = rng.tensor([c.b, c.h, c.w, c.ci]), w = rng.tensor([c.co, c.ci, c.k, c.k]), bias = rng.tensor([c.co])
+        var panels = [Float](repeating: 0, count: w.count)
+        w.withUnsafeBufferPointer { pw in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, pw.baseAddress!, into: $0.baseAddress!) }
+        }
+        for b in [bias, nil] {
+            let ref = Reference.conv2d(x, weight: w, bias: b, stride: c.s, padding: c.p)
+            let avx2 = direct(c, x: x, panels: panels, bias: b, threads: 1, kernel: .avx2)
+            #expect(relativeMaxError(avx2, ref) < 1e-5, "\(c) avx2 bias \(b != nil)")
+            for threads in [1, 2] {
+                let avx512 = direct(c, x: x, panels: panels, bias: b, threads: threads, kernel: .avx512)
+                // Compared as one Bool: a failing #expect on the arrays would print a diff of 10⁵ floats.
+                let identical = avx512.scalars == avx2.scalars
+                let maxDifference = zip(avx512.scalars, avx2.scalars).map { abs($0 - $1) }.max() ?? 0
+                #expect(identical, "\(c) bias \(b != nil) threads \(threads): max |difference| \(maxDifference)")
+                #expect(relativeMaxError(avx512, ref) < 1e-5, "\(c) avx512 bias \(b != nil)")
+            }
+        }
+    }
+
+    @Test func directKernelSelection() {
+        let both: Set<DirectConvKernel> = [.avx2, .avx512]
+        #expect(DirectConvKernel.select(requested: nil, available: both) == (.avx512, nil))
+        #expect(DirectConvKernel.select(requested: "", available: both) == (.avx512, nil))
+        #expect(DirectConvKernel.select(requested: "avx2", available: both) == (.avx2, nil))
+        #expect(DirectConvKernel.select(requested: "AVX512", available: both) == (.avx512, nil))
+        #expect(DirectConvKernel.select(requested: nil, available: [.avx2]) == (.avx2, nil))
+        #expect(DirectConvKernel.select(requested: nil, available: []) == (nil, nil))
+        let missing = DirectConvKernel.select(requested: "avx512", available: [.avx2])
+        #expect(missing.kernel == .avx2)
+        #expect(missing.warning?.contains("lacks") == true)
+        let unknown = DirectConvKernel.select(requested: "sse", available: both)
+        #expect(unknown.kernel == .avx512)
+        #expect(unknown.warning?.contains("not a kernel") == true)
+        #expect(DirectConvKernel.select(requested: "avx2", available: []).kernel == nil)
+        // The process default is the fastest available kernel unless the environment forces one.
+        if Conv2D.directKernelAvailable {
+            #expect(Conv2D.directKernel != nil)
+            #expect(Conv2D.directKernel?.isAvailable == true)
+        } else {
+            #expect(Conv2D.directKernel == nil)
+        }
+    }
+
     @Test func directKernelIsChosenOnlyWhereItApplies() {
         func g(ci: Int, co: Int, k: Int, p: Int) -> Conv2DGeometry {
             Conv2DGeometry(

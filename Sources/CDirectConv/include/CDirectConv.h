@@ -1,4 +1,4 @@
-// Direct convolution micro-kernel (x86-64 AVX2 + FMA, chosen at run time). See DirectConv.c.
+// Direct convolution micro-kernels (x86-64 AVX2 + FMA and AVX-512F, chosen at run time). See DirectConv.c.
 #ifndef EQUICERT_CDIRECTCONV_H
 #define EQUICERT_CDIRECTCONV_H
 
@@ -14,5 +14,16 @@ int equicert_direct_conv_available(void);
 void equicert_direct_conv_tiles(const float *padded, long positions, long per_sample, long out_width, long stride,
                                 long padded_width, long padded_sample, long ci, long taps, const long *tap_offset,
                                 const float *panels, long co, const float *bias, float *y);
+
+/// 1 when this CPU runs the AVX-512 kernel (x86-64 with avx512f and fma), else 0.
+int equicert_direct_conv_avx512_available(void);
+
+/// The same computation as equicert_direct_conv_tiles with AVX-512F registers (a larger tile): same arguments,
+/// same summation order per output, so bit-identical results. Only call it when
+/// equicert_direct_conv_avx512_available() is 1.
+void equicert_direct_conv_tiles_avx512(const float *padded, long positions, long per_sample, long out_width,
+                                       long stride, long padded_width, long padded_sample, long ci, long taps,
+                                       const long *tap_offset, const float *panels, long co, const float *bias,
+                                       float *y);
 
 #endif
