@@ -301,10 +301,19 @@ public struct WorkQueue: Sendable, Equatable {
             while let m = try comm.tryReceive(from: root, tag: tag + 1) { try process(m) }
             if head == queue.count {
                 if finished { break }
+                // Polled with a growing sleep (50 µs … 5 ms), not a blocking receive: Open MPI's blocking receive
+                // spins (or sched_yields) at full load, and with many ranks per core the idle ranks' spinning takes
+                // the cores from the ones computing (BENCHMARKS.md, 64 ranks on 2 cores).
                 let start = DispatchTime.now().uptimeNanoseconds
-                let m = try comm.receive(from: root, tag: tag + 1)
+                var pause: UInt32 = 50
+                var message = try comm.tryReceive(from: root, tag: tag + 1)
+                while message == nil {
+                    usleep(pause)
+                    pause = Swift.min(pause * 2, 5_000)
+                    message = try comm.tryReceive(from: root, tag: tag + 1)
+                }
                 local.waitSeconds += Self.seconds(since: start)
-                try process(m)
+                try process(message!)
                 continue
             }
             let u = queue[head]

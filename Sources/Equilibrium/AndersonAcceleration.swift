@@ -35,7 +35,9 @@ enum AndersonAcceleration {
     ) rethrows -> (z: Tensor, stats: SolverStats) {
         let batch = z0.shape[0]
         let dim = z0.count / batch
-        let m = config.andersonMemory
+        // A solve of T steps stores iterates 0…T, so min(m, T + 2) slots hold every pair it can use: the same
+        // n = min(K, m), the same slots K % m and the same weights as with m slots (K < m throughout).
+        let m = min(config.andersonMemory, config.maxSteps + 2)
         let beta = config.andersonBeta
         var tracker = SolverSampleTracker(batch: batch, dim: dim, config: config)
         var history = History(batch: batch, dim: dim, memory: m, keepX: beta != 1)
@@ -113,9 +115,13 @@ enum AndersonAcceleration {
             self.dim = dim
             self.memory = memory
             self.keepX = keepX
-            fs = [Float](repeating: 0, count: batch * memory * dim)
-            gs = fs
-            xs = keepX ? fs : []
+            // Not zero-filled: a slot is written (`store`) before anything reads it (t < valid). Separate buffers,
+            // so the first store does not copy a shared one.
+            let count = batch * memory * dim
+            func uninitialized() -> [Float] { [Float](unsafeUninitializedCapacity: count) { _, n in n = count } }
+            fs = uninitialized()
+            gs = uninitialized()
+            xs = keepX ? uninitialized() : []
             grams = [Double](repeating: 0, count: batch * memory * memory)
         }
 
