@@ -63,11 +63,18 @@ func finishOrAbort(_ comm: any Communicator, _ body: () throws -> Void) throws {
     }
 }
 
-/// FNV-1a (64-bit) of this process's executable: ranks compare it at start-up so a job never mixes builds.
+/// FNV-1a (64-bit) over this process's executable in 8-byte words (then the tail bytes): ranks compare it at
+/// start-up so a job never mixes builds. Word-wise because every rank hashes the whole 20 MB binary: byte by byte
+/// that was ≈ 30 ms a rank, a second of a 64-rank job's start on 2 cores.
 func executableFingerprint() -> UInt64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    let prime: UInt64 = 0x100_0000_01b3
     guard let data = FileManager.default.contents(atPath: "/proc/self/exe") else { return 0 }
-    data.withUnsafeBytes { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+    data.withUnsafeBytes { raw in
+        let words = raw.count / 8
+        for i in 0..<words { h = (h ^ raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) &* prime }
+        for b in raw[(8 * words)...] { h = (h ^ UInt64(b)) &* prime }
+    }
     return h
 }
 
