@@ -88,21 +88,26 @@ struct RunIdentityTests {
         let config = SmoothingConfiguration(
             sigma: 0.1, n0: 10, n: 20, alpha: 0.01, mode: .standard, solver: s, warmupSolver: s,
             baseSolver: s, auditStages: [], chains: 10, chainsPerBlock: 10, seed: 0)
-        var pixels = [Float](repeating: 0.5, count: 12)
-        pixels[8] = 1000  // image 2's first pixel
+        // Ten images, the NaN one (9) in the second group of `CertifyJob.orderingGroup` (8) images: the first group is
+        // certified before its units start; image 9's first unit is an estimation block (20 samples: long units first).
+        let count = 10, nanImage = 9
+        var pixels = [Float](repeating: 0.5, count: 4 * count)
+        pixels[4 * nanImage] = 1000  // the NaN image's first pixel
         let data = ImageDataset(
-            name: "synthetic", images: Tensor(shape: [3, 2, 2, 1], scalars: pixels), labels: [1, 1, 1],
+            name: "synthetic", images: Tensor(shape: [count, 2, 2, 1], scalars: pixels), labels: Array(repeating: 1, count: count),
             classNames: ["a", "b"], mean: [0], std: [1])
         let job = CertifyJob(
             smoothing: try Smoothing(model: NaNAboveClassifier(), configuration: config), data: data,
-            images: [0, 1, 2])
+            images: Array(0..<count))
         final class Emitted: @unchecked Sendable { let lock = NSLock(); var indices: [Int] = [] }
         let emitted = Emitted()
-        #expect(throws: CertificationError.nonFiniteLogits(image: 2, samples: 10)) {
+        #expect(throws: CertificationError.nonFiniteLogits(image: nanImage, samples: 20)) {
             _ = try ThreadGroup.run(size: 1, timeout: 60) { comm in
                 try job.run(on: comm) { r in emitted.lock.withLock { emitted.indices.append(r.index) } }
             }
         }
-        #expect(emitted.indices == [0, 1], "images before the NaN one are certified; image 2 never is")
+        #expect(
+            emitted.indices == Array(0..<CertifyJob<NaNAboveClassifier>.orderingGroup),
+            "the groups before the NaN image's are certified; that image never is")
     }
 }
