@@ -37,7 +37,9 @@ public struct CertifyReportJob {
         let (target, smoothing, dataset) = try s.load()
         let identity =
             comm.rank == 0
-            ? try RunIdentity(s, source: target.source, dataDirectory: try target.source.directory()) : nil
+            ? try RunIdentity(
+                s, source: target.source,
+                dataDirectory: try s.dataDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? target.source.directory()) : nil
         let outputs = comm.rank == 0 ? try openOutputs(source: target.source, dataset: dataset, identity: identity!) : nil
         // A run that fails leaves no lock file, and a fresh run that fails before its first row leaves no files at all.
         var succeeded = false
