@@ -86,7 +86,26 @@ public enum DEQCheckpoint {
 
     /// Save an MDEQ with its architecture JSON, provenance and (optionally) optimizer state, atomically.
     public static func saveMDEQ(_ model: MDEQ, provenance p: Provenance, optimizer: OptimizerState?, to path: String) throws {
-        var meta = model.checkpointMetadata
+        try write(model.parameters, architecture: model.checkpointMetadata, provenance: p, optimizer: optimizer, to: path)
+    }
+
+    /// Save parameters, configuration, provenance and (optionally) optimizer state, atomically.
+    public static func save(
+        _ model: DEQSmall, provenance p: Provenance, optimizer: OptimizerState?, masks: MaskSet? = nil,
+        to path: String
+    ) throws {
+        try write(
+            model.parameters, architecture: [architectureKey: model.configuration.jsonString()], provenance: p,
+            optimizer: optimizer, extra: masks?.tensors(shapes: model.parameters) ?? [], to: path)
+    }
+
+    /// The one writer of DEQ checkpoints: the architecture metadata, the provenance (which wins over nothing: its
+    /// keys are disjoint from the architecture's), the optimizer's buffers and any extra tensors (masks).
+    private static func write(
+        _ parameters: ParameterStore, architecture: [String: String], provenance p: Provenance,
+        optimizer: OptimizerState?, extra more: [(name: String, tensor: Tensor)] = [], to path: String
+    ) throws {
+        var meta = architecture
         meta.merge([
             "equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,
             "equicert.version": p.codeVersion, "equicert.epochs-done": "\(p.epochsDone)",
@@ -101,35 +120,10 @@ public enum DEQCheckpoint {
                 extra.append((optimizerPrefix + name, Tensor(shape: [buf.count], scalars: buf)))
             }
         }
+        extra += more
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try model.parameters.save(to: url, metadata: meta, extra: extra)
-    }
-
-    /// Save parameters, configuration, provenance and (optionally) optimizer state, atomically.
-    public static func save(
-        _ model: DEQSmall, provenance p: Provenance, optimizer: OptimizerState?, masks: MaskSet? = nil,
-        to path: String
-    ) throws {
-        var meta: [String: String] = [
-            architectureKey: model.configuration.jsonString(),
-            "equicert.data": p.dataSet, "equicert.sigma": "\(p.sigma)", "equicert.command": p.command,
-            "equicert.version": p.codeVersion, "equicert.epochs-done": "\(p.epochsDone)",
-            "equicert.steps-done": "\(p.stepsDone)",
-        ]
-        for (k, v) in p.extra { meta[k] = v }
-        var extra: [(name: String, tensor: Tensor)] = []
-        if let o = optimizer {
-            meta["equicert.optimizer.kind"] = o.kind
-            meta["equicert.optimizer.step"] = "\(o.step)"
-            for (name, buf) in o.buffers.sorted(by: { $0.key < $1.key }) {
-                extra.append((optimizerPrefix + name, Tensor(shape: [buf.count], scalars: buf)))
-            }
-        }
-        if let masks { extra += masks.tensors(shapes: model.parameters) }
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try model.parameters.save(to: url, metadata: meta, extra: extra)
+        try parameters.save(to: url, metadata: meta, extra: extra)
     }
 
     /// The optimizer state stored beside the parameters, if any.

@@ -84,27 +84,26 @@ public struct DEQTrainingJob {
         var model: any EquilibriumModel = try o.mdeq.map { try MDEQ($0, seed: o.seed) } ?? DEQSmall(c, seed: o.seed)
         var optimizer = try Adam()
         var startEpoch = 0, step = 0
-        if o.resume, let want = o.mdeq {
-            let (m, prov, file) = try DEQCheckpoint.loadMDEQ(o.output)
-            guard m.configuration == want else {
-                throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
+        if o.resume {
+            // The checkpoint's architecture must be the requested one; its epochs, steps and optimizer state resume.
+            let (prov, file): (DEQCheckpoint.Provenance, SafeTensorsFile)
+            if let want = o.mdeq {
+                let (m, p, f) = try DEQCheckpoint.loadMDEQ(o.output)
+                guard m.configuration == want else {
+                    throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
+                }
+                (model, prov, file) = (m, p, f)
+            } else {
+                let (m, p, f) = try DEQCheckpoint.load(o.output)
+                // The flatten head's column order belongs to the weights on disk (an old checkpoint is channels-last
+                // while new configurations default to PyTorch's order): take it from the file, compare the rest.
+                var requested = c
+                requested.flattenOrder = m.configuration.flattenOrder
+                guard m.configuration == requested else {
+                    throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
+                }
+                (model, prov, file) = (m, p, f)
             }
-            model = m
-            startEpoch = prov.epochsDone; step = prov.stepsDone
-            if let state = try DEQCheckpoint.optimizerState(in: file) {
-                try optimizer.restore(state, parameterCount: model.parameters.count)
-            }
-            log("resuming \(o.output) after epoch \(startEpoch) (step \(step))")
-        } else if o.resume {
-            let (m, prov, file) = try DEQCheckpoint.load(o.output)
-            // The flatten head's column order belongs to the weights on disk (an old checkpoint is channels-last
-            // while new configurations default to PyTorch's order): take it from the file, compare the rest.
-            var requested = c
-            requested.flattenOrder = m.configuration.flattenOrder
-            guard m.configuration == requested else {
-                throw CoordinatorError.checkpoint(path: o.output, reason: "--resume: checkpoint architecture differs from the requested one")
-            }
-            model = m
             startEpoch = prov.epochsDone; step = prov.stepsDone
             if let state = try DEQCheckpoint.optimizerState(in: file) {
                 try optimizer.restore(state, parameterCount: model.parameters.count)
