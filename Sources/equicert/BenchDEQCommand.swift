@@ -14,7 +14,10 @@ struct BenchDEQCommand: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 400
     @Option(help: "OpenBLAS threads.") var threads: Int?
     @Option(help: "Seconds per measurement.") var seconds: Double = 2
-    @Option(help: "Machine FMA peak in GFLOP/s for the ratio (docs/distributed.md: ≈117 per core).") var peakPerCore: Double = 117
+    @Option(
+        help:
+            "FMA peak per core in GFLOP/s for the ratio (default: ≈117 with 256-bit FMAs, docs/distributed.md; twice that when the AVX-512 kernel runs, as on this Zen 5 whose FMA units are 512 bits wide)."
+    ) var peakPerCore: Double?
 
     func run() throws {
         if let threads { BLAS.setThreadCount(threads) }
@@ -36,6 +39,7 @@ struct BenchDEQCommand: ParsableCommand {
         let gemmTime = (2.0 * Double(m) * 64 * 288) / gemm1 + (2.0 * Double(m) * 32 * 576) / gemm2
         let gemmRate = 2 * (2.0 * Double(m) * 64 * 288) / gemmTime
         let cores = Double(BLAS.threadCount)
+        let peak = peakPerCore ?? (Conv2D.directKernelName == "avx512" ? 2 * 117 : 117)
         print(
             "DEQ-S f (C=32, E=2, G=8, 14×14), batch \(batch), \(BLAS.threadCount) BLAS thread(s), core \(BLAS.coreName), "
                 + "direct-convolution kernel \(Conv2D.directKernelName)")
@@ -43,7 +47,7 @@ struct BenchDEQCommand: ParsableCommand {
             String(
                 format:
                     "f forward: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the sgemm rate of its two GEMMs (%.1f), %.2f of the FMA peak (%.0f)",
-                samplesPerSecond, f, f / gemmRate, gemmRate, f / (peakPerCore * cores), peakPerCore * cores))
+                samplesPerSecond, f, f / gemmRate, gemmRate, f / (peak * cores), peak * cores))
         print(String(format: "f vector–Jacobian product (dz only): %.1f GFLOP/s (counted as 2× forward FLOPs)", vjp))
         if let threads, threads > 1 {
             // The way certify/predict use several cores: independent batch slices on threads with one BLAS thread
@@ -59,8 +63,8 @@ struct BenchDEQCommand: ParsableCommand {
                 String(
                     format:
                         "f forward, batch split over %d threads × 1 BLAS thread: %.0f samples·evaluations/s, %.1f GFLOP/s = %.2f of the FMA peak (%.0f)",
-                    threads, split * 1e9 / config.flopsPerEvaluation, split, split / (peakPerCore * Double(threads)),
-                    peakPerCore * Double(threads)))
+                    threads, split * 1e9 / config.flopsPerEvaluation, split, split / (peak * Double(threads)),
+                    peak * Double(threads)))
             BLAS.setThreadCount(threads)
         }
         // Breakdown of one forward evaluation.
