@@ -54,7 +54,7 @@ public struct SmoothingConfiguration: Sendable, Codable, Equatable {
     public var auditStages: [Int]
     /// SRS: escalate to the next audit stage when N_A ≥ this share of N (docs/certificate.md §4). Default 0.5: every
     /// image with a majority for ĉA, since the first stage's disagreement bound costs radius almost everywhere
-    /// (0.97 left 14 of 166 images below the base classifier's radius, EXPERIMENTS.md). Manifests written before
+    /// (0.97 left 15 of 166 images below the base classifier's radius, EXPERIMENTS.md). Manifests written before
     /// the field existed ran with 0.97.
     public var auditEscalation: Double
     /// Total chains per (image, phase) and chains per block (the batch shape of every unit of work).
