@@ -13,6 +13,8 @@ public enum ReportsError: Error, CustomStringConvertible, Equatable, Sendable {
     case fileUnwritable(path: String, reason: String)
     /// The first line is not the header `idx\tlabel\tpredict\tradius\tcorrect\ttime`.
     case badHeader(path: String, found: String)
+    /// The first line of another kind of report (e.g. a text attack's) is not its header `expected`.
+    case wrongHeader(path: String, expected: String, found: String)
     /// A row that does not parse: wrong field count, a non-integer, a radius not in `{:.3}` form, an
     /// inconsistent `correct` flag, a malformed time.
     case malformedRow(path: String, line: Int, reason: String)
@@ -41,6 +43,8 @@ public enum ReportsError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): cannot write: \(reason)"
         case let .badHeader(path, found):
             return "\(path):1: expected the header 'idx\\tlabel\\tpredict\\tradius\\tcorrect\\ttime', found '\(Self.visible(found))'"
+        case let .wrongHeader(path, expected, found):
+            return "\(path):1: expected the header '\(Self.visible(expected))', found '\(Self.visible(found))'"
         case let .malformedRow(path, line, reason):
             return "\(path):\(line): malformed row: \(reason)"
         case let .duplicateIndex(path, index, firstLine, line):

@@ -9,8 +9,10 @@ import Reports
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Operations on reports (merge, radius; pruning summary; a distilled set's image grid).",
-        subcommands: [ReportMergeCommand.self, ReportRadiusCommand.self, ReportPruningCommand.self, ReportGridCommand.self])
+        abstract: "Operations on reports (merge, radius; pruning summary; text-attack comparison; a distilled set's image grid).",
+        subcommands: [
+            ReportMergeCommand.self, ReportRadiusCommand.self, ReportPruningCommand.self, ReportAttacksCommand.self, ReportGridCommand.self,
+        ])
 }
 
 /// `equicert report merge part1.tsv part2.tsv … -o all.tsv`: merge partial reports by idx.
@@ -114,6 +116,47 @@ struct ReportPruningCommand: ParsableCommand {
         try runReportingErrors {
             guard !reports.isEmpty else { throw CoordinatorError.invalidOption(name: "reports", value: "", reason: "no report given") }
             print(PruningSummary.markdown(try PruningSummary.read(reports)), terminator: "")
+        }
+    }
+}
+
+/// `equicert report attacks vanilla.tsv mcp.tsv …`: text-attack reports on the same texts compared with the first (paired
+/// exact McNemar tests), or `--examples N`: each report's first N successful adversarial examples (Markdown).
+struct ReportAttacksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attacks",
+        abstract:
+            "Compare text-attack reports (from `equicert attack`) on the same texts against the first: accuracy under attack, paired exact McNemar tests (Markdown).",
+        discussion:
+            "Only the attention rule may differ: other texts, data, part, attack, constraints or model are refused. With --examples N, print instead each report's first N successful adversarial examples in idx order."
+    )
+
+    @Argument(help: "Text-attack reports (.tsv, with the .json manifest and .examples.jsonl beside each); the first is the baseline.")
+    var reports: [String]
+    @Option(help: ArgumentHelp("Print the first N successful adversarial examples of each report instead of the comparison.", valueName: "N"))
+    var examples: Int?
+    @Option(name: .shortAndLong, help: "Write the Markdown to this file (atomically) instead of standard output.") var output: String?
+    @Flag(help: "Replace an existing output file.") var force = false
+
+    func run() throws {
+        try runReportingErrors {
+            guard !reports.isEmpty else { throw CoordinatorError.invalidOption(name: "reports", value: "", reason: "no report given") }
+            if let n = examples, n < 1 { throw CoordinatorError.invalidOption(name: "examples", value: "\(n)", reason: "must be ≥ 1") }
+            let inputs = reports.flatMap { AttackJob.TextOutputs(report: $0).all }
+            try guardOutputs([output], inputs: inputs, force: force)
+            let read = try reports.map { try AttackReport.read(path: $0) }
+            let markdown: String
+            if let n = examples {
+                markdown = try read.map { AttackExamples.markdown($0, records: try $0.examples(), count: n) }.joined(separator: "\n")
+            } else {
+                markdown = try AttackComparison(read).markdown()
+            }
+            if let output {
+                try AtomicFile.write(Data(markdown.utf8), to: output)
+                print("\(reports.count) report\(reports.count == 1 ? "" : "s") → \(output)")
+            } else {
+                print(markdown, terminator: "")
+            }
         }
     }
 }
