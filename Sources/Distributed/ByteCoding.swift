@@ -65,6 +65,12 @@ struct ByteReader {
         Double(bitPattern: UInt64(bitPattern: try readInt64()))
     }
 
+    mutating func readBytes(_ n: Int) throws -> [UInt8] {
+        guard n >= 0, offset + n <= bytes.count else { throw short(n) }
+        defer { offset += n }
+        return Array(bytes[offset..<(offset + n)])
+    }
+
     mutating func readRest() -> [UInt8] {
         defer { offset = bytes.count }
         return Array(bytes[offset...])
