@@ -30,5 +30,6 @@ static inline MPI_Status *eqc_statuses_ignore(void) { return MPI_STATUSES_IGNORE
 // Wildcards and null handles.
 static inline int eqc_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int eqc_any_tag(void) { return MPI_ANY_TAG; }
+static inline int eqc_undefined(void) { return MPI_UNDEFINED; }
 static inline MPI_Request eqc_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Message eqc_message_null(void) { return MPI_MESSAGE_NULL; }

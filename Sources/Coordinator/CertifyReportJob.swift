@@ -17,6 +17,8 @@ public struct CertifyReportJob {
     public struct Summary: Sendable {
         public var certified: Int, correct: Int, abstained: Int
         public var wallSeconds: Double, samplesPerSecond: Double, worldSize: Int
+        /// Ranks of `worldSize` that were parked (no work; `RankParking`).
+        public var parkedRanks = 0
     }
 
     /// The root's view of a report being written: the report, the per-image logs and what an earlier run left.
@@ -58,13 +60,20 @@ public struct CertifyReportJob {
             data: target.source.rawValue, split: s.split.rawValue, skip: s.skip, max: s.max, shard: s.shardText,
             configuration: config,
             radiusEstimator: config.radius.rawValue,
-            worldSize: comm.size, wallSeconds: 0, imagesCertified: done.count, samplesPerSecond: 0,
+            worldSize: s.parking.map { $0.active.count + $0.parked.count } ?? comm.size, wallSeconds: 0, imagesCertified: done.count,
+            samplesPerSecond: 0,
             ranks: [], busySecondsMin: 0, busySecondsMedian: 0, busySecondsMax: 0,
             rootAggregationSeconds: 0, images: outputs?.previousCosts ?? [])
         manifest.modelSHA256 = identity?.settings["model-sha256"]
         manifest.dataDirectory = identity?.settings["data-directory"]
         manifest.settings = identity?.settings
         manifest.settingsHash = identity?.hash
+        if let p = s.parking {
+            manifest.activeRanks = p.active.count
+            manifest.parkedRanks = p.parked.count
+            manifest.parked = p.parked.isEmpty ? nil : RankParking.describe(p.parked)
+            manifest.oversubscription = p.reason
+        }
         if config.mode == .srs { manifest.records = URL(fileURLWithPath: StoredRecord.path(forReport: s.output)).lastPathComponent }
         if comm.rank == 0 { try manifest.write(to: manifestPath) }
 
@@ -101,8 +110,10 @@ public struct CertifyReportJob {
         manifest.wallSeconds = wall
         manifest.imagesCertified = done.count + certified
         manifest.samplesPerSecond = Double(samples) / wall
+        // Ranks of the MPI job: with parked ranks the job's communicator numbers the active ones 0, 1, ….
+        let worldRank = { (r: Int) in s.parking.map { $0.active[r] } ?? r }
         manifest.ranks = ranks.map {
-            RunManifest.RankFigures(rank: $0.rank, units: $0.unitsDone, busySeconds: $0.busySeconds, waitSeconds: $0.waitSeconds)
+            RunManifest.RankFigures(rank: worldRank($0.rank), units: $0.unitsDone, busySeconds: $0.busySeconds, waitSeconds: $0.waitSeconds)
         }
         manifest.busySecondsMin = busy.first ?? 0
         manifest.busySecondsMedian = busy.isEmpty ? 0 : busy[busy.count / 2]
@@ -115,7 +126,7 @@ public struct CertifyReportJob {
         succeeded = true
         return Summary(
             certified: certified, correct: correct, abstained: abstained, wallSeconds: wall,
-            samplesPerSecond: Double(samples) / wall, worldSize: comm.size)
+            samplesPerSecond: Double(samples) / wall, worldSize: manifest.worldSize, parkedRanks: s.parking?.parked.count ?? 0)
     }
 
     /// Root only: the report, cost log and (SRS) record log, fresh or — with `resume` — reopened, keeping the

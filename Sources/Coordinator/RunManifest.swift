@@ -74,7 +74,14 @@ public struct RunManifest: Codable, Sendable {
     public var auditAlphaShares: AuditAlphaShares?
     /// SRS: the per-image record file (serialized classes and audited base classes; `x.records.jsonl`).
     public var records: String?
+    /// Ranks of the MPI job, parked ones included.
     public var worldSize: Int
+    /// Set when a host runs more ranks than it has cores (`RankParking`): the ranks that computed, those parked
+    /// (count and ranks, e.g. `2–63`), and why (`host n1: 64 ranks on 2 cores`). Nil otherwise.
+    public var activeRanks: Int?
+    public var parkedRanks: Int?
+    public var parked: String?
+    public var oversubscription: String?
     public var wallSeconds: Double
     public var imagesCertified: Int
     public var samplesPerSecond: Double

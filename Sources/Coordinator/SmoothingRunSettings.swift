@@ -35,6 +35,9 @@ public struct SmoothingRunSettings: Sendable {
     public var showProgress = true
     /// Seconds of silence from a rank holding work after which the job is aborted naming it (`--stall-timeout`).
     public var stallTimeout: Double = WorkQueue.defaultStallTimeout
+    /// Which MPI ranks work and which are parked on an oversubscribed host (nil: no host is); the job's
+    /// communicator then holds the active ranks only, and the manifest says so.
+    public var parking: RankParking?
     public var attention: RobustAttentionSettings
     public var calibrationCount: Int
     /// The command line, for the manifest.

@@ -54,10 +54,12 @@ public final class MPICommunicator: Communicator {
     private let owner: pthread_t
     private var pendingSends: [(request: MPI_Request?, buffer: UnsafeMutableRawPointer)] = []
     private var finalized = false
+    /// False for a `subgroup`: finalizing it frees its handle, not MPI.
+    private let ownsMPI: Bool
 
     /// Initializes MPI with `threadLevel`, duplicates `MPI_COMM_WORLD`, and registers `MPI_Finalize` at exit.
     /// Throws if MPI was already initialized or finalized in this process, or on any failed MPI call.
-    public init(threadLevel: ThreadLevel = .funneled, floatingReduction: FloatingReduction = .rankOrdered) throws {
+    public convenience init(threadLevel: ThreadLevel = .funneled, floatingReduction: FloatingReduction = .rankOrdered) throws {
         var flag: Int32 = 0
         try Self.check("MPI_Finalized", MPI_Finalized(&flag))
         if flag != 0 { throw DistributedMPIError.alreadyFinalized }
@@ -74,16 +76,35 @@ public final class MPICommunicator: Communicator {
         var dup: MPI_Comm? = eqc_comm_null()
         try Self.check("MPI_Comm_dup", MPI_Comm_dup(eqc_comm_world(), &dup))
         guard let dup else { throw DistributedMPIError.call(function: "MPI_Comm_dup", code: -1, message: "returned a null communicator") }
-        try Self.check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(dup, eqc_errors_return()))
+        try self.init(handle: dup, threadLevel: threadLevel, floatingReduction: floatingReduction, ownsMPI: true)
+    }
+
+    /// A communicator over `handle` (already duplicated or split); `ownsMPI`: its `finalize()` finalizes MPI.
+    private init(handle: MPI_Comm, threadLevel: ThreadLevel, floatingReduction: FloatingReduction, ownsMPI: Bool) throws {
+        try Self.check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(handle, eqc_errors_return()))
         var r: Int32 = 0, n: Int32 = 0
-        try Self.check("MPI_Comm_rank", MPI_Comm_rank(dup, &r))
-        try Self.check("MPI_Comm_size", MPI_Comm_size(dup, &n))
-        self.comm = dup
+        try Self.check("MPI_Comm_rank", MPI_Comm_rank(handle, &r))
+        try Self.check("MPI_Comm_size", MPI_Comm_size(handle, &n))
+        self.comm = handle
         self.rank = Int(r)
         self.size = Int(n)
         self.threadLevel = threadLevel
         self.floatingReduction = floatingReduction
         self.owner = pthread_self()
+        self.ownsMPI = ownsMPI
+    }
+
+    /// The communicator of `members` (ranks of this one; in the new one they keep their order, so the lowest is
+    /// rank 0), or nil on a rank not among them. Collective: every rank calls it with the same `members`.
+    /// Its `finalize()` only frees it; this communicator's still finalizes MPI, and its `abort` still ends the
+    /// whole job. Used to leave parked ranks out of a job (`RankParking`).
+    public func subgroup(_ members: [Int]) throws -> MPICommunicator? {
+        enter()
+        let mine = members.contains(rank)
+        var handle: MPI_Comm? = eqc_comm_null()
+        try Self.check("MPI_Comm_split", MPI_Comm_split(comm, mine ? 0 : eqc_undefined(), Int32(rank), &handle))
+        guard mine, let handle else { return nil }
+        return try MPICommunicator(handle: handle, threadLevel: threadLevel, floatingReduction: floatingReduction, ownsMPI: false)
     }
 
     /// The MPI library's version string (`MPI_Get_library_version`; callable before initialization).
@@ -95,7 +116,7 @@ public final class MPICommunicator: Communicator {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Completes pending sends, frees the communicator and calls `MPI_Finalize`. Every rank must call it
+    /// Completes pending sends, frees the communicator and calls `MPI_Finalize` (a subgroup: only frees it). Every rank must call it
     /// (it synchronizes). Any later use of the communicator is a programmer error.
     public func finalize() throws {
         guard !finalized else { return }
@@ -104,6 +125,7 @@ public final class MPICommunicator: Communicator {
         var handle: MPI_Comm? = comm
         try Self.check("MPI_Comm_free", MPI_Comm_free(&handle))
         finalized = true
+        guard ownsMPI else { return }
         var flag: Int32 = 0
         try Self.check("MPI_Finalized", MPI_Finalized(&flag))
         if flag == 0 { try Self.check("MPI_Finalize", MPI_Finalize()) }

@@ -17,17 +17,19 @@ struct CertifyCommand: ParsableCommand {
     @OptionGroup var o: SmoothingOptions
 
     func run() throws {
-        try runDistributed(o.distributed, threads: o.threads, workers: o.inProcessWorkers()) { comm in
+        try runDistributed(o.distributed, threads: o.threads, workers: o.inProcessWorkers(), parking: o.parkingChoice) { comm, parking in
             // Options first: nothing is read or written before they are valid.
-            let settings = try o.runSettings(forPredict: false)
+            var settings = try o.runSettings(forPredict: false)
+            settings.parking = parking
             if settings.shard != nil && comm is MPICommunicator {
                 throw CoordinatorError.invalidOption(name: "shard", value: o.shard!, reason: "use either --shard or mpirun, not both")
             }
             guard let s = try CertifyReportJob(settings).run(on: comm) else { return }
             printFlushed(
                 String(
-                    format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s): %.0f samples/s → %@",
-                    s.certified, s.correct, s.abstained, s.wallSeconds, s.worldSize, s.samplesPerSecond, o.out))
+                    format: "certified %d images (%d correct, %d abstained) in %.1f s on %d rank(s)%@: %.0f samples/s → %@",
+                    s.certified, s.correct, s.abstained, s.wallSeconds, s.worldSize,
+                    s.parkedRanks > 0 ? " (\(s.parkedRanks) parked)" : "", s.samplesPerSecond, o.out))
         }
     }
 }
@@ -97,6 +99,11 @@ struct SmoothingOptions: ParsableArguments {
         help: ArgumentHelp(
             "Abort the job when a rank holding work sends nothing for this many seconds (a stopped or hung rank).", valueName: "seconds"))
     var stallTimeout: Double = WorkQueue.defaultStallTimeout
+    @Flag(
+        help:
+            "Under MPI, give work to every rank even where a host runs more ranks than it has cores (by default only as many as its cores work, the others wait)."
+    )
+    var useAllRanks = false
     @Flag(help: "No progress bar.") var quiet = false
     @OptionGroup var attention: AttentionOptions
 }
@@ -132,6 +139,9 @@ extension SmoothingOptions {
         ]
         return flags[name] ?? name
     }
+
+    /// Parking of ranks beyond a host's cores (`--use-all-ranks` turns it off; `--quiet` silences its note).
+    var parkingChoice: ParkingChoice { ParkingChoice(useAllRanks: useAllRanks, announce: !quiet) }
 
     /// In-process ranks when not under MPI: `--workers`, else one per core unless `--threads` asks for BLAS threads.
     func inProcessWorkers() -> Int {

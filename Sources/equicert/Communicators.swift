@@ -15,14 +15,15 @@ enum DistributedChoice: String, ExpressibleByArgument, CaseIterable {
 
 /// Pick the communicator: MPI when launched by mpirun/srun (auto) or asked for (mpi), else a single process.
 /// With MPI, OpenBLAS runs one thread per rank unless `--threads` says otherwise.
-func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any Communicator {
+/// Also returns every rank's host and CPUs (gathered with the build check; nil for a single rank).
+func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> (comm: any Communicator, sites: [RankSite]?) {
     let comm: any Communicator
     switch choice {
     case .off: comm = SingleProcessCommunicator()
     case .mpi: comm = try MPICommunicator()
     case .auto: comm = MPIEnvironment.launchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
     }
-    if comm.size > 1 { try checkSameBuild(comm) }
+    let sites = comm.size > 1 ? try checkSameBuild(comm) : nil
     if let threads {
         BLAS.setThreadCount(threads)
     } else if comm.size > 1 {
@@ -31,7 +32,7 @@ func makeCommunicator(_ choice: DistributedChoice, threads: Int?) throws -> any 
         // threads halved certify throughput on an idle machine and made a rank ~10× slower on a busy host).
         BLAS.setThreadCount(1)
     }
-    return comm
+    return (comm, sites)
 }
 
 /// An error as the command line reports it: settings of the certification layer are named by their flags.
@@ -79,10 +80,13 @@ func executableFingerprint() -> UInt64 {
 }
 
 /// Every rank must run the same equicert build (a version mismatch between hosts is a clear error, not a hang).
-func checkSameBuild(_ comm: any Communicator) throws {
+/// The same all-gather carries each rank's host and CPUs (`RankSite`), returned for `RankParking`: one start-up
+/// exchange, not two.
+@discardableResult
+func checkSameBuild(_ comm: any Communicator) throws -> [RankSite] {
     let mine = Int64(bitPattern: executableFingerprint())
-    let all = try comm.allGather(ByteCoding.bytes(of: [mine]))
-    let fingerprints = try all.map { try ByteCoding.values(of: $0, as: Int64.self, context: "build fingerprint")[0] }
+    let all = try comm.allGather(ByteCoding.bytes(of: [mine]) + RankSite.current(rank: comm.rank).bytes)
+    let fingerprints = try all.map { try ByteCoding.values(of: Array($0.prefix(8)), as: Int64.self, context: "build fingerprint")[0] }
     if let other = fingerprints.firstIndex(where: { $0 != fingerprints[0] }) {
         let message =
             "rank \(other) runs a different equicert build than rank 0 (executable fingerprint "
@@ -91,6 +95,7 @@ func checkSameBuild(_ comm: any Communicator) throws {
         if comm.rank == 0 { comm.abort(message: message, code: 2) }
         try comm.barrier()
     }
+    return try all.enumerated().map { try RankSite(rank: $0.offset, bytes: Array($0.element.dropFirst(8))) }
 }
 
 /// Create the communicator, run `body` on it, then finalize — or end the job from any rank with one clear line.
@@ -103,6 +108,34 @@ func checkSameBuild(_ comm: any Communicator) throws {
 func runDistributed(
     _ choice: DistributedChoice, threads: Int?, workers: Int? = nil,
     _ body: (any Communicator) throws -> Void
+) throws {
+    try runDistributed(choice, threads: threads, workers: workers, parking: nil) { comm, _ in try body(comm) }
+}
+
+/// How a command whose ranks only take units from a work queue treats hosts with more ranks than cores.
+struct ParkingChoice {
+    /// `--use-all-ranks`: give every rank work anyway.
+    var useAllRanks = false
+    /// Say on standard error which ranks are parked (not with `--quiet`).
+    var announce = true
+}
+
+/// The stderr line of an oversubscribed job (nil when no host is), from the root.
+func parkingNote(_ plan: RankParking) -> String? {
+    guard let reason = plan.reason else { return nil }
+    if plan.parked.isEmpty { return "equicert: \(reason): every rank gets work (--use-all-ranks)" }
+    return
+        "equicert: \(reason): ranks \(RankParking.describe(plan.parked)) parked (no work), ranks "
+        + "\(RankParking.describe(plan.active)) compute; --use-all-ranks to use them all"
+}
+
+/// `runDistributed` for a work-queue command: with `parking`, under MPI, ranks beyond a host's cores are parked
+/// (`RankParking`): they skip the job entirely — no model, no data, no collectives — and wait, polling every
+/// 100 ms, for the root's word that it is done; `body` runs on a communicator of the active ranks only and gets
+/// the plan (nil when no host is oversubscribed). A failure anywhere still aborts the whole job, parked ranks too.
+func runDistributed(
+    _ choice: DistributedChoice, threads: Int?, workers: Int? = nil, parking: ParkingChoice?,
+    _ body: (any Communicator, RankParking?) throws -> Void
 ) throws {
     func refuse(_ message: String) throws -> Never {
         FileHandle.standardError.write(Data("equicert: error: \(message)\n".utf8))
@@ -117,7 +150,7 @@ func runDistributed(
             try withoutActuallyEscaping(body) { escapable in
                 nonisolated(unsafe) let run = escapable
                 // Blocking calls wait for other ranks' units, which may take long: no practical timeout.
-                _ = try ThreadGroup.run(size: workers, timeout: 30 * 24 * 3600) { comm in try run(comm) }
+                _ = try ThreadGroup.run(size: workers, timeout: 30 * 24 * 3600) { comm in try run(comm, nil) }
             }
         } catch let e as ExitCode {
             throw e
@@ -130,8 +163,8 @@ func runDistributed(
     // `--workers 1` is one in-process rank with one OpenBLAS thread, like every in-process rank (it used to keep
     // OpenBLAS's default of one thread per core, whose idle threads spin in sched_yield between the small GEMMs).
     let threads = threads ?? (workers == 1 && !MPIEnvironment.launchedByMPI ? 1 : nil)
-    let comm: any Communicator
-    do { comm = try makeCommunicator(choice, threads: threads) } catch {
+    let comm: any Communicator, sites: [RankSite]?
+    do { (comm, sites) = try makeCommunicator(choice, threads: threads) } catch {
         FileHandle.standardError.write(Data("equicert: error: \(describe(error))\n".utf8))
         throw ExitCode(1)
     }
@@ -139,6 +172,22 @@ func runDistributed(
         if let mismatch = MPIEnvironment.worldSizeMismatch(actual: comm is SingleProcessCommunicator ? 1 : comm.size) {
             throw CoordinatorError.mismatch(mismatch)
         }
-        try body(comm)
+        guard let parking, let sites, let world = comm as? MPICommunicator else { return try body(comm, nil) }
+        let plan = RankParking.plan(sites: sites, useAllRanks: parking.useAllRanks)
+        if comm.rank == 0 && parking.announce, let note = parkingNote(plan) { writeToStandardError(note) }
+        guard !plan.parked.isEmpty else { return try body(comm, plan.reason == nil ? nil : plan) }
+        let releaseTag = 1
+        guard let group = try world.subgroup(plan.active) else {
+            // Parked: no work, only a cheap wait (a blocking receive would spin a core in Open MPI).
+            var pause: UInt32 = 1_000
+            while try world.tryReceive(from: 0, tag: releaseTag) == nil {
+                usleep(pause)
+                pause = Swift.min(pause * 2, 100_000)
+            }
+            return
+        }
+        try body(group, plan)
+        try group.finalize()
+        if comm.rank == 0 { for r in plan.parked { try world.send([], to: r, tag: releaseTag) } }
     }
 }

@@ -18,8 +18,9 @@ struct PredictCommand: ParsableCommand {
     var outputs: String?
 
     func run() throws {
-        try runDistributed(o.distributed, threads: o.threads, workers: o.inProcessWorkers()) { comm in
+        try runDistributed(o.distributed, threads: o.threads, workers: o.inProcessWorkers(), parking: o.parkingChoice) { comm, parking in
             var settings = try o.runSettings(forPredict: true)
+            settings.parking = parking
             settings.outputs = outputs
             guard let s = try PredictReportJob(settings).run(on: comm) else { return }
             printFlushed(
