@@ -42,71 +42,70 @@ enum AndersonAcceleration {
         var tracker = SolverSampleTracker(batch: batch, dim: dim, config: config)
         var history = History(batch: batch, dim: dim, memory: m, keepX: beta != 1)
 
+        // Every evaluation but the last is stored: one pass per running sample stores G and its Gram row and
+        // measures the residual for the tracker (`History.store`).
+        func storeAndRecord(iterate: Int, x: Tensor, fx: Tensor, step: Int) {
+            history.store(iterate: iterate, x: x, fx: fx, running: tracker.running) { sums in
+                tracker.record(output: fx, step: step, sums: sums)
+            }
+        }
+
         // Step 0: X₀ = z0, F₀ = f(X₀).
         var x = z0
         var fx = try evaluateChecked(f, x)
-        x.withUnsafeBufferPointer { xp in
-            fx.withUnsafeBufferPointer { fp in tracker.record(input: xp, output: fp, step: 0) }
-        }
+        storeAndRecord(iterate: 0, x: x, fx: fx, step: 0)
         if tracker.allFrozen { return tracker.finish(shape: z0.shape, kind: .anderson) }
-        history.store(iterate: 0, x: x, fx: fx, running: tracker.running)
 
-        // Step 0: X₁ = F₀, F₁ = f(X₁).
-        fx.withUnsafeBufferPointer { fp in
+        // Step 0: X₁ = F₀ (shared, not copied; frozen samples are fed their value), F₁ = f(X₁).
+        x = fx
+        if tracker.runningCount < batch {
             x.withUnsafeMutableBufferPointer { xp in
-                for i in 0..<batch {
-                    if tracker.running[i] {
-                        let base = i * dim
-                        for j in base..<(base + dim) { xp[j] = fp[j] }
-                    } else {
-                        tracker.feedFrozen(i, into: xp)
-                    }
-                }
+                for i in 0..<batch where !tracker.running[i] { tracker.feedFrozen(i, into: xp) }
             }
         }
         fx = try evaluateChecked(f, x)
-        x.withUnsafeBufferPointer { xp in
-            fx.withUnsafeBufferPointer { fp in tracker.record(input: xp, output: fp, step: 0) }
-        }
+        storeAndRecord(iterate: 1, x: x, fx: fx, step: 0)
         if tracker.allFrozen { return tracker.finish(shape: z0.shape, kind: .anderson) }
-        history.store(iterate: 1, x: x, fx: fx, running: tracker.running)
 
         var solver = BorderedSolver(capacity: m)
         for step in 1...config.maxSteps {
             if tracker.allFrozen { break }
             let iterate = step + 1
             let n = min(iterate, m)
-            x.withUnsafeMutableBufferPointer { xp in
-                for i in 0..<batch {
-                    if tracker.running[i] {
-                        let a = solver.weights(
-                            gram: history.gram(sample: i), n: n, memory: m,
-                            lambda: config.andersonLambda, scaleLambda: config.andersonScaleLambda,
-                            newest: (iterate - 1) % m)
-                        history.mix(sample: i, weights: a, n: n, beta: beta, into: xp)
-                    } else {
-                        tracker.feedFrozen(i, into: xp)
+            // A new tensor (F's history holds the old ones): every row is written, by the mix or the frozen feed.
+            x = history.withFRows(n) { fRows in
+                Tensor(shape: z0.shape) { xp in
+                    for i in 0..<batch {
+                        if tracker.running[i] {
+                            let a = solver.weights(
+                                gram: history.gram(sample: i), n: n, memory: m,
+                                lambda: config.andersonLambda, scaleLambda: config.andersonScaleLambda,
+                                newest: (iterate - 1) % m)
+                            history.mix(sample: i, weights: a, n: n, beta: beta, fRows: fRows, into: xp)
+                        } else {
+                            tracker.feedFrozen(i, into: xp)
+                        }
                     }
                 }
             }
             fx = try evaluateChecked(f, x)
-            x.withUnsafeBufferPointer { xp in
-                fx.withUnsafeBufferPointer { fp in tracker.record(input: xp, output: fp, step: step) }
-            }
-            if step < config.maxSteps && !tracker.allFrozen {
-                history.store(iterate: iterate, x: x, fx: fx, running: tracker.running)
+            if step < config.maxSteps {
+                storeAndRecord(iterate: iterate, x: x, fx: fx, step: step)
+            } else {
+                tracker.record(input: x, output: fx, step: step)
             }
         }
         return tracker.finish(shape: z0.shape, kind: .anderson)
     }
 
-    /// Per-sample ring buffers of the last m pairs (X, F), their G = F − X, and the Gram matrices GGᵀ (Double).
-    /// Layout: sample-major, [B][m][D] for X (kept only when β ≠ 1), F, G and [B][m][m] for the Gram matrices.
-    /// Iterate K lives in slot K % m.
+    /// Per-sample history of the last m pairs (X, F), their G = F − X, and the Gram matrices GGᵀ (Double).
+    /// F (and X, kept only when β ≠ 1) are the evaluations' own tensors, [B·D] each, held by reference in a ring of
+    /// m slots; G is [B][m][D] (sample-major) and the Gram matrices [B][m][m]. Iterate K lives in slot K % m.
     struct History {
         let batch: Int, dim: Int, memory: Int
         let keepX: Bool  // X is only needed for β ≠ 1 (G = F − X is stored)
-        var xs: [Float], fs: [Float], gs: [Float]
+        var xs: [Tensor?], fs: [Tensor?]
+        var gs: [Float]
         var grams: [Double]
         var valid = 0  // slots holding an iterate (the same for every running sample)
 
@@ -115,41 +114,59 @@ enum AndersonAcceleration {
             self.dim = dim
             self.memory = memory
             self.keepX = keepX
-            // Not zero-filled: a slot is written (`store`) before anything reads it (t < valid). Separate buffers,
-            // so the first store does not copy a shared one.
+            // Not zero-filled: a slot is written (`store`) before anything reads it (t < valid).
             let count = batch * memory * dim
-            func uninitialized() -> [Float] { [Float](unsafeUninitializedCapacity: count) { _, n in n = count } }
-            fs = uninitialized()
-            gs = uninitialized()
-            xs = keepX ? uninitialized() : []
+            gs = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+            fs = [Tensor?](repeating: nil, count: memory)
+            xs = [Tensor?](repeating: nil, count: memory)
             grams = [Double](repeating: 0, count: batch * memory * memory)
         }
 
-        /// Stores iterate `iterate` (X, F rows of running samples) into slot iterate % m and updates GGᵀ's row.
-        mutating func store(iterate: Int, x: Tensor, fx: Tensor, running: [Bool]) {
+        /// Stores iterate `iterate` (X, F: [B·D]) into slot s = iterate % m and, for each sample running before
+        /// this evaluation is recorded, in one pass over its D elements: Gₛ = F − X (Float), the Gram row
+        /// ⟨Gₛ, Gₜ⟩ (t < valid, Double) and the residual sums (‖Gₛ‖², ‖F‖²) (`fusedStoreSums`), which it hands to
+        /// `record` (the tracker) before returning. ‖Gₛ‖² is also the Gram diagonal entry (the same sum).
+        mutating func store(
+            iterate: Int, x: Tensor, fx: Tensor, running: [Bool],
+            record: (UnsafeBufferPointer<(diff: Double, norm: Double)>) -> Void
+        ) {
             let slot = iterate % memory
             valid = min(iterate + 1, memory)
-            let (batch, dim, memory, valid, keepX) = (batch, dim, memory, valid, keepX)
-            x.withUnsafeBufferPointer { xp in
-                fx.withUnsafeBufferPointer { fp in
-                    xs.withUnsafeMutableBufferPointer { X in
-                        fs.withUnsafeMutableBufferPointer { F in
-                            gs.withUnsafeMutableBufferPointer { G in
-                                grams.withUnsafeMutableBufferPointer { H in
-                                    for i in 0..<batch where running[i] {
-                                        let src = i * dim
-                                        let dst = (i * memory + slot) * dim
-                                        let xRow = xp.baseAddress! + src, fRow = fp.baseAddress! + src
-                                        if keepX { (X.baseAddress! + dst).update(from: xRow, count: dim) }
-                                        (F.baseAddress! + dst).update(from: fRow, count: dim)
-                                        let gRow = G.baseAddress! + dst
-                                        for j in 0..<dim { gRow[j] = fRow[j] - xRow[j] }
-                                        let h = i * memory * memory
-                                        for t in 0..<valid {
-                                            let other = (i * memory + t) * dim
-                                            let s = dotDouble(G.baseAddress! + dst, G.baseAddress! + other, dim)
-                                            H[h + slot * memory + t] = s
-                                            H[h + t * memory + slot] = s
+            fs[slot] = fx
+            if keepX { xs[slot] = x }
+            let (batch, dim, memory, valid) = (batch, dim, memory, valid)
+            withUnsafeTemporaryAllocation(of: (diff: Double, norm: Double).self, capacity: batch) { sums in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: valid) { others in
+                    withUnsafeTemporaryAllocation(of: Double.self, capacity: valid) { dots in
+                        x.withUnsafeBufferPointer { xp in
+                            fx.withUnsafeBufferPointer { fp in
+                                gs.withUnsafeMutableBufferPointer { G in
+                                    grams.withUnsafeMutableBufferPointer { H in
+                                        for i in 0..<batch where running[i] {
+                                            let row = i * dim
+                                            let gRow = G.baseAddress! + (i * memory + slot) * dim
+                                            var k = 0
+                                            for t in 0..<valid where t != slot {
+                                                others[k] = UnsafePointer(G.baseAddress! + (i * memory + t) * dim)
+                                                k += 1
+                                            }
+                                            sums[i] = fusedStoreSums(
+                                                x: xp.baseAddress! + row, f: fp.baseAddress! + row, g: gRow,
+                                                others: UnsafeBufferPointer(rebasing: others[0..<k]),
+                                                dots: dots.baseAddress!, dim: dim)
+                                            let h = i * memory * memory
+                                            k = 0
+                                            for t in 0..<valid {
+                                                let s: Double
+                                                if t == slot {
+                                                    s = sums[i].diff
+                                                } else {
+                                                    s = dots[k]
+                                                    k += 1
+                                                }
+                                                H[h + slot * memory + t] = s
+                                                H[h + t * memory + slot] = s
+                                            }
                                         }
                                     }
                                 }
@@ -157,6 +174,7 @@ enum AndersonAcceleration {
                         }
                     }
                 }
+                record(UnsafeBufferPointer(sums))
             }
         }
 
@@ -165,49 +183,82 @@ enum AndersonAcceleration {
             grams[(i * memory * memory)..<((i + 1) * memory * memory)]
         }
 
-        /// Writes X_new = β Σ aₜFₜ + (1 − β) Σ aₜXₜ (t < n) into sample i's row of `out`; 4 elements at a time,
-        /// summed over t in Double registers, then rounded to Float.
+        /// Calls `body` with the base addresses of slots 0..<n of F and, when kept, X ([2n]: F first, then X;
+        /// X's entries repeat F's when β = 1, and are not read then).
+        func withFRows<R>(_ n: Int, _ body: (UnsafeBufferPointer<UnsafePointer<Float>>) throws -> R) rethrows -> R {
+            try withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * n) { rows in
+                func nest(_ t: Int) throws -> R {
+                    if t == 2 * n { return try body(UnsafeBufferPointer(rows)) }
+                    let source = t < n ? fs[t]! : (keepX ? xs[t - n]! : fs[t - n]!)
+                    return try source.withUnsafeBufferPointer { p in
+                        rows[t] = p.baseAddress!
+                        return try nest(t + 1)
+                    }
+                }
+                return try nest(0)
+            }
+        }
+
+        /// Writes X_new = β Σ aₜFₜ + (1 − β) Σ aₜXₜ (t < n) into sample i's row of `out`; per element, the n products
+        /// (then the n X products) are summed over t in Double, in that order, then rounded to Float. Four
+        /// 4-element groups at a time (independent elements, so the sums of each element are the same).
+        /// `rows`: slot t's [B·D] base address for F (t < n) and X (n + t), from `withFRows`.
         func mix(
-            sample i: Int, weights a: [Double], n: Int, beta: Double,
+            sample i: Int, weights a: [Double], n: Int, beta: Double, fRows rows: UnsafeBufferPointer<UnsafePointer<Float>>,
             into out: UnsafeMutableBufferPointer<Float>
         ) {
             let dim = dim
             let dst = out.baseAddress! + i * dim
-            let first = i * memory * dim
-            fs.withUnsafeBufferPointer { F in
-                xs.withUnsafeBufferPointer { X in
-                    withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 2 * n) { w in
+            let row = i * dim
+            withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 2 * n) { w in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * n) { src in
+                    for t in 0..<n {
+                        w[t] = SIMD4<Double>(repeating: beta * a[t])
+                        w[n + t] = SIMD4<Double>(repeating: (1 - beta) * a[t])
+                        src[t] = rows[t] + row
+                        src[n + t] = rows[n + t] + row
+                    }
+                    let terms = beta != 1 ? 2 * n : n
+                    @inline(__always)
+                    func load(_ t: Int, _ j: Int) -> SIMD4<Double> {
+                        widen(UnsafeRawPointer(src[t] + j).loadUnaligned(as: SIMD4<Float>.self))
+                    }
+                    @inline(__always)
+                    func put(_ acc: SIMD4<Double>, _ j: Int) {
+                        let v = SIMD4<Float>(Float(acc[0]), Float(acc[1]), Float(acc[2]), Float(acc[3]))
+                        UnsafeMutableRawPointer(dst + j).storeBytes(of: v, as: SIMD4<Float>.self)
+                    }
+                    var j = 0
+                    while j + 16 <= dim {
+                        var acc0 = SIMD4<Double>(), acc1 = SIMD4<Double>()
+                        var acc2 = SIMD4<Double>(), acc3 = SIMD4<Double>()
+                        for t in 0..<terms {
+                            let wt = w[t]
+                            acc0 += wt * load(t, j)
+                            acc1 += wt * load(t, j + 4)
+                            acc2 += wt * load(t, j + 8)
+                            acc3 += wt * load(t, j + 12)
+                        }
+                        put(acc0, j)
+                        put(acc1, j + 4)
+                        put(acc2, j + 8)
+                        put(acc3, j + 12)
+                        j += 16
+                    }
+                    while j + 4 <= dim {
+                        var acc = SIMD4<Double>()
+                        for t in 0..<terms { acc += w[t] * load(t, j) }
+                        put(acc, j)
+                        j += 4
+                    }
+                    while j < dim {
+                        var acc = 0.0
                         for t in 0..<n {
-                            w[t] = SIMD4<Double>(repeating: beta * a[t])
-                            w[n + t] = SIMD4<Double>(repeating: (1 - beta) * a[t])
+                            acc += beta * a[t] * Double(src[t][j])
+                            if beta != 1 { acc += (1 - beta) * a[t] * Double(src[n + t][j]) }
                         }
-                        let fBase = F.baseAddress! + first
-                        let xBase = X.baseAddress! + first
-                        var j = 0
-                        while j + 4 <= dim {
-                            var acc = SIMD4<Double>()
-                            for t in 0..<n {
-                                acc += w[t] * widen(UnsafeRawPointer(fBase + t * dim + j).loadUnaligned(as: SIMD4<Float>.self))
-                            }
-                            if beta != 1 {
-                                for t in 0..<n {
-                                    acc +=
-                                        w[n + t]
-                                        * widen(UnsafeRawPointer(xBase + t * dim + j).loadUnaligned(as: SIMD4<Float>.self))
-                                }
-                            }
-                            for l in 0..<4 { dst[j + l] = Float(acc[l]) }
-                            j += 4
-                        }
-                        while j < dim {
-                            var acc = 0.0
-                            for t in 0..<n {
-                                acc += beta * a[t] * Double(fBase[t * dim + j])
-                                if beta != 1 { acc += (1 - beta) * a[t] * Double(xBase[t * dim + j]) }
-                            }
-                            dst[j] = Float(acc)
-                            j += 1
-                        }
+                        dst[j] = Float(acc)
+                        j += 1
                     }
                 }
             }

@@ -26,9 +26,7 @@ enum BroydenMethod {
 
         var x = z0
         var fx = try evaluateChecked(f, x)
-        x.withUnsafeBufferPointer { xp in
-            fx.withUnsafeBufferPointer { fp in tracker.record(input: xp, output: fp, step: 0) }
-        }
+        tracker.record(input: x, output: fx, step: 0)
         // Per-sample state: g, the pending update, and the low-rank factors [B][T][D].
         var g = [Float](repeating: 0, count: batch * dim)
         var update = [Float](repeating: 0, count: batch * dim)
@@ -54,9 +52,7 @@ enum BroydenMethod {
                 }
             }
             fx = try evaluateChecked(f, x)
-            x.withUnsafeBufferPointer { xp in
-                fx.withUnsafeBufferPointer { fp in tracker.record(input: xp, output: fp, step: step) }
-            }
+            tracker.record(input: x, output: fx, step: step)
             if step == config.maxSteps || tracker.allFrozen { break }
 
             x.withUnsafeBufferPointer { xp in

@@ -19,21 +19,14 @@ enum NaiveIteration {
         for step in 1...config.maxSteps {
             if tracker.allFrozen { break }
             let fx = try evaluateChecked(f, x)
-            x.withUnsafeBufferPointer { xp in
-                fx.withUnsafeBufferPointer { fp in tracker.record(input: xp, output: fp, step: step) }
-            }
+            tracker.record(input: x, output: fx, step: step)
             if step == config.maxSteps || tracker.allFrozen { break }
-            // Next input: f's output for running samples, the frozen value (or zeros) for frozen ones.
-            fx.withUnsafeBufferPointer { fp in
+            // Next input: f's output for running samples (shared, not copied), the frozen value (or zeros) for
+            // frozen ones.
+            x = fx
+            if tracker.runningCount < batch {
                 x.withUnsafeMutableBufferPointer { xp in
-                    for i in 0..<batch {
-                        if tracker.running[i] {
-                            let base = i * dim
-                            for j in base..<(base + dim) { xp[j] = fp[j] }
-                        } else {
-                            tracker.feedFrozen(i, into: xp)
-                        }
-                    }
+                    for i in 0..<batch where !tracker.running[i] { tracker.feedFrozen(i, into: xp) }
                 }
             }
         }

@@ -11,8 +11,17 @@ struct SolverSampleTracker {
     let dim: Int
     let config: SolverConfig
 
-    /// The value each sample returns, [B·D]: f's output at the last (or lowest-residual) measurement.
-    private(set) var result: [Float]
+    /// The returned values of samples whose value is not `latest`'s row, [B·D] (allocated when first needed).
+    private var result: [Float] = []
+    /// The output of the last evaluation, kept by reference (no copy per evaluation).
+    private var latest: Tensor?
+    /// Sample i returns row i of `latest` (not copied into `result` yet). A sample's row is copied into `result`
+    /// when it freezes or when a later evaluation does not replace its value (`returnLowestResidual`); `finish`
+    /// returns `latest` itself when every sample is pending, so a solve that ends with every sample running copies
+    /// nothing.
+    private var pending: [Bool]
+    /// Frozen sample i's returned value is not finite (it is fed zeros).
+    private var feedsZeros: [Bool]
     /// Sample still iterating (not converged, not diverged).
     private(set) var running: [Bool]
     private(set) var runningCount: Int
@@ -40,7 +49,8 @@ struct SolverSampleTracker {
         self.batch = batch
         self.dim = dim
         self.config = config
-        result = [Float](repeating: 0, count: batch * dim)
+        pending = [Bool](repeating: false, count: batch)
+        feedsZeros = [Bool](repeating: false, count: batch)
         running = [Bool](repeating: true, count: batch)
         runningCount = batch
         converged = [Bool](repeating: false, count: batch)
@@ -62,15 +72,38 @@ struct SolverSampleTracker {
     var allFrozen: Bool { runningCount == 0 }
 
     /// Records one evaluation F = f(X) of the whole batch, made during solver step `step`.
-    /// `x`, `fx`: [B·D]. Only running samples are measured; frozen ones repeat their final residual in the trace.
-    mutating func record(input x: UnsafeBufferPointer<Float>, output fx: UnsafeBufferPointer<Float>, step: Int) {
+    /// `x`, `fx`: [B, …] with B·D elements. Only running samples are measured (‖F − X‖², ‖F‖² by `residualSums`);
+    /// frozen ones repeat their final residual in the trace.
+    mutating func record(input x: Tensor, output fx: Tensor, step: Int) {
         precondition(x.count == batch * dim && fx.count == batch * dim)
+        let dim = dim
+        x.withUnsafeBufferPointer { xp in
+            fx.withUnsafeBufferPointer { fp in
+                record(output: fx, step: step) { i in
+                    residualSums(xp.baseAddress! + i * dim, fp.baseAddress! + i * dim, dim)
+                }
+            }
+        }
+    }
+
+    /// The same as `record(input:output:step:)` for a solver that has measured the residual sums itself:
+    /// `sums[i]` = (‖Fᵢ − Xᵢ‖², ‖Fᵢ‖²) exactly as `residualSums` computes them, for every sample running before
+    /// this call (other entries are not read).
+    mutating func record(output fx: Tensor, step: Int, sums: UnsafeBufferPointer<(diff: Double, norm: Double)>) {
+        precondition(sums.count == batch)
+        record(output: fx, step: step) { sums[$0] }
+    }
+
+    @inline(__always)
+    private mutating func record(output fx: Tensor, step: Int, sums: (Int) -> (diff: Double, norm: Double)) {
+        precondition(fx.count == batch * dim)
         evaluations += 1
         steps = step
         let tolerance = config.tolerance
+        let previous = latest
+        latest = fx
         for i in 0..<batch where running[i] {
-            let base = i * dim
-            let (sumSq, normSq) = residualSums(x.baseAddress! + base, fx.baseAddress! + base, dim)
+            let (sumSq, normSq) = sums(i)
             let absDouble = sumSq.squareRoot()
             let abs = Float(absDouble)
             let rel = Float(absDouble / (normSq.squareRoot() + 1e-8))
@@ -92,9 +125,9 @@ struct SolverSampleTracker {
             // Returned value: the last f output, or the one at the lowest residual (the last one until a finite
             // residual has been seen, so a sample that never had one returns its last output, flagged diverged).
             if !config.returnLowestResidual || isNewLowest || !lowestStop[i].isFinite {
-                result.withUnsafeMutableBufferPointer { r in
-                    (r.baseAddress! + base).update(from: fx.baseAddress! + base, count: dim)
-                }
+                pending[i] = true  // row i of fx (= latest)
+            } else if pending[i] {
+                store(row: i, of: previous!)  // keeps an earlier output: copy it before `previous` is let go
             }
             sampleSteps[i] = step
             sampleEvaluations[i] = evaluations
@@ -114,26 +147,44 @@ struct SolverSampleTracker {
         }
     }
 
-    /// Stops updating sample `i`: its returned value and statistics are final.
+    /// Copies row i of `source` into `result` (allocating it on first use); sample i is no longer pending.
+    private mutating func store(row i: Int, of source: Tensor) {
+        if result.isEmpty { result = [Float](repeating: 0, count: batch * dim) }
+        let base = i * dim, dim = dim
+        source.withUnsafeBufferPointer { s in
+            result.withUnsafeMutableBufferPointer { r in
+                (r.baseAddress! + base).update(from: s.baseAddress! + base, count: dim)
+            }
+        }
+        pending[i] = false
+    }
+
+    /// Stops updating sample `i`: its returned value (copied into `result`) and statistics are final.
     private mutating func freeze(_ i: Int) {
         running[i] = false
         runningCount -= 1
+        if pending[i] { store(row: i, of: latest!) }
+        let base = i * dim
+        var finite = true
+        for j in base..<(base + dim) where !result[j].isFinite { finite = false; break }
+        feedsZeros[i] = !finite
     }
 
     /// Writes what a frozen sample `i` is fed in later evaluations: its returned value if finite, else zeros.
     func feedFrozen(_ i: Int, into buffer: UnsafeMutableBufferPointer<Float>) {
+        precondition(!running[i])
         let base = i * dim
-        var finite = true
-        for j in base..<(base + dim) where !result[j].isFinite { finite = false; break }
-        if finite {
-            for j in base..<(base + dim) { buffer[j] = result[j] }
+        if feedsZeros[i] {
+            (buffer.baseAddress! + base).update(repeating: 0, count: dim)
         } else {
-            for j in base..<(base + dim) { buffer[j] = 0 }
+            result.withUnsafeBufferPointer { r in
+                (buffer.baseAddress! + base).update(from: r.baseAddress! + base, count: dim)
+            }
         }
     }
 
     /// The returned tensor (shape of z0) and the statistics.
-    func finish(shape: [Int], kind: SolverKind) -> (z: Tensor, stats: SolverStats) {
+    mutating func finish(shape: [Int], kind: SolverKind) -> (z: Tensor, stats: SolverStats) {
         var stalled = [Bool](repeating: false, count: batch)
         for i in 0..<batch where !converged[i] && !diverged[i] {
             stalled[i] = measurements[i] - 1 - lastImprovement[i] >= config.stallWindow
@@ -151,6 +202,9 @@ struct SolverSampleTracker {
             lowestAbsoluteResidual: lowestAbs, lowestRelativeResidual: lowestRel,
             lowestResidualEvaluation: lowestEvaluation,
             converged: converged, diverged: diverged, stalled: stalled, trace: trace)
+        guard let latest else { return (Tensor(shape: shape, scalars: result), stats) }
+        if !pending.contains(false) { return (latest.reshaped(shape), stats) }
+        for i in 0..<batch where pending[i] { store(row: i, of: latest) }
         return (Tensor(shape: shape, scalars: result), stats)
     }
 }
