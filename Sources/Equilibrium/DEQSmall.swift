@@ -109,20 +109,50 @@ public struct DEQSmall: EquilibriumModel, @unchecked Sendable {
 
     /// f without a cache, block by block of 16 samples: every operation of f is per sample, so a block's
     /// intermediates (≈ 1 MB at C = 32) stay in L2 instead of streaming batch-sized tensors through memory between
-    /// the layers. Bit-identical to `f(z, x̃).output` (each output's sums run in the same order either way).
+    /// the layers. The layers read the block's rows of z and x̃ in place and GN3 writes into the output's rows (no
+    /// copies of z, x̃ or the output; four block-sized buffers reused by every block). Bit-identical to
+    /// `f(z, x̃).output` (the same kernels on the same rows; each output's sums run in the same order either way).
+    /// z, x̃: [B, H, W, C]; intermediates per block: conv1 and ReLU∘GN1 [b, H, W, E·C], conv2 and the residual sum
+    /// [b, H, W, C].
     public func map(_ z: Tensor, _ injection: Tensor) -> Tensor {
-        let b = z.shape[0], block = Self.mapBlock
-        if b <= block { return f(z, injection).output }
-        let rowSize = z.count / b
+        precondition(z.rank == 4 && injection.shape == z.shape, "DEQ-S map: z \(z.shape), injection \(injection.shape)")
+        let b = z.shape[0], block = min(b, Self.mapBlock)
+        let (h, w) = (z.shape[1], z.shape[2])
+        let rowSize = z.count / b, positions = h * w
+        let wideRow = positions * conv1.outChannels
+        let p = parameters
+        func buffer(_ count: Int) -> [Float] { [Float](unsafeUninitializedCapacity: count) { _, n in n = count } }
+        var a1 = buffer(block * wideRow), r1 = buffer(block * wideRow)
+        var a2 = buffer(block * rowSize), s = buffer(block * rowSize)
         return Tensor(shape: z.shape) { out in
-            var b0 = 0
-            while b0 < b {
-                let rows = b0..<min(b, b0 + block)
-                let y = f(z.slice(rows: rows), injection.slice(rows: rows)).output
-                y.withUnsafeBufferPointer { py in
-                    (out.baseAddress! + b0 * rowSize).update(from: py.baseAddress!, count: py.count)
+            z.withUnsafeBufferPointer { pz in
+                injection.withUnsafeBufferPointer { pi in
+                    a1.withUnsafeMutableBufferPointer { pa1 in
+                        r1.withUnsafeMutableBufferPointer { pr1 in
+                            a2.withUnsafeMutableBufferPointer { pa2 in
+                                s.withUnsafeMutableBufferPointer { ps in
+                                    var b0 = 0
+                                    while b0 < b {
+                                        let rows = min(b, b0 + block) - b0
+                                        let zb = pz.baseAddress! + b0 * rowSize, ib = pi.baseAddress! + b0 * rowSize
+                                        let (a1p, r1p) = (pa1.baseAddress!, pr1.baseAddress!)
+                                        let (a2p, sp) = (pa2.baseAddress!, ps.baseAddress!)
+                                        conv1.forward(batch: rows, height: h, width: w, input: zb, output: a1p, p)
+                                        // ReLU(GN1(conv1 z))
+                                        norm1.forward(batch: rows, positions: positions, x: a1p, y: r1p, adding: nil, nil, relu: true, p)
+                                        conv2.forward(batch: rows, height: h, width: w, input: r1p, output: a2p, p)
+                                        // ReLU(z + GN2(…) + x̃)
+                                        norm2.forward(batch: rows, positions: positions, x: a2p, y: sp, adding: zb, ib, relu: true, p)
+                                        norm3.forward(
+                                            batch: rows, positions: positions, x: sp, y: out.baseAddress! + b0 * rowSize,
+                                            adding: nil, nil, relu: false, p)
+                                        b0 += rows
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-                b0 = rows.upperBound
             }
         }
     }

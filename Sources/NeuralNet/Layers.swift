@@ -118,7 +118,25 @@ public struct Convolution2D: Layer {
     /// otherwise im2col + GEMM. Both compute the same sums (tested against the reference twin); their rounding differs.
     public func forward(_ x: Tensor, _ p: ParameterStore) -> (output: Tensor, cache: LayerCache) {
         let g = geometry(for: x)
-        let outShape = [g.batch, g.outHeight, g.outWidth, outChannels]
+        let y = Tensor(shape: [g.batch, g.outHeight, g.outWidth, outChannels]) { py in  // every output is written
+            x.withUnsafeBufferPointer { px in forward(g, input: px.baseAddress!, output: py.baseAddress!, p) }
+        }
+        return (y, LayerCache(tensors: [x]))
+    }
+
+    /// The same arithmetic as `forward(_:_:)` on raw memory, without a cache (inference on part of a batch):
+    /// x [batch, height, width, Ci] at `input`, y [batch, OH, OW, Co] at `output` (every element written).
+    public func forward(
+        batch: Int, height: Int, width: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        _ p: ParameterStore
+    ) {
+        let g = Conv2DGeometry(
+            batch: batch, height: height, width: width, inChannels: inChannels, outChannels: outChannels,
+            kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
+        forward(g, input: input, output: output, p)
+    }
+
+    private func forward(_ g: Conv2DGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ p: ParameterStore) {
         if Conv2D.supportsDirect(g) {
             // Packed once per parameter change, not per call (the panels depend on the weight alone).
             let panels = p.derived("\(weight.name)#panels") {
@@ -126,29 +144,16 @@ public struct Convolution2D: Layer {
                 p.withValues(weight) { w in panels.withUnsafeMutableBufferPointer { Conv2D.packWeightPanels(g, w, into: $0.baseAddress!) } }
                 return panels
             }
-            let y = Tensor(shape: outShape) { py in  // the kernel writes every output
-                x.withUnsafeBufferPointer { px in
-                    panels.withUnsafeBufferPointer { pw in
-                        withBias(p) { b in
-                            Conv2D.forwardDirect(g, input: px.baseAddress!, panels: pw.baseAddress!, bias: b, output: py.baseAddress!)
-                        }
-                    }
-                }
+            panels.withUnsafeBufferPointer { pw in
+                withBias(p) { b in Conv2D.forwardDirect(g, input: input, panels: pw.baseAddress!, bias: b, output: output) }
             }
-            return (y, LayerCache(tensors: [x]))
+            return
         }
-        var y = Tensor(shape: outShape)
+        output.update(repeating: 0, count: g.batch * g.outHeight * g.outWidth * outChannels)
         let wp = packedWeight(p, g)
-        x.withUnsafeBufferPointer { px in
-            wp.withUnsafeBufferPointer { pw in
-                y.withUnsafeMutableBufferPointer { py in
-                    withBias(p) { b in
-                        Conv2D.forward(g, input: px.baseAddress!, packedWeight: pw.baseAddress!, bias: b, output: py.baseAddress!)
-                    }
-                }
-            }
+        wp.withUnsafeBufferPointer { pw in
+            withBias(p) { b in Conv2D.forward(g, input: input, packedWeight: pw.baseAddress!, bias: b, output: output) }
         }
-        return (y, LayerCache(tensors: [x]))
     }
 
     /// Runs `body` with the bias values, or nil for a convolution without bias.
@@ -219,22 +224,44 @@ public struct GroupNormalization: Layer {
                 stats.withUnsafeMutableBufferPointer { ps in
                     a1.withUnsafeBufferPointer { pa1 in
                         a2.withUnsafeBufferPointer { pa2 in
-                            p.withValues(gamma) { g in
-                                p.withValues(beta) { bt in
-                                    GroupNorm.forward(
-                                        batch: b, positions: pos, channels: channels, groups: groups, epsilon: epsilon,
-                                        x: px.baseAddress!, gamma: g, beta: bt, y: py.baseAddress!,
-                                        mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups,
-                                        adding: addends.isEmpty ? nil : pa1.baseAddress!,
-                                        addends.count > 1 ? pa2.baseAddress! : nil, relu: relu)
-                                }
-                            }
+                            forward(
+                                batch: b, positions: pos, x: px.baseAddress!, y: py.baseAddress!,
+                                adding: addends.isEmpty ? nil : pa1.baseAddress!, addends.count > 1 ? pa2.baseAddress! : nil,
+                                relu: relu, mean: ps.baseAddress!, rstd: ps.baseAddress! + b * groups, p)
                         }
                     }
                 }
             }
         }
         return (y, LayerCache(tensors: [x, stats]))
+    }
+
+    /// The same arithmetic as `forward(_:_:adding:relu:)` on raw memory, without a cache (inference on part of a
+    /// batch): x, y, a₁, a₂ [batch, positions, C]; every element of y is written.
+    public func forward(
+        batch b: Int, positions pos: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+        adding a1: UnsafePointer<Float>?, _ a2: UnsafePointer<Float>?, relu: Bool, _ p: ParameterStore
+    ) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * b * groups) { stats in
+            stats.initialize(repeating: 0)
+            forward(
+                batch: b, positions: pos, x: x, y: y, adding: a1, a2, relu: relu, mean: stats.baseAddress!,
+                rstd: stats.baseAddress! + b * groups, p)
+        }
+    }
+
+    private func forward(
+        batch b: Int, positions pos: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+        adding a1: UnsafePointer<Float>?, _ a2: UnsafePointer<Float>?, relu: Bool,
+        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, _ p: ParameterStore
+    ) {
+        p.withValues(gamma) { g in
+            p.withValues(beta) { bt in
+                GroupNorm.forward(
+                    batch: b, positions: pos, channels: channels, groups: groups, epsilon: epsilon,
+                    x: x, gamma: g, beta: bt, y: y, mean: mean, rstd: rstd, adding: a1, a2, relu: relu)
+            }
+        }
     }
 
     public func backward(_ dy: Tensor, _ cache: LayerCache, _ p: ParameterStore) -> Tensor {
