@@ -43,9 +43,10 @@ enum AndersonAcceleration {
         var history = History(batch: batch, dim: dim, memory: m, keepX: beta != 1)
 
         // Every evaluation but the last is stored: one pass per running sample stores G and its Gram row and
-        // measures the residual for the tracker (`History.store`).
+        // measures the residual for the tracker (`History.store`). G of the last stored iterate (T) is read by no
+        // later store (the mixes read F), so it is not written.
         func storeAndRecord(iterate: Int, x: Tensor, fx: Tensor, step: Int) {
-            history.store(iterate: iterate, x: x, fx: fx, running: tracker.running) { sums in
+            history.store(iterate: iterate, x: x, fx: fx, running: tracker.running, keepG: iterate < config.maxSteps) { sums in
                 tracker.record(output: fx, step: step, sums: sums)
             }
         }
@@ -126,8 +127,9 @@ enum AndersonAcceleration {
         /// this evaluation is recorded, in one pass over its D elements: Gₛ = F − X (Float), the Gram row
         /// ⟨Gₛ, Gₜ⟩ (t < valid, Double) and the residual sums (‖Gₛ‖², ‖F‖²) (`fusedStoreSums`), which it hands to
         /// `record` (the tracker) before returning. ‖Gₛ‖² is also the Gram diagonal entry (the same sum).
+        /// `keepG` false: Gₛ is not written (no later store will read it; the Gram row is still complete).
         mutating func store(
-            iterate: Int, x: Tensor, fx: Tensor, running: [Bool],
+            iterate: Int, x: Tensor, fx: Tensor, running: [Bool], keepG: Bool = true,
             record: (UnsafeBufferPointer<(diff: Double, norm: Double)>) -> Void
         ) {
             let slot = iterate % memory
@@ -151,7 +153,7 @@ enum AndersonAcceleration {
                                                 k += 1
                                             }
                                             sums[i] = fusedStoreSums(
-                                                x: xp.baseAddress! + row, f: fp.baseAddress! + row, g: gRow,
+                                                x: xp.baseAddress! + row, f: fp.baseAddress! + row, g: gRow, storeG: keepG,
                                                 others: UnsafeBufferPointer(rebasing: others[0..<k]),
                                                 dots: dots.baseAddress!, dim: dim)
                                             let h = i * memory * memory

@@ -48,24 +48,26 @@ func residualSums(_ x: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ n: Int
     return (sd, sn)
 }
 
-/// One pass over n elements for Anderson's history: writes g = f − x (Float) and returns, in Double,
+/// One pass over n elements for Anderson's history: writes g = f − x (Float; unless `storeG` is false, for a g no
+/// later pass reads) and returns, in Double,
 /// (‖g‖², ‖f‖²) — the same sums as `residualSums(x, f, n)` — and writes dots[k] = ⟨g, others[k]⟩, the same sum as
 /// `dotDouble(g, others[k], n)`, for k < others.count. Each sum keeps its own 4-lane accumulator and order of
 /// additions, so the results are bit-identical to the separate passes; up to 5 dots share the pass (accumulators in
 /// registers), any further ones are summed over the stored g afterwards.
 func fusedStoreSums(
-    x: UnsafePointer<Float>, f: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>,
+    x: UnsafePointer<Float>, f: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>, storeG: Bool = true,
     others: UnsafeBufferPointer<UnsafePointer<Float>>, dots: UnsafeMutablePointer<Double>, dim n: Int
 ) -> (diff: Double, norm: Double) {
     let c = min(others.count, 5)
+    let storeG = storeG || others.count > c  // the dots beyond the pass read the stored g
     let sums: (diff: Double, norm: Double)
     switch c {
-    case 0: sums = fusedPass(x, f, g, others, dots, n, count: 0)
-    case 1: sums = fusedPass(x, f, g, others, dots, n, count: 1)
-    case 2: sums = fusedPass(x, f, g, others, dots, n, count: 2)
-    case 3: sums = fusedPass(x, f, g, others, dots, n, count: 3)
-    case 4: sums = fusedPass(x, f, g, others, dots, n, count: 4)
-    default: sums = fusedPass(x, f, g, others, dots, n, count: 5)
+    case 0: sums = fusedPass(x, f, g, storeG, others, dots, n, count: 0)
+    case 1: sums = fusedPass(x, f, g, storeG, others, dots, n, count: 1)
+    case 2: sums = fusedPass(x, f, g, storeG, others, dots, n, count: 2)
+    case 3: sums = fusedPass(x, f, g, storeG, others, dots, n, count: 3)
+    case 4: sums = fusedPass(x, f, g, storeG, others, dots, n, count: 4)
+    default: sums = fusedPass(x, f, g, storeG, others, dots, n, count: 5)
     }
     for k in c..<others.count { dots[k] = dotDouble(UnsafePointer(g), others[k], n) }
     return sums
@@ -74,7 +76,7 @@ func fusedStoreSums(
 /// `fusedStoreSums` with c ≤ 5 dots, c a constant after inlining (so the unused accumulators vanish).
 @inline(__always)
 private func fusedPass(
-    _ x: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+    _ x: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ storeG: Bool,
     _ others: UnsafeBufferPointer<UnsafePointer<Float>>, _ dots: UnsafeMutablePointer<Double>, _ n: Int,
     count c: Int
 ) -> (diff: Double, norm: Double) {
@@ -90,7 +92,7 @@ private func fusedPass(
     while j + 4 <= n {
         let fv = load(f, j)
         let gv = fv - load(x, j)
-        UnsafeMutableRawPointer(g + j).storeBytes(of: gv, as: SIMD4<Float>.self)
+        if storeG { UnsafeMutableRawPointer(g + j).storeBytes(of: gv, as: SIMD4<Float>.self) }
         let d = widen(gv), v = widen(fv)
         accD += d * d
         accN += v * v
@@ -105,7 +107,7 @@ private func fusedPass(
     var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum(), s4 = a4.sum()
     while j < n {
         let gj = f[j] - x[j]
-        g[j] = gj
+        if storeG { g[j] = gj }
         let d = Double(gj), v = Double(f[j])
         sd += d * d
         sn += v * v

@@ -34,6 +34,27 @@ import _TestSupport
             #expect(sums.diff.bitPattern == expected.diff.bitPattern)
             #expect(sums.norm.bitPattern == expected.norm.bitPattern)
             for k in 0..<count { #expect(dots[k].bitPattern == dotDouble(g, rows[k], n).bitPattern) }
+
+            // Without storing g (a g no later pass reads): the same sums; g is written only when dots beyond
+            // the pass need it.
+            var unused = [Float](repeating: 7, count: n)
+            var dots2 = [Double](repeating: 0, count: count)
+            let sums2 = x.withUnsafeBufferPointer { px in
+                f.withUnsafeBufferPointer { pf in
+                    unused.withUnsafeMutableBufferPointer { pg in
+                        dots2.withUnsafeMutableBufferPointer { pd in
+                            withPointers(rows[0..<count]) { others in
+                                fusedStoreSums(
+                                    x: px.baseAddress!, f: pf.baseAddress!, g: pg.baseAddress!, storeG: false,
+                                    others: others, dots: pd.baseAddress!, dim: n)
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(sums2.diff.bitPattern == sums.diff.bitPattern && sums2.norm.bitPattern == sums.norm.bitPattern)
+            #expect(dots2.map(\.bitPattern) == dots.map(\.bitPattern))
+            #expect(unused == (count > 5 ? g : [Float](repeating: 7, count: n)))
         }
     }
 
