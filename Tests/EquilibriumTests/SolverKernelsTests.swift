@@ -14,21 +14,7 @@ import _TestSupport
         let x = (0..<n).map { _ in rng.uniform(-2, 2) }, f = (0..<n).map { _ in rng.uniform(-2, 2) }
         let rows = (0..<7).map { _ in (0..<n).map { _ in rng.uniform(-1, 1) } }
         for count in 0...7 {
-            var g = [Float](repeating: 0, count: n)
-            var dots = [Double](repeating: 0, count: count)
-            let sums = x.withUnsafeBufferPointer { px in
-                f.withUnsafeBufferPointer { pf in
-                    g.withUnsafeMutableBufferPointer { pg in
-                        dots.withUnsafeMutableBufferPointer { pd in
-                            withPointers(rows[0..<count]) { others in
-                                fusedStoreSums(
-                                    x: px.baseAddress!, f: pf.baseAddress!, g: pg.baseAddress!, others: others,
-                                    dots: pd.baseAddress!, dim: n)
-                            }
-                        }
-                    }
-                }
-            }
+            let (g, sums, dots) = fused(x, f, rows[0..<count], gInitial: 0, storeG: true)
             #expect(g == zip(f, x).map { $0 - $1 })
             let expected = residualSums(x, f, n)
             #expect(sums.diff.bitPattern == expected.diff.bitPattern)
@@ -37,25 +23,34 @@ import _TestSupport
 
             // Without storing g (a g no later pass reads): the same sums; g is written only when dots beyond
             // the pass need it.
-            var unused = [Float](repeating: 7, count: n)
-            var dots2 = [Double](repeating: 0, count: count)
-            let sums2 = x.withUnsafeBufferPointer { px in
-                f.withUnsafeBufferPointer { pf in
-                    unused.withUnsafeMutableBufferPointer { pg in
-                        dots2.withUnsafeMutableBufferPointer { pd in
-                            withPointers(rows[0..<count]) { others in
-                                fusedStoreSums(
-                                    x: px.baseAddress!, f: pf.baseAddress!, g: pg.baseAddress!, storeG: false,
-                                    others: others, dots: pd.baseAddress!, dim: n)
-                            }
-                        }
-                    }
-                }
-            }
+            let (unused, sums2, dots2) = fused(x, f, rows[0..<count], gInitial: 7, storeG: false)
             #expect(sums2.diff.bitPattern == sums.diff.bitPattern && sums2.norm.bitPattern == sums.norm.bitPattern)
             #expect(dots2.map(\.bitPattern) == dots.map(\.bitPattern))
             #expect(unused == (count > 5 ? g : [Float](repeating: 7, count: n)))
         }
+    }
+
+    /// One `fusedStoreSums` call on arrays: g (initially `gInitial` everywhere), the sums and the dots.
+    private func fused(
+        _ x: [Float], _ f: [Float], _ others: ArraySlice<[Float]>, gInitial: Float, storeG: Bool
+    ) -> (g: [Float], sums: (diff: Double, norm: Double), dots: [Double]) {
+        let n = x.count
+        var g = [Float](repeating: gInitial, count: n)
+        var dots = [Double](repeating: 0, count: others.count)
+        let sums = x.withUnsafeBufferPointer { px in
+            f.withUnsafeBufferPointer { pf in
+                g.withUnsafeMutableBufferPointer { pg in
+                    dots.withUnsafeMutableBufferPointer { pd in
+                        withPointers(others) { rows in
+                            fusedStoreSums(
+                                x: px.baseAddress!, f: pf.baseAddress!, g: pg.baseAddress!, storeG: storeG,
+                                others: rows, dots: pd.baseAddress!, dim: n)
+                        }
+                    }
+                }
+            }
+        }
+        return (g, sums, dots)
     }
 
     /// `History.mix` (four 4-element groups per pass) = the per-element sum Σ βaₜFₜ, then Σ (1 − β)aₜXₜ, in Double
